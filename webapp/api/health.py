@@ -1,0 +1,30 @@
+"""Liveness and readiness probes."""
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+
+from .. import migrate
+from ..db import get_db
+from . import schemas
+
+blp = Blueprint("health", __name__, description="Probes for load balancers and orchestrators.")
+
+
+@blp.route("/health")
+class Health(MethodView):
+    @blp.response(200, schemas.Health)
+    def get(self):
+        """The process is alive (does not touch the database)"""
+        return {"status": "ok"}
+
+
+@blp.route("/ready")
+class Ready(MethodView):
+    @blp.response(200, schemas.Readiness)
+    @blp.alt_response(503, description="Database unreachable or migrations pending.")
+    def get(self):
+        """The database is reachable and every migration is applied"""
+        pending = migrate.pending_ids(get_db())
+        if pending:
+            abort(503, message=f"Migrations pending: {', '.join(pending)}.",
+                  headers={"Retry-After": "5"})
+        return {"status": "ready", "database": "ok", "pending_migrations": []}

@@ -1,0 +1,201 @@
+"""Marshmallow schemas for every argument and response of the API."""
+from datetime import timezone
+
+from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, validate, validates_schema
+
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
+STATUSES = ("completed", "failed", "partial")
+
+_id = dict(validate=validate.Range(min=1, max=INT32_MAX))
+
+
+def _date(description):
+    return fields.AwareDateTime(
+        load_default=None, default_timezone=timezone.utc,
+        metadata={"description": description, "example": "2026-11-01T00:00:00Z"})
+
+
+class QueryArgs(Schema):
+    class Meta:
+        unknown = RAISE  # a misspelt filter must not silently widen the result
+
+
+class RangeArgs(QueryArgs):
+    start_date = _date("Inclusive start (ISO 8601; no zone means UTC).")
+    end_date = _date("Exclusive end (ISO 8601; no zone means UTC).")
+
+    @validates_schema
+    def _start_not_after_end(self, data, **kwargs):
+        start, end = data.get("start_date"), data.get("end_date")
+        if start and end and start > end:
+            raise ValidationError("start_date must not be after end_date.", "start_date")
+
+
+class ModelsArgs(RangeArgs):
+    provider_id = fields.Integer(load_default=None, **_id,
+                                 metadata={"description": "Only this provider's models."})
+
+
+class RequestListArgs(RangeArgs):
+    model_id = fields.Integer(load_default=None, **_id, metadata={"description": "Model (models.id)."})
+    provider_id = fields.Integer(load_default=None, **_id, metadata={"description": "Provider id."})
+    model_name = fields.String(
+        load_default=None, validate=validate.Length(min=1, max=200),
+        metadata={"description": "Case-insensitive substring of the model's name or identifier."})
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000),
+                           metadata={"description": "Rows per page (1-100000); large pages stream."})
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
+
+
+# -- responses ---------------------------------------------------------------
+
+class RangeFilters(Schema):
+    start_date = fields.AwareDateTime(allow_none=True, default_timezone=timezone.utc)
+    end_date = fields.AwareDateTime(allow_none=True, default_timezone=timezone.utc)
+
+
+class ModelsFilters(RangeFilters):
+    provider_id = fields.Integer(allow_none=True)
+
+
+class RequestListFilters(RangeFilters):
+    model_id = fields.Integer(allow_none=True)
+    provider_id = fields.Integer(allow_none=True)
+    model_name = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+
+
+class Metadata(Schema):
+    timestamp = fields.AwareDateTime(default_timezone=timezone.utc,
+                                     metadata={"description": "When the answer was computed (UTC)."})
+    method = fields.String(metadata={
+        "description": "`rpc` when the SQL functions answered; `fallback_*` when they are missing "
+                       "and plain SQL in the app answered (same numbers, slower)."})
+
+
+class Provider(Schema):
+    provider_id = fields.Integer()
+    name = fields.String()
+    slug = fields.String()
+    models_with_requests = fields.Integer(metadata={"description": "Distinct models with requests."})
+    total_requests = fields.Integer()
+
+
+class ProvidersMetadata(Metadata):
+    total_providers = fields.Integer()
+    unattributed_requests = fields.Integer(
+        metadata={"description": "Requests in range whose model_id is NULL (no provider)."})
+    filters = fields.Nested(RangeFilters)
+
+
+class ProvidersResponse(Schema):
+    success = fields.Boolean(dump_default=True)
+    data = fields.List(fields.Nested(Provider))
+    metadata = fields.Nested(ProvidersMetadata)
+
+
+class ProviderRef(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    slug = fields.String()
+
+
+class ModelStats(Schema):
+    total_requests = fields.Integer()
+    completed_requests = fields.Integer()
+    failed_requests = fields.Integer()
+    partial_requests = fields.Integer()
+    total_input_tokens = fields.Integer()
+    total_output_tokens = fields.Integer()
+    total_tokens = fields.Integer()
+    avg_processing_time_ms = fields.Float(allow_none=True, metadata={
+        "description": "Mean over all counted requests, 2 decimals; null without requests."})
+    total_cost_usd = fields.Decimal(as_string=True, metadata={
+        "description": "Exact sum of the known costs, as a decimal string.", "example": "12.345678"})
+
+
+class Model(Schema):
+    model_id = fields.Integer(metadata={"description": "models.id"})
+    model_identifier = fields.String(metadata={"description": "Public identifier, e.g. gpt-4."})
+    model_name = fields.String()
+    provider_model_id = fields.String()
+    provider = fields.Nested(ProviderRef)
+    stats = fields.Nested(ModelStats)
+
+    @pre_dump
+    def _nest(self, row, **kwargs):
+        """SQL returns one flat row; the API nests provider and stats."""
+        if "stats" in row:
+            return row
+        return {**row,
+                "provider": {"id": row["provider_id"], "name": row["provider_name"],
+                             "slug": row["provider_slug"]},
+                "stats": row}
+
+
+class ModelsMetadata(Metadata):
+    total_models = fields.Integer()
+    filters = fields.Nested(ModelsFilters)
+
+
+class ModelsResponse(Schema):
+    success = fields.Boolean(dump_default=True)
+    data = fields.List(fields.Nested(Model))
+    metadata = fields.Nested(ModelsMetadata)
+
+
+class ModelResponse(Schema):
+    success = fields.Boolean(dump_default=True)
+    data = fields.Nested(Model)
+    metadata = fields.Nested(ModelsMetadata)
+
+
+class RequestModelRef(Schema):
+    id = fields.Integer()
+    model_id = fields.String(metadata={"description": "Public identifier, e.g. gpt-4."})
+    model_name = fields.String()
+    provider_model_id = fields.String()
+
+
+class RequestRow(Schema):
+    id = fields.Integer()
+    request_id = fields.String()
+    model_id = fields.Integer(allow_none=True)
+    input_tokens = fields.Integer()
+    output_tokens = fields.Integer()
+    total_tokens = fields.Integer()
+    processing_time_ms = fields.Integer()
+    status = fields.String()
+    error_message = fields.String(allow_none=True)
+    user_id = fields.Integer(allow_none=True)
+    api_key_id = fields.Integer(allow_none=True)
+    cost_usd = fields.Decimal(as_string=True, allow_none=True)
+    created_at = fields.AwareDateTime(default_timezone=timezone.utc)
+    model = fields.Nested(RequestModelRef, allow_none=True)
+    provider = fields.Nested(ProviderRef, allow_none=True)
+
+
+class RequestListMetadata(Metadata):
+    total_count = fields.Integer(metadata={"description": "Rows matching all filters (exact)."})
+    limit = fields.Integer()
+    offset = fields.Integer()
+    returned_count = fields.Integer()
+    filters = fields.Nested(RequestListFilters)
+
+
+class RequestListResponse(Schema):
+    success = fields.Boolean(dump_default=True)
+    data = fields.List(fields.Nested(RequestRow))
+    metadata = fields.Nested(RequestListMetadata)
+
+
+class Health(Schema):
+    status = fields.String(metadata={"example": "ok"})
+
+
+class Readiness(Schema):
+    status = fields.String(metadata={"example": "ready"})
+    database = fields.String(metadata={"example": "ok"})
+    pending_migrations = fields.List(fields.String())

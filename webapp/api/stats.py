@@ -1,0 +1,69 @@
+"""Provider and model statistics endpoints."""
+from datetime import datetime, timezone
+
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import RAISE
+
+from ..db import get_db
+from ..queries import stats
+from . import schemas
+
+blp = Blueprint("stats", __name__, url_prefix="/api/monitoring/chat-requests",
+                description="Request statistics per provider and per model.")
+
+
+def _metadata(method, **extra):
+    return {"timestamp": datetime.now(timezone.utc), "method": method, **extra}
+
+
+@blp.route("/providers")
+class Providers(MethodView):
+    @blp.arguments(schemas.RangeArgs, location="query", unknown=RAISE)
+    @blp.response(200, schemas.ProvidersResponse)
+    @blp.alt_response(422, description="Invalid query parameters.")
+    def get(self, args):
+        """Request counts per provider
+
+        Every provider, busiest first. Requests whose model is unknown are
+        counted in `metadata.unattributed_requests`.
+        """
+        rows, unattributed, method = stats.provider_stats(get_db(), args["start_date"], args["end_date"])
+        return {"data": rows, "metadata": _metadata(
+            method, total_providers=len(rows), unattributed_requests=unattributed, filters=args)}
+
+
+@blp.route("/models")
+class Models(MethodView):
+    @blp.arguments(schemas.ModelsArgs, location="query", unknown=RAISE)
+    @blp.response(200, schemas.ModelsResponse)
+    @blp.alt_response(422, description="Invalid query parameters.")
+    def get(self, args):
+        """Statistics per model
+
+        Models with at least one request in the range, busiest first;
+        optionally only one provider's.
+        """
+        rows, method = stats.model_stats(get_db(), args["start_date"], args["end_date"],
+                                         provider_id=args["provider_id"])
+        return {"data": rows, "metadata": _metadata(method, total_models=len(rows), filters=args)}
+
+
+@blp.route("/models/<int:model_id>")
+class ModelDetail(MethodView):
+    @blp.arguments(schemas.RangeArgs, location="query", unknown=RAISE)
+    @blp.response(200, schemas.ModelResponse)
+    @blp.alt_response(404, description="No model has this id.")
+    @blp.alt_response(422, description="Invalid query parameters or model id out of range.")
+    def get(self, args, model_id):
+        """Statistics of one model
+
+        Zeros when the model has no requests in the range.
+        """
+        if model_id > schemas.INT32_MAX:
+            abort(422, errors={"path": {"model_id": [f"Must be at most {schemas.INT32_MAX}."]}})
+        rows, method = stats.model_stats(get_db(), args["start_date"], args["end_date"],
+                                         model_id=model_id)
+        if not rows:
+            abort(404, message=f"Model {model_id} not found.")
+        return {"data": rows[0], "metadata": _metadata(method, total_models=1, filters=args)}

@@ -1,0 +1,30 @@
+"""Settings, read once from the environment (see the README's configuration table)."""
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _int(name, default):
+    return int(os.environ.get(name, default))
+
+
+class Config:
+    # Database: DATABASE_URL wins; unset means the embedded PostgreSQL under DATA_DIR.
+    DATABASE_URL = os.environ.get("DATABASE_URL") or None
+    DATA_DIR = Path(os.environ.get("CHATSTATS_DATA_DIR", PROJECT_DIR / ".chatstats"))
+    POOL_MIN_SIZE = _int("CHATSTATS_POOL_MIN_SIZE", 1)
+    POOL_MAX_SIZE = _int("CHATSTATS_POOL_MAX_SIZE", 10)
+    POOL_TIMEOUT_S = float(os.environ.get("CHATSTATS_POOL_TIMEOUT_S", 5))
+    STATEMENT_TIMEOUT_MS = _int("CHATSTATS_STATEMENT_TIMEOUT_MS", 5000)
+    # Rows fetched per round trip when streaming the request list.
+    STREAM_CHUNK_ROWS = _int("CHATSTATS_STREAM_CHUNK_ROWS", 2000)
+
+    API_TITLE = "chatstats"
+    API_VERSION = "1.0.0"
+    OPENAPI_VERSION = "3.0.3"
+    OPENAPI_URL_PREFIX = "/"
+    OPENAPI_JSON_PATH = "openapi.json"
+    OPENAPI_SWAGGER_UI_PATH = "/docs"
+    OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
+    JSON_SORT_KEYS = False

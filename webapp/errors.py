@@ -1,0 +1,55 @@
+"""Every error is JSON: {"success": false, "code", "status", "message", "errors"?}.
+
+Database faults map to 503 (unreachable, pool exhausted) or 504 (statement
+timeout); anything unexpected is logged and answered with a bare 500.
+"""
+import psycopg
+from flask_smorest import Api as _Api
+from marshmallow import fields
+from psycopg_pool import PoolTimeout
+from flask_smorest.error_handler import ErrorSchema as _ErrorSchema
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, GatewayTimeout
+
+RETRY_AFTER_S = 5
+
+
+class ErrorSchema(_ErrorSchema):
+    success = fields.Boolean(metadata={"example": False})
+
+
+class Api(_Api):
+    ERROR_SCHEMA = ErrorSchema
+
+    def _register_error_handlers(self):
+        super()._register_error_handlers()
+        self._app.register_error_handler(PoolTimeout, self._unavailable)
+        self._app.register_error_handler(psycopg.OperationalError, self._unavailable)
+        self._app.register_error_handler(psycopg.errors.QueryCanceled, self._timeout)
+        self._app.register_error_handler(Exception, self._unexpected)
+
+    def handle_http_exception(self, error):
+        payload, code, headers = super().handle_http_exception(error)
+        payload = {"success": False, **payload}
+        payload.setdefault("message", error.description)
+        return payload, code, headers
+
+    def _unavailable(self, error):
+        self._app.logger.warning("database unavailable: %s", error)
+        return self.handle_http_exception(_with_retry(ServiceUnavailable(
+            "The database is unavailable or busy; retry shortly.")))
+
+    def _timeout(self, error):
+        self._app.logger.warning("statement timeout: %s", error)
+        return self.handle_http_exception(_with_retry(GatewayTimeout(
+            "The query took longer than the statement timeout.")))
+
+    def _unexpected(self, error):
+        if isinstance(error, HTTPException):
+            return self.handle_http_exception(error)
+        self._app.logger.exception("unexpected error")
+        return self.handle_http_exception(InternalServerError("Internal server error."))
+
+
+def _with_retry(error):
+    error.data = {"headers": {"Retry-After": str(RETRY_AFTER_S)}}
+    return error

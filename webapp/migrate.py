@@ -1,0 +1,57 @@
+"""Schema migrations through yoyo's Python API (files in the top-level migrations/)."""
+import functools
+
+from yoyo import get_backend, read_migrations
+
+from .config import PROJECT_DIR
+
+MIGRATIONS_DIR = PROJECT_DIR / "migrations"
+# Backfilling rollups over tens of millions of rows takes a while: wait that long for the lock.
+LOCK_TIMEOUT_S = 1800
+
+
+def _backend(database_url):
+    scheme, rest = database_url.split("://", 1)
+    return get_backend(f"postgresql+psycopg://{rest}")
+
+
+def _migrations():
+    return read_migrations(str(MIGRATIONS_DIR))
+
+
+def apply(database_url):
+    """Apply pending migrations; return the ids applied. Safe to run concurrently."""
+    backend = _backend(database_url)
+    with backend.lock(timeout=LOCK_TIMEOUT_S):
+        todo = backend.to_apply(_migrations())
+        backend.apply_migrations(todo)
+    return [m.id for m in todo]
+
+
+def rollback(database_url, count):
+    """Roll back the newest `count` applied migrations; return their ids."""
+    backend = _backend(database_url)
+    with backend.lock(timeout=LOCK_TIMEOUT_S):
+        todo = backend.to_rollback(_migrations())[:count]
+        backend.rollback_migrations(todo)
+    return [m.id for m in todo]
+
+
+def pending(database_url):
+    """Ids of migrations not yet applied."""
+    backend = _backend(database_url)
+    return [m.id for m in backend.to_apply(_migrations())]
+
+
+def pending_ids(conn):
+    """Ids not yet applied, read through an ordinary connection (cheap enough for /ready)."""
+    applied = set()
+    if conn.execute("SELECT to_regclass('_yoyo_migration') AS t").fetchone()["t"]:
+        applied = {row["migration_id"] for row in
+                   conn.execute("SELECT migration_id FROM _yoyo_migration").fetchall()}
+    return [mid for mid in _migration_ids() if mid not in applied]
+
+
+@functools.cache
+def _migration_ids():
+    return [m.id for m in _migrations()]

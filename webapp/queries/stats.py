@@ -1,0 +1,101 @@
+"""Provider and model statistics.
+
+The SQL functions of the migrations answer (method `rpc`). If they are missing
+(SQLSTATE 42883, e.g. migration 0002 rolled back), plain SQL here computes the
+same numbers from the raw rows, only more slowly.
+"""
+from psycopg import errors
+
+RPC = "rpc"
+
+# Per-model totals over [start, end), the same aggregation as chat_request_totals().
+_TOTALS = """
+    SELECT r.model_id,
+           count(*) AS total_requests,
+           count(*) FILTER (WHERE r.status = 'completed') AS completed_requests,
+           count(*) FILTER (WHERE r.status = 'failed') AS failed_requests,
+           count(*) FILTER (WHERE r.status = 'partial') AS partial_requests,
+           sum(r.input_tokens)::bigint AS total_input_tokens,
+           sum(r.output_tokens)::bigint AS total_output_tokens,
+           sum(r.processing_time_ms)::bigint AS processing_time_ms_sum,
+           coalesce(sum(r.cost_usd), 0) AS total_cost_usd
+      FROM chat_completion_requests r
+     WHERE (%(start)s::timestamptz IS NULL OR r.created_at >= %(start)s)
+       AND (%(end)s::timestamptz IS NULL OR r.created_at < %(end)s)
+       AND (%(model_id)s::integer IS NULL OR r.model_id = %(model_id)s)
+     GROUP BY r.model_id
+"""
+
+# One row per provider, each carrying the unattributed count; one row of NULLs
+# (but the count) when there are no providers.
+_PROVIDERS_FALLBACK = f"""
+    WITH t AS ({_TOTALS})
+    SELECT u.unattributed, s.*
+      FROM (SELECT coalesce(sum(total_requests), 0)::bigint AS unattributed
+              FROM t WHERE t.model_id IS NULL) u
+      LEFT JOIN (SELECT p.id AS provider_id, p.name, p.slug,
+                        count(t.model_id) AS models_with_requests,
+                        coalesce(sum(t.total_requests), 0)::bigint AS total_requests
+                   FROM providers p
+                   LEFT JOIN models m ON m.provider_id = p.id
+                   LEFT JOIN t ON t.model_id = m.id
+                  GROUP BY p.id) s ON true
+     ORDER BY s.total_requests DESC, s.provider_id
+"""
+
+_MODELS_FALLBACK = f"""
+    SELECT m.id AS model_id, m.model_id AS model_identifier, m.model_name, m.provider_model_id,
+           p.id AS provider_id, p.name AS provider_name, p.slug AS provider_slug,
+           coalesce(t.total_requests, 0) AS total_requests,
+           coalesce(t.completed_requests, 0) AS completed_requests,
+           coalesce(t.failed_requests, 0) AS failed_requests,
+           coalesce(t.partial_requests, 0) AS partial_requests,
+           coalesce(t.total_input_tokens, 0) AS total_input_tokens,
+           coalesce(t.total_output_tokens, 0) AS total_output_tokens,
+           coalesce(t.total_input_tokens + t.total_output_tokens, 0) AS total_tokens,
+           round(t.processing_time_ms_sum::numeric / nullif(t.total_requests, 0), 2)
+               AS avg_processing_time_ms,
+           coalesce(t.total_cost_usd, 0) AS total_cost_usd
+      FROM models m
+      JOIN providers p ON p.id = m.provider_id
+      LEFT JOIN ({_TOTALS}) t ON t.model_id = m.id
+     WHERE (%(provider_id)s::integer IS NULL OR m.provider_id = %(provider_id)s)
+       AND (%(model_id)s::integer IS NULL OR m.id = %(model_id)s)
+       AND (%(model_id)s::integer IS NOT NULL OR t.total_requests > 0)
+     ORDER BY 8 DESC, m.id
+"""
+
+
+def _rpc_or_fallback(conn, rpc_query, fallback_query, params, fallback_method):
+    try:
+        return conn.execute(rpc_query, params).fetchall(), RPC
+    except errors.UndefinedFunction:
+        if not conn.autocommit:
+            raise
+        return conn.execute(fallback_query, params).fetchall(), fallback_method
+
+
+def provider_stats(conn, start=None, end=None):
+    """(providers, unattributed request count, method), busiest provider first."""
+    rows, method = _rpc_or_fallback(
+        conn,
+        """SELECT u.unattributed, s.*
+             FROM get_unattributed_request_count(%(start)s, %(end)s) AS u(unattributed)
+             LEFT JOIN get_provider_request_stats(%(start)s, %(end)s) s ON true
+            ORDER BY s.total_requests DESC, s.provider_id""",
+        _PROVIDERS_FALLBACK, {"start": start, "end": end, "model_id": None},
+        "fallback_with_counts")
+    providers = [row for row in rows if row["provider_id"] is not None]
+    return providers, rows[0]["unattributed"], method
+
+
+def model_stats(conn, start=None, end=None, provider_id=None, model_id=None):
+    """(model rows, method); with model_id, that model even without requests."""
+    params = {"start": start, "end": end, "provider_id": provider_id, "model_id": model_id}
+    if model_id is not None:
+        rpc = "SELECT * FROM get_model_request_stats(%(model_id)s, %(start)s, %(end)s)"
+    elif provider_id is not None:
+        rpc = "SELECT * FROM get_models_with_requests_by_provider(%(provider_id)s, %(start)s, %(end)s)"
+    else:
+        rpc = "SELECT * FROM get_models_with_requests(%(start)s, %(end)s)"
+    return _rpc_or_fallback(conn, rpc, _MODELS_FALLBACK, params, "fallback_optimized")
