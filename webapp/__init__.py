@@ -11,6 +11,7 @@ def create_app(test_config=None):
     if test_config:
         app.config.update(test_config)
 
+    app.json.sort_keys = False  # keep the documented order: success, data, metadata
     db.init_app(app)
     api = errors.Api(app)
 

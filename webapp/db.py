@@ -1,6 +1,7 @@
 """The connection pool: one per process, opened on first use (after gunicorn forks)."""
 import os
 import threading
+from contextlib import contextmanager
 
 from flask import current_app, g
 from psycopg.rows import dict_row
@@ -45,6 +46,13 @@ def get_db():
     if "db" not in g:
         g.db = _pool().getconn()
     return g.db
+
+
+@contextmanager
+def connection():
+    """A connection that outlives the request context, for streamed responses."""
+    with _pool().connection() as conn:
+        yield conn
 
 
 def close_db(exc=None):

@@ -2,12 +2,12 @@
 import json
 from datetime import datetime, timezone
 
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import RAISE
 
-from ..db import get_db
+from .. import db
 from ..queries.requests import stream_requests
 from . import schemas
 
@@ -27,14 +27,23 @@ def _nest(row):
     return {**row, "model": model, "provider": provider}
 
 
-def _json_body(total_count, chunks, args):
-    """The response envelope, written piece by piece as rows arrive."""
-    yield '{"success": true, "data": ['
-    returned = 0
-    for rows in chunks:
-        text = json.dumps(_row_schema.dump(_nest(row) for row in rows))[1:-1]
-        yield ("," if returned else "") + text
-        returned += len(rows)
+def _json_body(args, chunk_rows):
+    """The response envelope, written piece by piece as rows arrive.
+
+    The first step (yielding nothing) reads the count, so that a database fault
+    still becomes a 5xx before the status line goes out.
+    """
+    filters = {key: args[key] for key in schemas.RequestListFilters().fields}
+    with db.connection() as conn:
+        chunks = stream_requests(conn, filters, args["limit"], args["offset"], chunk_rows)
+        total_count = next(chunks)
+        yield ""
+        yield '{"success": true, "data": ['
+        returned = 0
+        for rows in chunks:
+            text = json.dumps(_row_schema.dump(_nest(row) for row in rows))[1:-1]
+            yield ("," if returned else "") + text
+            returned += len(rows)
     metadata = _metadata_schema.dump({
         "timestamp": datetime.now(timezone.utc), "method": "sql",
         "total_count": total_count, "limit": args["limit"], "offset": args["offset"],
@@ -53,10 +62,6 @@ class RequestList(MethodView):
         Each row carries its model and provider. `metadata.total_count` counts
         every row matching all filters; the page is streamed.
         """
-        filters = {key: args[key] for key in schemas.RequestListFilters().fields}
-        chunks = stream_requests(get_db(), filters, args["limit"], args["offset"],
-                                 current_app.config["STREAM_CHUNK_ROWS"])
-        # Counting before the status line goes out lets a database fault still become a 5xx.
-        total_count = next(chunks)
-        return Response(stream_with_context(_json_body(total_count, chunks, args)),
-                        mimetype="application/json")
+        body = _json_body(args, current_app.config["STREAM_CHUNK_ROWS"])
+        next(body)
+        return Response(body, mimetype="application/json")

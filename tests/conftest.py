@@ -1,0 +1,63 @@
+"""Fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per run."""
+import os
+import urllib.parse
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from webapp import create_app, embedded, migrate
+from webapp.config import PROJECT_DIR
+
+
+def with_database(url, name):
+    """The same server URL pointing at another database."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    return os.environ.get("TEST_DATABASE_URL") or embedded.start(PROJECT_DIR / ".chatstats" / "test")
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url):
+    """A new, migrated database for this test run, dropped afterwards."""
+    name = f"chatstats_test_{os.getpid()}"
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name}")
+        admin.execute(f"CREATE DATABASE {name}")
+    url = with_database(server_url, name)
+    migrate.apply(url)
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def conn(database_url):
+    """An autocommit connection to an emptied database."""
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as connection:
+        connection.execute(
+            "TRUNCATE chat_completion_requests, models, providers RESTART IDENTITY CASCADE")
+        yield connection
+
+
+@pytest.fixture
+def app(database_url, conn):
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    yield app
+    pool = app.extensions.get("chatstats_pool")
+    if pool is not None:
+        pool.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
