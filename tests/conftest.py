@@ -1,6 +1,7 @@
 """Fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per run."""
 import os
 import urllib.parse
+import uuid
 
 import psycopg
 import pytest
@@ -9,11 +10,25 @@ from psycopg.rows import dict_row
 from webapp import create_app, embedded, migrate
 from webapp.config import PROJECT_DIR
 
+FIRST_MIGRATION = "0001.schema"
+
 
 def with_database(url, name):
     """The same server URL pointing at another database."""
     parts = urllib.parse.urlsplit(url)
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+
+
+def empty_tables(connection):
+    """Delete every row the tests may have written (the schema stays)."""
+    connection.execute(
+        "TRUNCATE chat_completion_requests, models, providers RESTART IDENTITY CASCADE")
+
+
+def applied_migrations(connection):
+    """Ids of the applied migrations, oldest first."""
+    return [row["migration_id"] for row in connection.execute(
+        "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc, migration_id")]
 
 
 @pytest.fixture(scope="session")
@@ -36,17 +51,53 @@ def database_url(server_url):
 
 
 @pytest.fixture
+def make_database(server_url):
+    """Factory of empty, unmigrated scratch databases (URLs), dropped after the test."""
+    names = []
+
+    def make():
+        name = f"chatstats_scratch_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        names.append(name)
+        return with_database(server_url, name)
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for name in names:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
 def conn(database_url):
     """An autocommit connection to an emptied database."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as connection:
-        connection.execute(
-            "TRUNCATE chat_completion_requests, models, providers RESTART IDENTITY CASCADE")
+        empty_tables(connection)
         yield connection
 
 
 @pytest.fixture
+def empty_database(conn):
+    """Empty the database again, for tests that load several datasets."""
+    return lambda: empty_tables(conn)
+
+
+@pytest.fixture
+def without_stats_functions(database_url, conn):
+    """Roll back every migration above the schema (the SQL functions go); re-apply afterwards."""
+    above_schema = [m for m in applied_migrations(conn) if m != FIRST_MIGRATION]
+    migrate.rollback(database_url, len(above_schema))
+    try:
+        assert applied_migrations(conn) == [FIRST_MIGRATION]
+        yield
+    finally:
+        migrate.apply(database_url)
+
+
+@pytest.fixture
 def app(database_url, conn):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+    # Tiny stream chunks, so that the tests cross chunk boundaries of the request list.
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "STREAM_CHUNK_ROWS": 3})
     yield app
     pool = app.extensions.get("chatstats_pool")
     if pool is not None:
