@@ -16,6 +16,12 @@ def _date(description):
         metadata={"description": description, "example": "2026-11-01T00:00:00Z"})
 
 
+def _no_nul(text):
+    """PostgreSQL text cannot hold NUL: reject it here instead of failing in the query."""
+    if "\x00" in text:
+        raise ValidationError("Must not contain NUL characters.")
+
+
 class QueryArgs(Schema):
     class Meta:
         unknown = RAISE  # a misspelt filter must not silently widen the result
@@ -41,12 +47,16 @@ class RequestListArgs(RangeArgs):
     model_id = fields.Integer(load_default=None, **_id, metadata={"description": "Model (models.id)."})
     provider_id = fields.Integer(load_default=None, **_id, metadata={"description": "Provider id."})
     model_name = fields.String(
-        load_default=None, validate=validate.Length(min=1, max=200),
+        load_default=None, validate=[validate.Length(min=1, max=200), _no_nul],
         metadata={"description": "Case-insensitive substring of the model's name or identifier."})
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000),
                            metadata={"description": "Rows per page (1-100000); large pages stream."})
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
+
+
+class ModelPath(Schema):
+    model_id = fields.Integer(required=True, **_id, metadata={"description": "Model (models.id)."})
 
 
 # -- responses ---------------------------------------------------------------
