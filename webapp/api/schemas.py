@@ -49,10 +49,12 @@ class RequestListArgs(RangeArgs):
     model_name = fields.String(
         load_default=None, validate=[validate.Length(min=1, max=200), _no_nul],
         metadata={"description": "Case-insensitive substring of the model's name or identifier."})
-    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES),
+                           metadata={"description": "Only requests with this status."})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000),
                            metadata={"description": "Rows per page (1-100000); large pages stream."})
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX),
+                            metadata={"description": "Rows to skip (newest first)."})
 
 
 class ModelPath(Schema):
