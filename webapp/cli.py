@@ -7,7 +7,7 @@ import time
 import click
 import psycopg
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from psycopg.rows import dict_row
 
 from . import db, embedded, migrate as migrations, seed as seeding
@@ -22,7 +22,7 @@ def _connect():
     return psycopg.connect(_url(), autocommit=True, row_factory=dict_row)
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)  # AppGroup: subcommands get the app context
 def db_group():
     """The embedded PostgreSQL server (used when DATABASE_URL is unset)."""
 
@@ -49,6 +49,7 @@ def db_url():
 @click.command("migrate")
 @click.option("--rollback", "rollback_count", type=click.IntRange(min=1),
               help="Roll back this many of the newest migrations instead.")
+@with_appcontext
 def migrate_command(rollback_count):
     """Apply pending migrations (or roll back the newest N)."""
     if rollback_count:
@@ -65,6 +66,7 @@ def migrate_command(rollback_count):
 @click.option("--models", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--seed", "seed_value", type=int, default=42, show_default=True)
+@with_appcontext
 def seed_command(rows, providers, models, days, seed_value):
     """Insert synthetic requests (deterministic for a given --seed)."""
     started = time.perf_counter()
@@ -79,6 +81,7 @@ def seed_command(rows, providers, models, days, seed_value):
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=2, show_default=True)
 @click.option("--threads", default=4, show_default=True)
+@with_appcontext
 def serve_command(host, port, workers, threads):
     """Serve the API with gunicorn."""
     _url()  # start the embedded server before the workers fork
@@ -93,6 +96,7 @@ def serve_command(host, port, workers, threads):
 @click.option("--rows", type=click.IntRange(min=0), default=1_000_000, show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @click.pass_context
+@with_appcontext
 def demo_command(ctx, rows, port):
     """Embedded database, migrations, 1M seeded rows (if empty), then serve."""
     click.echo(f"database: {_url()}")
