@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import create_app, embedded, migrate
+from webapp import create_app, db, embedded, migrate
 from webapp.config import PROJECT_DIR
 
 
@@ -48,9 +48,7 @@ def conn(database_url):
 def app(database_url, conn):
     app = create_app({"TESTING": True, "DATABASE_URL": database_url})
     yield app
-    pool = app.extensions.get("chatstats_pool")
-    if pool is not None:
-        pool.close()
+    db.shutdown(app)
 
 
 @pytest.fixture

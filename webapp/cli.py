@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from psycopg.rows import dict_row
 
-from . import db, embedded, migrate as migrations, seed as seeding
+from . import db, embedded, migrate as migrations, rollups, seed as seeding
 from .config import PROJECT_DIR
 
 
@@ -57,6 +57,41 @@ def migrate_command(rollback_count):
     else:
         done = migrations.apply(_url())
         click.echo(f"applied: {', '.join(done) or 'nothing (up to date)'}")
+        _refresh_rollups()
+
+
+def _refresh_rollups():
+    """Roll up everything not rolled up yet, e.g. the history of a table just migrated."""
+    started = time.perf_counter()
+    with _connect() as conn:
+        if rollups.lag(conn) is None:
+            return
+        rolled = rollups.catch_up(conn, progress=lambda n: click.echo(f"  rolled up {n} rows", err=True))
+        lag = rollups.lag(conn)
+    click.echo(f"rolled up {rolled} rows in {time.perf_counter() - started:.1f}s; "
+               f"{lag['lag_rows']} rows wait (watermark id {lag['watermark_id']})")
+
+
+@click.group("rollup")
+def rollup_group():
+    """The statistics rollups (refreshed automatically by every API process)."""
+
+
+@rollup_group.command("refresh")
+def rollup_refresh():
+    """Roll up all pending rows now (for cron, or after a bulk load)."""
+    _refresh_rollups()
+
+
+@rollup_group.command("status")
+def rollup_status():
+    """Show how far the rollups are behind."""
+    with _connect() as conn:
+        lag = rollups.lag(conn)
+    if lag is None:
+        raise click.ClickException("rollup migrations are not applied")
+    for key, value in lag.items():
+        click.echo(f"{key}: {value}")
 
 
 @click.command("seed")
@@ -105,7 +140,7 @@ def demo_command(ctx, rows, port):
     ctx.invoke(serve_command, port=port)
 
 
-COMMANDS = [db_group, migrate_command, seed_command, serve_command, demo_command]
+COMMANDS = [db_group, migrate_command, rollup_group, seed_command, serve_command, demo_command]
 
 
 def init_app(app):
