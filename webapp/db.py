@@ -1,6 +1,7 @@
 """The connection pool: one per process, opened on first use (after gunicorn forks)."""
 import os
 import threading
+import urllib.parse
 from contextlib import contextmanager
 
 from flask import current_app, g
@@ -15,6 +16,12 @@ _lock = threading.Lock()
 def database_url(config):
     """DATABASE_URL, or the embedded server's URL (starting it if needed)."""
     return config["DATABASE_URL"] or embedded.start(config["DATA_DIR"])
+
+
+def with_database(url, name):
+    """The same server's URL, pointing at database `name`."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def _pool():
