@@ -78,8 +78,9 @@ $$;
 -- A request id is only safe to roll up once no transaction can still commit a row
 -- with a smaller id. Phase 1 takes a lock that waits out in-flight writers (giving
 -- up after p_lock_timeout_ms, so a long COPY never stalls other writers behind it),
--- reads the largest id, and commits at once. Phase 2 aggregates up to that id. The
--- state row lock orders refreshes with the update/delete triggers below.
+-- reads the largest id, and commits at once. Phase 2 aggregates up to that id,
+-- unless the state row changed since phase 1 (a TRUNCATE may have restarted the
+-- ids); its row lock orders refreshes with the update/delete triggers below.
 CREATE PROCEDURE refresh_chat_request_rollups(
     p_batch_rows bigint DEFAULT 1000000,
     p_lock_timeout_ms integer DEFAULT 200,
@@ -88,6 +89,7 @@ LANGUAGE plpgsql AS $$
 DECLARE
     done_upto bigint;
     upto bigint;
+    state_version xid;
 BEGIN
     rolled_up := 0;
     IF NOT pg_try_advisory_xact_lock(hashtext('chatstats.refresh_chat_request_rollups')) THEN
@@ -99,12 +101,15 @@ BEGIN
     EXCEPTION WHEN lock_not_available THEN
         RETURN;  -- writers are busy; answers stay exact through the tail meanwhile
     END;
-    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state;
-    SELECT least(max(id), done_upto + p_batch_rows) INTO upto FROM chat_completion_requests;
+    SELECT watermark_id, xmin INTO done_upto, state_version FROM chat_request_rollup_state;
+    -- coalesce: on an empty table, max(id) is NULL and least() would ignore it
+    SELECT least(coalesce(max(id), done_upto), done_upto + p_batch_rows) INTO upto
+      FROM chat_completion_requests;
     COMMIT;
 
-    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state FOR UPDATE;
-    IF upto > done_upto THEN
+    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state
+     WHERE xmin = state_version FOR UPDATE;
+    IF FOUND AND upto > done_upto THEN
         rolled_up := chat_request_rollup_range(done_upto, upto);
         UPDATE chat_request_rollup_state SET watermark_id = upto, refreshed_at = now();
     END IF;
