@@ -4,7 +4,7 @@ DROP FUNCTION chat_request_rollup_reset();
 DROP TRIGGER ccr_rollup_delete ON chat_completion_requests;
 DROP TRIGGER ccr_rollup_update ON chat_completion_requests;
 DROP FUNCTION chat_request_rollup_adjust();
-DROP PROCEDURE refresh_chat_request_rollups(bigint, integer, bigint);
+DROP PROCEDURE refresh_chat_request_rollups(bigint, integer, bigint, boolean);
 DROP FUNCTION chat_request_rollup_range(bigint, bigint);
 DROP FUNCTION chat_request_rollup_add(chat_request_rollup_delta[]);
 DROP FUNCTION chat_request_rollup_delta_of(chat_completion_requests, integer);

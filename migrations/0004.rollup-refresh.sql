@@ -73,7 +73,10 @@ BEGIN
 END
 $$;
 
--- Rolls up to p_batch_rows new requests; call it in autocommit mode (it commits).
+-- Rolls up the requests of the next p_batch_rows ids; call it in autocommit mode
+-- (it commits). rolled_up: how many; caught_up: whether no committed row waits now.
+-- Both are NULL when it did nothing because another refresh, or a lock holder
+-- (a long COPY, a VACUUM), was in the way: call again later.
 --
 -- A request id is only safe to roll up once no transaction can still commit a row
 -- with a smaller id. Phase 1 takes a lock that waits out in-flight writers (giving
@@ -84,14 +87,17 @@ $$;
 CREATE PROCEDURE refresh_chat_request_rollups(
     p_batch_rows bigint DEFAULT 1000000,
     p_lock_timeout_ms integer DEFAULT 200,
-    INOUT rolled_up bigint DEFAULT NULL)
+    INOUT rolled_up bigint DEFAULT NULL,
+    INOUT caught_up boolean DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
     done_upto bigint;
+    last_id bigint;
     upto bigint;
     state_version xid;
 BEGIN
-    rolled_up := 0;
+    rolled_up := NULL;
+    caught_up := NULL;
     IF NOT pg_try_advisory_xact_lock(hashtext('chatstats.refresh_chat_request_rollups')) THEN
         RETURN;  -- another process is refreshing
     END IF;
@@ -102,17 +108,21 @@ BEGIN
         RETURN;  -- writers are busy; answers stay exact through the tail meanwhile
     END;
     SELECT watermark_id, xmin INTO done_upto, state_version FROM chat_request_rollup_state;
-    -- coalesce: on an empty table, max(id) is NULL and least() would ignore it
-    SELECT least(coalesce(max(id), done_upto), done_upto + p_batch_rows) INTO upto
-      FROM chat_completion_requests;
+    SELECT coalesce(max(id), 0) INTO last_id FROM chat_completion_requests;
+    upto := least(last_id, done_upto + p_batch_rows);
     COMMIT;
 
     SELECT watermark_id INTO done_upto FROM chat_request_rollup_state
      WHERE xmin = state_version FOR UPDATE;
-    IF FOUND AND upto > done_upto THEN
+    IF NOT FOUND THEN
+        RETURN;  -- a TRUNCATE or another refresh changed the state since phase 1
+    END IF;
+    rolled_up := 0;
+    IF upto > done_upto THEN
         rolled_up := chat_request_rollup_range(done_upto, upto);
         UPDATE chat_request_rollup_state SET watermark_id = upto, refreshed_at = now();
     END IF;
+    caught_up := upto >= last_id;
     COMMIT;
 END
 $$;

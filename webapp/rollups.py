@@ -5,6 +5,7 @@ one of them work at a time, so any number of processes (and cron) can run it.
 """
 import logging
 import threading
+import time
 
 import psycopg
 from psycopg.rows import dict_row
@@ -14,21 +15,38 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 1_000_000
 
 
-def refresh(conn, batch_rows=BATCH_ROWS):
-    """Roll up at most one batch of new rows (conn must be autocommit); return how many."""
-    return conn.execute("CALL refresh_chat_request_rollups(%s, 200, NULL)",
-                        (batch_rows,)).fetchone()["rolled_up"]
+def refresh(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=200):
+    """Roll up one batch of ids (conn must be autocommit).
+
+    Returns (rows rolled up, caught up), or None when another refresh, a long
+    COPY or a VACUUM was in the way: try again later.
+    """
+    result = conn.execute("CALL refresh_chat_request_rollups(%s, %s, NULL, NULL)",
+                          (batch_rows, lock_timeout_ms)).fetchone()
+    if result["caught_up"] is None:
+        return None
+    return result["rolled_up"], result["caught_up"]
 
 
-def catch_up(conn, batch_rows=BATCH_ROWS, progress=None):
-    """Refresh until less than a batch was pending; return the rows rolled up."""
-    total = 0
+def catch_up(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=2000, patience_s=600, progress=None):
+    """Refresh until caught up; return the rows rolled up.
+
+    The longer lock timeout lets an autovacuum give way (it does after
+    deadlock_timeout); other obstacles are retried for up to patience_s.
+    """
+    total, deadline = 0, time.monotonic() + patience_s
     while True:
-        rolled = refresh(conn, batch_rows)
+        result = refresh(conn, batch_rows, lock_timeout_ms)
+        if result is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rollup refresh kept finding the table busy for {patience_s}s")
+            time.sleep(0.5)
+            continue
+        rolled, caught_up = result
         total += rolled
         if progress:
             progress(rolled)
-        if rolled < batch_rows:
+        if caught_up:
             return total
 
 
@@ -57,7 +75,8 @@ class Refresher(threading.Thread):
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
                                            application_name="chatstats-rollup", connect_timeout=5)
-                catch_up(conn)
+                while (result := refresh(conn)) and not result[1]:
+                    pass  # more than a batch waits: go on at once
             except psycopg.errors.UndefinedFunction:
                 pass  # rollup migrations not applied (yet): nothing to do
             except psycopg.Error as error:
