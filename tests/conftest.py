@@ -1,22 +1,16 @@
 """Fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per run."""
 import os
-import urllib.parse
 import uuid
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import create_app, embedded, migrate
+from webapp import create_app, db, embedded, migrate
+from webapp.db import with_database
 from webapp.config import PROJECT_DIR
 
 FIRST_MIGRATION = "0001.schema"
-
-
-def with_database(url, name):
-    """The same server URL pointing at another database."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def empty_tables(connection):
@@ -99,9 +93,7 @@ def app(database_url, conn):
     # Tiny stream chunks, so that the tests cross chunk boundaries of the request list.
     app = create_app({"TESTING": True, "DATABASE_URL": database_url, "STREAM_CHUNK_ROWS": 3})
     yield app
-    pool = app.extensions.get("chatstats_pool")
-    if pool is not None:
-        pool.close()
+    db.shutdown(app)
 
 
 @pytest.fixture

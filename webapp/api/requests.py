@@ -14,17 +14,7 @@ from . import schemas
 blp = Blueprint("requests", __name__, url_prefix="/api/monitoring/chat-requests",
                 description="Individual chat completion requests.")
 
-_row_schema = schemas.RequestRow(many=True)
 _metadata_schema = schemas.RequestListMetadata()
-
-
-def _nest(row):
-    model = provider = None
-    if row["model_id"] is not None:
-        model = {"id": row["model_id"], "model_id": row["model_identifier"],
-                 "model_name": row["model_name"], "provider_model_id": row["provider_model_id"]}
-        provider = {"id": row["provider_id"], "name": row["provider_name"], "slug": row["provider_slug"]}
-    return {**row, "model": model, "provider": provider}
 
 
 def _json_body(args, chunk_rows):
@@ -41,8 +31,7 @@ def _json_body(args, chunk_rows):
         yield '{"success": true, "data": ['
         returned = 0
         for rows in chunks:
-            text = json.dumps(_row_schema.dump(_nest(row) for row in rows))[1:-1]
-            yield ("," if returned else "") + text
+            yield ("," if returned else "") + ",".join(rows)
             returned += len(rows)
     metadata = _metadata_schema.dump({
         "timestamp": datetime.now(timezone.utc), "method": "sql",

@@ -1,0 +1,92 @@
+"""Keeping the rollups current: the refresh procedure, its lag, and a background thread.
+
+Every API process runs a Refresher thread; the procedure's advisory lock lets only
+one of them work at a time, so any number of processes (and cron) can run it.
+"""
+import logging
+import threading
+import time
+
+import psycopg
+from psycopg.rows import dict_row
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 1_000_000
+
+
+def refresh(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=200):
+    """Roll up one batch of ids (conn must be autocommit).
+
+    Returns (rows rolled up, caught up), or None when another refresh, a long
+    COPY or a VACUUM was in the way: try again later.
+    """
+    result = conn.execute("CALL refresh_chat_request_rollups(%s, %s, NULL, NULL)",
+                          (batch_rows, lock_timeout_ms)).fetchone()
+    if result["caught_up"] is None:
+        return None
+    return result["rolled_up"], result["caught_up"]
+
+
+def catch_up(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=2000, patience_s=600, progress=None):
+    """Refresh until caught up; return the rows rolled up.
+
+    The longer lock timeout lets an autovacuum give way (it does after
+    deadlock_timeout); other obstacles are retried for up to patience_s.
+    """
+    total, deadline = 0, time.monotonic() + patience_s
+    while True:
+        result = refresh(conn, batch_rows, lock_timeout_ms)
+        if result is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rollup refresh kept finding the table busy for {patience_s}s")
+            time.sleep(0.5)
+            continue
+        rolled, caught_up = result
+        total += rolled
+        if progress:
+            progress(rolled)
+        if caught_up:
+            return total
+
+
+def lag(conn):
+    """{lag_rows, lag_seconds, watermark_id, refreshed_at}, or None without rollups."""
+    try:
+        with conn.transaction():
+            return conn.execute("SELECT * FROM chat_request_rollup_lag()").fetchone()
+    except psycopg.errors.UndefinedFunction:
+        return None
+
+
+class Refresher(threading.Thread):
+    """Refreshes every `interval_s` seconds on its own connection until stopped."""
+
+    def __init__(self, database_url, interval_s):
+        super().__init__(name="rollup-refresher", daemon=True)
+        self.database_url = database_url
+        self.interval_s = interval_s
+        self.stopped = threading.Event()
+
+    def run(self):
+        conn = None
+        while not self.stopped.wait(self.interval_s):
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
+                                           application_name="chatstats-rollup", connect_timeout=5)
+                while (result := refresh(conn)) and not result[1]:
+                    pass  # more than a batch waits: go on at once
+            except psycopg.errors.UndefinedFunction:
+                pass  # rollup migrations not applied (yet): nothing to do
+            except psycopg.Error as error:
+                log.warning("rollup refresh failed (answers stay exact, only slower): %s", error)
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def stop(self):
+        self.stopped.set()
+        self.join()
