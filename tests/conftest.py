@@ -89,9 +89,16 @@ def without_stats_functions(database_url, conn):
 
 
 @pytest.fixture
-def app(database_url, conn):
+def app_config():
+    """Extra app settings; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, conn, app_config):
     # Tiny stream chunks, so that the tests cross chunk boundaries of the request list.
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "STREAM_CHUNK_ROWS": 3})
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "STREAM_CHUNK_ROWS": 3,
+                      **app_config})
     yield app
     db.shutdown(app)
 

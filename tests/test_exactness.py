@@ -1,32 +1,41 @@
 """Every endpoint's numbers equal an independent aggregation in Python of the inserted rows.
 
 Random datasets (hypothesis) are written with plain SQL, like the gateway writes
-them; the expected answers are computed here from those Python values, for the
-SQL functions (`rpc`) and for the app's fallback when the functions are missing.
+them, partly rolled up, then updated and deleted in part; the expected answers are
+computed here from those Python values. Three modes: the SQL functions over rollups
+(the default), the same functions over raw rows (CHATSTATS_STATS_SOURCE=raw), and
+the app's fallback when the functions are missing (migrations above 0001 rolled back).
 """
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 BASE = "/api/monitoring/chat-requests"
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
-HOUR = timedelta(hours=1)
+HOUR, DAY = timedelta(hours=1), timedelta(days=1)
 US = timedelta(microseconds=1)
 STATUSES = ("completed", "failed", "partial")
 # ASCII only (Python's lower() and PostgreSQL's ILIKE agree), with LIKE's metacharacters.
 NAME_CHARS = "abcAB%_\\ -."
 INT32_MAX = 2**31 - 1
-METHODS = {"rpc": ("rpc", "rpc"), "fallback": ("fallback_with_counts", "fallback_optimized")}
+# mode: (app settings, providers' method, models' method, metadata.source)
+MODES = {"rollup": ({}, "rpc", "rpc", "rollup"),
+         "raw": ({"STATS_SOURCE": "raw"}, "rpc", "rpc", "raw"),
+         "fallback": ({}, "fallback_with_counts", "fallback_optimized", "raw")}
+SPAN_DAYS = 3
 
-# Hour marks, instants next to them, and anything in between: many ties and edges.
+# Day, hour and 5-minute marks (the rollups' bucket edges), instants next to them,
+# and anything in between: many ties and edges.
 instants = st.one_of(
-    st.sampled_from([T0 + h * HOUR + d for h in range(4) for d in (timedelta(0), US, -US)]),
-    st.integers(0, 4 * 3600 * 10**6).map(lambda us: T0 + us * US),
-    st.integers(0, 4 * 60).map(lambda minute: T0 + timedelta(minutes=minute)),
+    st.sampled_from([T0 + d * DAY + h * HOUR + e for d in range(SPAN_DAYS) for h in (0, 1, 23)
+                     for e in (timedelta(0), US, -US, timedelta(minutes=5))]),
+    st.integers(0, SPAN_DAYS * 86400 * 10**6).map(lambda us: T0 + us * US),
+    st.integers(0, SPAN_DAYS * 24 * 12).map(lambda k: T0 + k * timedelta(minutes=5)),
 )
 small_or_large = st.one_of(st.just(0), st.integers(0, 10), st.integers(0, 10**9))
 costs = st.one_of(st.none(), st.just(Decimal(0)),
@@ -54,19 +63,53 @@ def datasets(draw):
                            "model_id": f"m-{k % 3}",  # identifiers repeat across providers
                            "model_name": draw(st.text(NAME_CHARS, min_size=1, max_size=8)),
                            "provider_model_id": f"pm-{k}"})
-    model_index = st.none() | st.integers(0, len(models) - 1) if models else st.none()
-    rows = []
-    for i in range(draw(st.integers(0, 30))):
-        input_tokens, output_tokens = draw(small_or_large), draw(small_or_large)
-        rows.append({
-            "request_id": f"req-{i}", "model": draw(model_index),
-            "input_tokens": input_tokens, "output_tokens": output_tokens,
+    rows = [{"request_id": f"req-{i}", **draw(request_values(len(models)))}
+            for i in range(draw(st.integers(0, 30)))]
+    return providers, models, rows
+
+
+@st.composite
+def request_values(draw, n_models):
+    model_index = st.none() | st.integers(0, n_models - 1) if n_models else st.none()
+    return {"model": draw(model_index),
+            "input_tokens": draw(small_or_large), "output_tokens": draw(small_or_large),
             "processing_time_ms": draw(st.one_of(st.integers(0, 10), st.integers(0, INT32_MAX))),
             "status": draw(st.sampled_from(STATUSES)),
             "error_message": draw(st.none() | st.text(NAME_CHARS, max_size=5)),
             "user_id": draw(bigints), "api_key_id": draw(bigints),
-            "cost_usd": draw(costs), "created_at": draw(instants)})
-    return providers, models, rows
+            "cost_usd": draw(costs), "created_at": draw(instants)}
+
+
+def roll_up(conn, batch_rows):
+    """Fold up to batch_rows more requests into the rollups, when they exist."""
+    try:
+        conn.execute("CALL refresh_chat_request_rollups(%s, 2000, NULL, NULL)", (batch_rows,))
+    except psycopg.errors.UndefinedFunction:
+        pass  # fallback mode: no rollups
+
+
+def change_some(conn, data, draw):
+    """Update or delete random requests (rolled up or not) with plain SQL, here and there."""
+    for _ in range(draw(st.integers(0, 4))):
+        if not data.rows:
+            return
+        row = draw(st.sampled_from(data.rows))
+        if draw(st.booleans()):
+            conn.execute("DELETE FROM chat_completion_requests WHERE id = %s", (row["id"],))
+            data.rows.remove(row)
+            continue
+        values = draw(request_values(len(data.models)))
+        model = None if values["model"] is None else data.models[values["model"]]
+        conn.execute(
+            """UPDATE chat_completion_requests
+                  SET model_id = %(model_id)s, input_tokens = %(input_tokens)s,
+                      output_tokens = %(output_tokens)s, processing_time_ms = %(processing_time_ms)s,
+                      status = %(status)s, cost_usd = %(cost_usd)s, created_at = %(created_at)s
+                WHERE id = %(id)s""",
+            {**values, "model_id": model and model["id"], "id": row["id"]})
+        row.update({key: values[key] for key in ("input_tokens", "output_tokens",
+                                                 "processing_time_ms", "status", "cost_usd",
+                                                 "created_at")}, model=model)
 
 
 def load(conn, providers, models, rows):
@@ -273,14 +316,15 @@ def draw_request_filters(draw, data):
 
 # -- the checks ------------------------------------------------------------------
 
-def check_stats(client, data, start, end, query, methods):
+def check_stats(client, data, start, end, query, mode):
     rows = in_range(data.rows, start, end)
-    providers_method, models_method = methods
+    _, providers_method, models_method, source = mode
 
     body = get_ok(client, f"{BASE}/providers", query)
     assert body["data"] == expected_providers(data, rows)
     meta = body["metadata"]
     assert meta["method"] == providers_method
+    assert meta["source"] == source
     assert meta["total_providers"] == len(data.providers)
     assert meta["unattributed_requests"] == sum(r["model"] is None for r in rows)
 
@@ -328,12 +372,17 @@ def check_request_list(client, data, q, draw):
         assert (filters[key] and parse_instant(filters[key])) == value
 
 
-@pytest.fixture(params=sorted(METHODS))
-def stats_methods(request):
-    """The methods the endpoints must report, after removing the SQL functions for fallback."""
+@pytest.fixture(params=sorted(MODES))
+def mode(request):
+    """(app settings, expected methods, source); fallback removes the SQL functions first."""
     if request.param == "fallback":
         request.getfixturevalue("without_stats_functions")
-    return METHODS[request.param]
+    return MODES[request.param]
+
+
+@pytest.fixture
+def app_config(mode):
+    return mode[0]
 
 
 # Every example writes to the database, so shrinking a failure would take minutes: the
@@ -342,22 +391,24 @@ def stats_methods(request):
           phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.data())
-def test_every_endpoint_equals_python_aggregation(client, conn, empty_database, stats_methods,
-                                                  draw_data):
+def test_every_endpoint_equals_python_aggregation(client, conn, empty_database, mode, draw_data):
     draw = draw_data.draw
     empty_database()
     data = load(conn, *draw(datasets()))
+    roll_up(conn, draw(st.integers(0, len(data.rows) + 1)))  # some rows rolled up, some not
+    change_some(conn, data, draw)
+    roll_up(conn, draw(st.integers(0, 5)))
     for _ in range(2):
         start, end = draw_range(draw, data)
-        check_stats(client, data, start, end, range_query(draw, start, end), stats_methods)
-    check_stats(client, data, None, None, {}, stats_methods)
+        check_stats(client, data, start, end, range_query(draw, start, end), mode)
+    check_stats(client, data, None, None, {}, mode)
     for _ in range(3):
         check_request_list(client, data, draw_request_filters(draw, data), draw)
 
 
 # -- a few fixed cases that a random search might take long to hit -----------------
 
-def test_boundaries_ties_and_half_up_rounding(client, conn, stats_methods):
+def test_boundaries_ties_and_half_up_rounding(client, conn, mode):
     """[start, end) on exact timestamps; a mean of x.xx5 rounds away from zero (0.125 -> 0.13)."""
     providers = [{"name": "Only", "slug": "only"}, {"name": "Idle", "slug": "idle"}]
     models = [{"provider": 0, "model_id": "m", "model_name": "50%_off", "provider_model_id": "m1"},
@@ -374,7 +425,8 @@ def test_boundaries_ties_and_half_up_rounding(client, conn, stats_methods):
     data = load(conn, providers, models, rows)
 
     query = {"start_date": start.isoformat(), "end_date": end.replace(tzinfo=None).isoformat()}
-    check_stats(client, data, start, end, query, stats_methods)
+    roll_up(conn, 3)
+    check_stats(client, data, start, end, query, mode)
     body = get_ok(client, f"{BASE}/models/{data.models[0]['id']}", query)
     assert body["data"]["stats"]["total_requests"] == 6
     assert body["data"]["stats"]["avg_processing_time_ms"] == 0.17  # 1/6
