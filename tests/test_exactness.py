@@ -345,6 +345,10 @@ def check_stats(client, data, start, end, query, mode):
         assert comparable_model(body["data"]) == model_item(m, rows)
         assert body["metadata"]["method"] == models_method
 
+    unknown_provider = max([p["id"] for p in data.providers], default=0) + 1
+    body = get_ok(client, f"{BASE}/models", {**query, "provider_id": unknown_provider})
+    assert body["data"] == [] and body["metadata"]["total_models"] == 0
+
     unknown = max([m["id"] for m in data.models], default=0) + 1
     response = client.get(f"{BASE}/models/{unknown}", query_string=query)
     assert response.status_code == 404
