@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import create_app
+from webapp import create_app, db
 
 # Everything the migrations may create in the public schema, yoyo's own tables aside.
 SCHEMA_OBJECTS = """
@@ -120,8 +120,7 @@ def test_rollback_keeps_rows_it_does_not_own(make_database, cli):
     try:
         body = app.test_client().get("/api/monitoring/chat-requests/providers").get_json()
     finally:
-        if "chatstats_pool" in app.extensions:
-            app.extensions["chatstats_pool"].close()
+        db.shutdown(app)
     assert body["metadata"]["method"] == "rpc"
     counted = sum(p["total_requests"] for p in body["data"]) + body["metadata"]["unattributed_requests"]
     assert counted == 300
