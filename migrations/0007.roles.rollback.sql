@@ -34,7 +34,7 @@ END
 $$;
 
 ALTER DEFAULT PRIVILEGES IN SCHEMA public
-    REVOKE EXECUTE ON ROUTINES FROM chatstats_api, chatstats_rollup;
+    REVOKE EXECUTE ON ROUTINES FROM chatstats_api;
 ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON ROUTINES TO PUBLIC;
 REVOKE ALL ON chat_completion_requests, models, providers, _yoyo_migration
     FROM chatstats_api, chatstats_rollup;

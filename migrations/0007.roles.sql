@@ -30,8 +30,8 @@ GRANT USAGE ON SCHEMA public TO chatstats_api, chatstats_rollup;
 GRANT SELECT ON chat_completion_requests, models, providers, _yoyo_migration TO chatstats_api;
 GRANT SELECT ON chat_completion_requests TO chatstats_rollup;
 
--- Functions: only these roles may execute ours (not PUBLIC), now and for functions
--- that later migrations create. Functions of extensions living in public are left alone.
+-- Functions: only the API may execute ours (not PUBLIC), now and for functions that
+-- later migrations create. Functions of extensions living in public are left alone.
 DO $$
 DECLARE
     routine regprocedure;
@@ -44,20 +44,28 @@ BEGIN
                               AND d.deptype = 'e')
     LOOP
         EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM PUBLIC', routine);
-        EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO chatstats_api, chatstats_rollup', routine);
+        EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO chatstats_api', routine);
     END LOOP;
 END
 $$;
 ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON ROUTINES FROM PUBLIC;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public
-    GRANT EXECUTE ON ROUTINES TO chatstats_api, chatstats_rollup;
+ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT EXECUTE ON ROUTINES TO chatstats_api;
 
--- Rollup tables (issue 3): the stats functions read them as the caller, the rollup
--- job writes them. Granted for whichever of them exist.
+-- Rollups (issue 3): the stats functions read the tables as the caller; the rollup
+-- job (connected as chatstats_rollup) runs the refresh function, which writes them as
+-- the caller. Granted for whichever of them exist.
 DO $$
 DECLARE
     rollup_table regclass;
+    routine regprocedure;
 BEGIN
+    FOR routine IN
+        SELECT p.oid FROM pg_proc p
+         WHERE p.pronamespace = 'public'::regnamespace
+           AND p.proname = 'refresh_chat_request_rollups'
+    LOOP
+        EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO chatstats_rollup', routine);
+    END LOOP;
     FOR rollup_table IN
         SELECT to_regclass(t) FROM unnest(ARRAY['chat_request_rollup_hour',
                                                 'chat_request_rollup_day',

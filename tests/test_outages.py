@@ -148,9 +148,9 @@ def test_database_down_at_startup_then_back(make_app, database):
     client = make_app().test_client()  # creating the app needs no database
 
     health, elapsed = timed_get(client, "/health")
-    assert health.status_code == 200 and elapsed < 0.5
+    assert health.status_code == 200 and elapsed < 1
     for url in ("/ready", PROVIDERS, REQUESTS, "/api/monitoring/chat-requests/models/1"):
-        assert_unavailable(*timed_get(client, url), limit_s=2.5)
+        assert_unavailable(*timed_get(client, url), limit_s=3)
 
     embedded.start(OUTAGE_DIR)
     ready = client.get("/ready")  # the very next request, no restart
@@ -163,8 +163,8 @@ def test_database_restarted_mid_run(make_app, database):
     assert_exact(client.get(PROVIDERS), database)
 
     embedded.stop(OUTAGE_DIR)
-    assert_unavailable(*timed_get(client, PROVIDERS), limit_s=2.5)
-    assert_unavailable(*timed_get(client, REQUESTS), limit_s=2.5)
+    assert_unavailable(*timed_get(client, PROVIDERS), limit_s=3)
+    assert_unavailable(*timed_get(client, REQUESTS), limit_s=3)
     embedded.start(OUTAGE_DIR)
     assert_exact(client.get(PROVIDERS), database)
     assert client.get(REQUESTS).status_code == 200
@@ -213,12 +213,12 @@ def test_statement_timeout(make_app, database):
     assert_exact(client.get(PROVIDERS), database)
     [backend] = [b["pid"] for b in api_backends(database)]
 
-    response, elapsed = timed_get(client, slow(3))
+    response, elapsed = timed_get(client, slow(5))
     assert response.status_code == 504, response.get_data(as_text=True)
     body = response.get_json()
     assert body["success"] is False and "statement timeout" in body["message"]
     assert response.headers["Retry-After"].isdigit()
-    assert elapsed < 1.5
+    assert elapsed < 2.5
 
     # The same connection serves the next request.
     assert_exact(client.get(PROVIDERS), database)
@@ -227,13 +227,13 @@ def test_statement_timeout(make_app, database):
 
 def test_pool_exhausted(make_app, database):
     app = make_app(POOL_MAX_SIZE=1, POOL_TIMEOUT_S=0.5)
-    thread, result = in_thread(app.test_client(), slow(2))
+    thread, result = in_thread(app.test_client(), slow(3))
     wait_for_sleep(database)
 
     client = app.test_client()
     for url in (PROVIDERS, REQUESTS):
         response, elapsed = timed_get(client, url)
-        assert_unavailable(response, elapsed, limit_s=1.5)
+        assert_unavailable(response, elapsed, limit_s=2.5)
         assert elapsed >= 0.5  # it did wait for a connection
 
     thread.join(timeout=5)

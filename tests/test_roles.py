@@ -82,6 +82,15 @@ def test_api_role_cannot_write_or_change_the_schema(api, conn, statement):
                         ).fetchone() == before
 
 
+def test_rollup_role_reads_requests_only(database_url, api):
+    with connect_as(database_url, "chatstats_rollup") as rollup:
+        assert rollup.execute("SELECT count(*) AS n FROM chat_completion_requests").fetchone()["n"] == 300
+        for statement in ("DELETE FROM chat_completion_requests", "SELECT * FROM models",
+                          "SELECT * FROM get_provider_request_stats()"):
+            with pytest.raises(errors.InsufficientPrivilege):
+                rollup.execute(statement)
+
+
 def can_execute(conn, role):
     return conn.execute("SELECT has_function_privilege(%s, 'get_provider_request_stats("
                         "timestamptz, timestamptz)', 'EXECUTE') AS ok", (role,)).fetchone()["ok"]
