@@ -225,6 +225,22 @@ def test_statement_timeout(make_app, database):
     assert [b["pid"] for b in api_backends(database)] == [backend]
 
 
+def test_client_gone_mid_stream(make_app, database):
+    """The stream is closed early (as gunicorn does when the client disconnects): its
+    transaction ends and the same connection serves the next request."""
+    client = make_app(POOL_MAX_SIZE=1, STREAM_CHUNK_ROWS=10).test_client()
+    assert client.get(REQUESTS).status_code == 200
+    [backend] = [b["pid"] for b in api_backends(database)]
+
+    response = client.get(f"/api/monitoring/chat-requests?limit={SEEDED_ROWS}")
+    chunks = iter(response.response)
+    assert next(chunks).startswith(b'{"success": true') and next(chunks)
+    response.close()
+
+    assert_exact(client.get(PROVIDERS), database)
+    assert [b["pid"] for b in api_backends(database)] == [backend]
+
+
 def test_pool_exhausted(make_app, database):
     app = make_app(POOL_MAX_SIZE=1, POOL_TIMEOUT_S=0.5)
     thread, result = in_thread(app.test_client(), slow(3))
@@ -264,18 +280,22 @@ def gunicorn(outage_url):
         cwd=PROJECT_DIR, env={**os.environ, "DATABASE_URL": url},
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1):
-                    break
-            except OSError:
-                assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
+        wait_for_http(server, port)
         yield server, port
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def wait_for_http(server, port, timeout_s=20):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1):
+                return
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, "gunicorn is not serving"
+            time.sleep(0.1)
 
 
 def get_page(port, limit):
@@ -305,3 +325,7 @@ def test_worker_killed_mid_stream(gunicorn):
             received += chunk
     with pytest.raises(json.JSONDecodeError):
         json.loads(received)
+
+    # gunicorn replaces the worker: the next page is whole again.
+    wait_for_http(server, port)
+    assert len(json.loads(get_page(port, 100).read())["data"]) == 100
