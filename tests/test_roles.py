@@ -106,13 +106,11 @@ def test_public_cannot_read_or_execute(database_url, conn, outsider):
                 stranger.execute(query)
 
 
-def test_app_logs_in_as_the_api_role(client, conn):
+def test_app_logs_in_as_the_api_role(app, client):
     assert client.get("/api/monitoring/chat-requests/providers").status_code == 200
     assert client.get("/api/monitoring/chat-requests?limit=1").status_code == 200
-    users = conn.execute("SELECT DISTINCT usename FROM pg_stat_activity"
-                         " WHERE application_name = 'chatstats' AND datname = current_database()"
-                         ).fetchall()
-    assert users == [{"usename": API_ROLE}]
+    with app.extensions["chatstats_pool"].connection() as pooled:
+        assert pooled.execute("SELECT current_user AS u").fetchone()["u"] == API_ROLE
 
 
 def test_rollback_revokes_but_keeps_roles_other_databases_use(server_url, database_url, outsider):
