@@ -12,10 +12,15 @@ def _int(name, default):
 class Config:
     # Database: DATABASE_URL wins; unset means the embedded PostgreSQL under DATA_DIR.
     DATABASE_URL = os.environ.get("DATABASE_URL") or None
+    # The API's own login (role chatstats_api); unset means DATABASE_URL's server and
+    # database with that role as user, which is enough on the embedded server.
+    API_DATABASE_URL = os.environ.get("CHATSTATS_API_DATABASE_URL") or None
+    ROLLUP_DATABASE_URL = os.environ.get("CHATSTATS_ROLLUP_DATABASE_URL") or None
     DATA_DIR = Path(os.environ.get("CHATSTATS_DATA_DIR", PROJECT_DIR / ".chatstats"))
     POOL_MIN_SIZE = _int("CHATSTATS_POOL_MIN_SIZE", 1)
     POOL_MAX_SIZE = _int("CHATSTATS_POOL_MAX_SIZE", 10)
     POOL_TIMEOUT_S = float(os.environ.get("CHATSTATS_POOL_TIMEOUT_S", 5))
+    CONNECT_TIMEOUT_S = _int("CHATSTATS_CONNECT_TIMEOUT_S", 5)  # libpq's connect_timeout
     STATEMENT_TIMEOUT_MS = _int("CHATSTATS_STATEMENT_TIMEOUT_MS", 5000)
     # `rollup` (default) answers statistics from rollups; `raw` aggregates raw rows (the baseline).
     STATS_SOURCE = os.environ.get("CHATSTATS_STATS_SOURCE", "rollup")
