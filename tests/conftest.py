@@ -6,8 +6,9 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import create_app, embedded, migrate
+from webapp import auth, create_app, embedded, migrate
 from webapp.config import PROJECT_DIR
+from webapp.queries import keys
 
 
 def with_database(url, name):
@@ -40,7 +41,7 @@ def conn(database_url):
     """An autocommit connection to an emptied database."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as connection:
         connection.execute(
-            "TRUNCATE chat_completion_requests, models, providers RESTART IDENTITY CASCADE")
+            "TRUNCATE chat_completion_requests, models, providers, api_keys RESTART IDENTITY CASCADE")
         yield connection
 
 
@@ -53,9 +54,24 @@ def app(database_url, conn):
         pool.close()
 
 
+def make_key(conn, name):
+    """Store a new API key; return the key itself."""
+    key, prefix, key_hash = auth.new_key()
+    keys.create(conn, name, prefix, key_hash)
+    return key
+
+
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def api_key(conn):
+    return make_key(conn, "tests")
+
+
+@pytest.fixture
+def client(app, api_key):
+    """A test client that sends a valid API key (use app.test_client() for none)."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    return client
 
 
 @pytest.fixture

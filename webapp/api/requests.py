@@ -1,5 +1,6 @@
 """The request list, streamed so that a 100,000-row page needs no more memory than 100 rows."""
 import json
+from contextlib import closing
 from datetime import datetime, timezone
 
 from flask import Response, current_app
@@ -34,8 +35,10 @@ def _json_body(args, chunk_rows):
     still becomes a 5xx before the status line goes out.
     """
     filters = {key: args[key] for key in schemas.RequestListFilters().fields}
-    with db.connection() as conn:
-        chunks = stream_requests(conn, filters, args["limit"], args["offset"], chunk_rows)
+    # closing(): a client that goes away mid-stream ends the cursor's transaction
+    # before the connection goes back to the pool.
+    with db.connection() as conn, closing(
+            stream_requests(conn, filters, args["limit"], args["offset"], chunk_rows)) as chunks:
         total_count = next(chunks)
         yield ""
         yield '{"success": true, "data": ['
