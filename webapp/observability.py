@@ -1,7 +1,7 @@
 """Request ids, one-line JSON access logs, and Prometheus metrics.
 
-The access log line and the latency sample are written when the response is
-closed, so a streamed request list counts its whole duration. Metrics live in
+The access log line and the latency sample of a streamed response (the request
+list) are written when the body is closed, so they count its whole duration. Metrics live in
 this process; under gunicorn, `chatstats serve` sets PROMETHEUS_MULTIPROC_DIR so
 that /metrics (answered by any worker) sums every worker's samples.
 """
@@ -60,7 +60,10 @@ def _finish(response):
         "remote_addr": request.remote_addr,
     }
     pool = current_app.extensions.get("chatstats_pool")
-    response.call_on_close(lambda: _log(entry, started, pool))
+    if response.is_streamed:  # done when the WSGI server closes the body
+        response.call_on_close(lambda: _log(entry, started, pool))
+    else:
+        _log(entry, started, pool)
     return response
 
 
