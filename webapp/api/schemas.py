@@ -1,6 +1,8 @@
 """Marshmallow schemas for every argument and response of the API."""
 from datetime import timezone
+from urllib.parse import unquote_to_bytes
 
+from flask import has_request_context, request
 from marshmallow import (RAISE, Schema, ValidationError, fields, pre_dump, pre_load, validate,
                          validates_schema)
 
@@ -25,9 +27,10 @@ class QueryArgs(Schema):
 
     @pre_load
     def _once_and_without_nul(self, data, **kwargs):
-        """A repeated parameter is ambiguous, and PostgreSQL text cannot hold NUL: refuse both."""
+        """A repeated parameter is ambiguous, PostgreSQL text cannot hold NUL, and werkzeug
+        silently replaces invalid UTF-8: refuse all three."""
         multidict = getattr(data, "data", data)  # webargs hands over a proxy of request.args
-        errors = {}
+        errors = _invalid_utf8_parameters(request.query_string) if has_request_context() else {}
         for key in multidict:
             values = multidict.getlist(key) if hasattr(multidict, "getlist") else [multidict[key]]
             if len(values) > 1:
@@ -65,6 +68,18 @@ class RequestListArgs(RangeArgs):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000),
                            metadata={"description": "Rows per page (1-100000); large pages stream."})
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
+
+
+def _invalid_utf8_parameters(query_string):
+    errors = {}
+    for pair in query_string.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            unquote_to_bytes(name.replace(b"+", b" ")).decode()
+            unquote_to_bytes(value.replace(b"+", b" ")).decode()
+        except UnicodeDecodeError:
+            errors[unquote_to_bytes(name).decode(errors="replace")] = ["Must be valid UTF-8."]
+    return errors
 
 
 # -- responses ---------------------------------------------------------------
