@@ -54,6 +54,13 @@ def is_public(endpoint):
     return endpoint in PUBLIC_ENDPOINTS
 
 
+def needs_key():
+    """Whether this request is checked (and rate limited): not for unknown routes (404/405),
+    public routes, or CORS preflights (which carry no credentials)."""
+    return request.url_rule is not None and not is_public(request.endpoint) \
+        and request.method != "OPTIONS"
+
+
 def init_app(app):
     app.extensions["chatstats_auth"] = _Cache(app.config["AUTH_CACHE_S"])
     app.before_request(authenticate)
@@ -81,8 +88,8 @@ class _Cache:
 def authenticate():
     """before_request: set g.api_key ({id, name}, or None when anonymous) or answer 401."""
     g.api_key = None
-    if request.url_rule is None or is_public(request.endpoint) or request.method == "OPTIONS":
-        return  # 404/405, public routes, CORS preflights (which carry no credentials)
+    if not needs_key():
+        return
     presented = _presented_key()
     if presented is not None:
         g.api_key = _verify(presented)

@@ -6,7 +6,7 @@ local assets and run its one inline script, which carries a per-response nonce
 """
 import secrets
 
-from flask import g, request
+from flask import g
 
 from . import auth
 
@@ -36,7 +36,7 @@ def _add_headers(response):
         response.headers["Content-Security-Policy"] = _DOCS_CSP.format(nonce=g.csp_nonce)
     else:
         response.headers.setdefault("Content-Security-Policy", _API_CSP)
-    if request.url_rule is not None and not auth.is_public(request.endpoint):
+    if auth.needs_key():
         response.headers.setdefault("Cache-Control", "no-store")  # per-key business data
     return response
 

@@ -22,7 +22,7 @@ def _client_key():
 def init_app(app, api):
     """Call after auth.init_app: limits are checked after the key is known."""
     limiter = Limiter(_client_key, app=app)
-    limiter.request_filter(lambda: request.url_rule is None or auth.is_public(request.endpoint))
+    limiter.request_filter(lambda: not auth.needs_key())
 
     def too_many_requests(error):
         reset_at = limiter.current_limit.reset_at if limiter.current_limit else time.time() + 1
