@@ -1,4 +1,6 @@
 """`chatstats keys create|list|revoke`: API key management (with the owner's connection)."""
+from contextlib import contextmanager
+
 import click
 import psycopg
 from flask import current_app
@@ -9,8 +11,14 @@ from . import auth, db
 from .queries import keys
 
 
+@contextmanager
 def _connect():
-    return psycopg.connect(db.database_url(current_app.config), autocommit=True, row_factory=dict_row)
+    try:
+        with psycopg.connect(db.database_url(current_app.config), autocommit=True,
+                             row_factory=dict_row) as conn:
+            yield conn
+    except psycopg.errors.UndefinedTable:
+        raise click.ClickException("there is no api_keys table yet: run `chatstats migrate`")
 
 
 keys_group = AppGroup("keys", help="API keys (requests send `Authorization: Bearer <key>` or `X-API-Key`).")
