@@ -1,8 +1,9 @@
 """Rate limits per API key (per client address when anonymous), with Flask-Limiter.
 
 RATELIMIT_APPLICATION (e.g. "600/minute"; empty turns limits off) is one budget
-per key shared by every protected route. The default storage is in-memory, so each gunicorn worker counts
-on its own; RATELIMIT_STORAGE_URI (e.g. redis://...) shares one count.
+per key shared by every protected route. The default storage is in-memory, so
+each gunicorn worker counts on its own (the effective limit is workers x limit);
+RATELIMIT_STORAGE_URI (e.g. redis://host:6379) makes them share one count.
 """
 import math
 import time
