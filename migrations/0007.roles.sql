@@ -3,7 +3,7 @@
 -- also write the rollup tables. Neither owns anything, so neither can run DDL.
 -- Roles are cluster-wide: created only if missing (an operator may pre-create them,
 -- e.g. with a password), marked so that the rollback drops only roles it created.
--- depends: 0005.rollup-reads
+-- depends: 0006.api-keys
 
 DO $$
 DECLARE

@@ -5,9 +5,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import create_app, db, embedded, migrate
+from webapp import auth, create_app, db, embedded, migrate
 from webapp.db import with_database
 from webapp.config import PROJECT_DIR
+from webapp.queries import keys
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +35,7 @@ def conn(database_url):
     """An autocommit connection to an emptied database."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as connection:
         connection.execute(
-            "TRUNCATE chat_completion_requests, models, providers RESTART IDENTITY CASCADE")
+            "TRUNCATE chat_completion_requests, models, providers, api_keys RESTART IDENTITY CASCADE")
         yield connection
 
 
@@ -45,9 +46,24 @@ def app(database_url, conn):
     db.shutdown(app)
 
 
+def make_key(conn, name):
+    """Store a new API key; return the key itself."""
+    key, prefix, key_hash = auth.new_key()
+    keys.create(conn, name, prefix, key_hash)
+    return key
+
+
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def api_key(conn):
+    return make_key(conn, "tests")
+
+
+@pytest.fixture
+def client(app, api_key):
+    """A test client that sends a valid API key (use app.test_client() for none)."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    return client
 
 
 @pytest.fixture

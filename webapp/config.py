@@ -9,6 +9,14 @@ def _int(name, default):
     return int(os.environ.get(name, default))
 
 
+def _flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _list(name):
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
 class Config:
     # Database: DATABASE_URL wins; unset means the embedded PostgreSQL under DATA_DIR.
     DATABASE_URL = os.environ.get("DATABASE_URL") or None
@@ -28,6 +36,13 @@ class Config:
     ROLLUP_INTERVAL_S = float(os.environ.get("CHATSTATS_ROLLUP_INTERVAL_S", 1))
     # Rows fetched per round trip when streaming the request list.
     STREAM_CHUNK_ROWS = _int("CHATSTATS_STREAM_CHUNK_ROWS", 2000)
+
+    # Security: see webapp/auth.py, ratelimit.py, headers.py.
+    ALLOW_ANONYMOUS = _flag("CHATSTATS_ALLOW_ANONYMOUS")
+    AUTH_CACHE_S = float(os.environ.get("CHATSTATS_AUTH_CACHE_S", 30))
+    RATELIMIT_APPLICATION = os.environ.get("CHATSTATS_RATE_LIMIT", "600/minute")
+    RATELIMIT_STORAGE_URI = os.environ.get("CHATSTATS_RATE_LIMIT_STORAGE_URI", "memory://")
+    CORS_ORIGINS = _list("CHATSTATS_CORS_ORIGINS")
 
     API_TITLE = "chatstats"
     API_VERSION = "1.0.0"

@@ -110,9 +110,14 @@ def get_db():
 
 @contextmanager
 def connection():
-    """A connection that outlives the request context, for streamed responses."""
-    with _pool().connection() as conn:
+    """This request's connection, handed over to a streamed response: it returns to
+    the pool when the stream ends, not with the request context (which ends first)."""
+    pool = _pool()
+    conn = g.pop("db", None) or pool.getconn()
+    try:
         yield conn
+    finally:
+        pool.putconn(conn)
 
 
 def close_db(exc=None):
