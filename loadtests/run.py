@@ -23,6 +23,7 @@ from pathlib import Path
 import click
 import psutil
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from report import table
 from webapp import embedded
@@ -145,7 +146,8 @@ def postmaster_pid(database_url):
 @click.option("--users", type=click.IntRange(min=1), default=20, show_default=True, help="Dashboard users.")
 @click.option("--write-rate", type=click.FloatRange(min=0), default=100, show_default=True,
               help="Inserts per second by the gateway writer (0: none).")
-@click.option("--writers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--writers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Writer users sharing --write-rate, each with its own connection.")
 @click.option("--export-users", type=click.IntRange(min=0), default=0, show_default=True,
               help="Users pulling 100,000-row pages.")
 @click.option("--p95-ms", type=float, default=1000, show_default=True, help="Gate: max p95 per endpoint.")
@@ -176,6 +178,8 @@ def main(rows, duration, users, write_rate, writers, export_users, p95_ms, min_r
             env["DATABASE_URL"] = embedded.start(Config.DATA_DIR)
             if not was_running and not keep_db:
                 cleanup.callback(lambda: click.echo(f"embedded database stopped: {embedded.stop(Config.DATA_DIR)}"))
+        info = conninfo_to_dict(env["DATABASE_URL"])
+        click.echo(f"database {info.get('dbname')} on {info.get('host') or 'localhost'}")
         prepare_database(env, rows)
 
         port = _free_port()
@@ -207,20 +211,30 @@ def main(rows, duration, users, write_rate, writers, export_users, p95_ms, min_r
         try:
             code = locust.wait()
         except KeyboardInterrupt:  # Locust got the SIGINT too: let it write its reports
-            code = locust.wait(60)
+            locust.wait(60)
+            code = 130
             click.echo("interrupted", err=True)
         cpu.stop()
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.used["locust (with start-up)"] = (children.ru_utime + children.ru_stime
                               - children_before.ru_utime - children_before.ru_stime)
 
+    summary_file = Path(f"{prefix}_summary.json")
     try:
-        click.echo(table(json.loads(Path(f"{prefix}_summary.json").read_text())))
+        summary = json.loads(summary_file.read_text())
     except FileNotFoundError:
-        click.echo(f"Locust wrote no summary ({prefix}_summary.json)", err=True)
-    click.echo(f"CPU over {cpu.wall:.0f}s (of {os.cpu_count()} cores): " + ", ".join(
-        f"{name} {seconds:.1f}s = {100 * seconds / cpu.wall:.0f}% of one core"
-        for name, seconds in cpu.used.items()))
+        click.echo(f"Locust wrote no summary ({summary_file})", err=True)
+        summary = None
+    cpu_line = f"CPU over {cpu.wall:.0f}s (of {os.cpu_count()} cores): " + ", ".join(
+        f"{name} {seconds:.1f}s = {100 * seconds / cpu.wall:.0f}% of one core" for name, seconds in cpu.used.items())
+    if summary is not None:
+        click.echo(table(summary))
+        summary["run"] = {"command": sys.argv, "rows": rows, "duration": duration, "users": users,
+                          "write_rate": write_rate, "writers": writers, "export_users": export_users,
+                          "stats_source": label, "workers": workers, "threads": threads,
+                          "cpu": cpu_line, "exit_code": code}
+        summary_file.write_text(json.dumps(summary, indent=1))
+    click.echo(cpu_line)
     click.echo(f"reports: {prefix}.html, {prefix}_*.csv, {prefix}_summary.json; gate {'PASSED' if code == 0 else 'FAILED'}")
     sys.exit(code)
 
