@@ -5,10 +5,11 @@ Run it through `make loadtest` (see loadtests/README.md) or directly:
     DATABASE_URL=... locust -f loadtests/locustfile.py --headless --host http://127.0.0.1:8000 \
         -u 21 -r 21 -t 2m        # -u = dashboard users + WRITERS + EXPORT_USERS
 
-Settings come from the environment (see SETTINGS below). Every response is checked
+Settings come from the environment (see DEFAULTS below). Every response is checked
 (status 200, `success: true`, self-consistent numbers); the quitting listener turns
 the run into pass/fail through the process exit code.
 """
+import functools
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from collections import deque
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import gevent
 import psutil
 from locust import FastHttpUser, User, between, events, task
 from locust.runners import WorkerRunner
@@ -28,21 +30,21 @@ from report import table  # loadtests/report.py: Locust puts this directory on s
 
 import psycopg  # after locust: psycopg then sees gevent's patched select and cooperates
 
-SETTINGS = {
-    "WRITE_RATE": ("100", "inserts per second, shared by all writer users (0: no writer)"),
-    "WRITERS": ("1", "writer users (each with its own connection)"),
-    "UPDATE_FRACTION": ("0.05", "chance that an insert is followed by an UPDATE of a recent row"),
-    "EXPORT_USERS": ("0", "users pulling EXPORT_LIMIT-row pages back to back"),
-    "EXPORT_LIMIT": ("100000", "rows per export page"),
-    "THINK_MIN": ("0.5", "dashboard think time between requests, seconds (min)"),
-    "THINK_MAX": ("2", "dashboard think time between requests, seconds (max)"),
-    "P95_MS": ("1000", "gate: p95 of every dashboard endpoint must not exceed this"),
-    "MIN_RPS": ("0", "gate: HTTP requests/s over the run must reach this"),
+DEFAULTS = {  # each can be overridden by the environment variable of the same name
+    "WRITE_RATE": 100,       # inserts per second, shared by all writer users (0: no writer)
+    "WRITERS": 1,            # writer users, each with its own connection
+    "UPDATE_FRACTION": 0.05,  # chance that an insert is followed by an UPDATE of a recent row
+    "EXPORT_USERS": 0,       # users pulling EXPORT_LIMIT-row pages back to back
+    "EXPORT_LIMIT": 100_000,  # rows per export page
+    "THINK_MIN": 0.5,        # dashboard think time between requests, seconds
+    "THINK_MAX": 2,
+    "P95_MS": 1000,          # gate: p95 of every dashboard endpoint must not exceed this
+    "MIN_RPS": 0,            # gate: HTTP requests/s over the run must reach this
 }
 
 
 def setting(name, cast=float):
-    return cast(os.environ.get(name, SETTINGS[name][0]))
+    return cast(os.environ.get(name, DEFAULTS[name]))
 
 
 API = "/api/monitoring/chat-requests"
@@ -91,7 +93,7 @@ TOTALS = MonotonicTotals()
 
 
 def check_envelope(response):
-    expect(response.status_code == 200, f"HTTP {response.status_code}: {response.text[:200]}")
+    expect(response.status_code == 200, f"HTTP {response.status_code}: {(response.text or '')[:200]}")
     body = response.json()
     expect(body.get("success") is True, f"success is not true: {response.text[:200]}")
     return body
@@ -168,6 +170,7 @@ class Catalog:
     providers = None
     models = None
     model_names = None
+    ending = False
 
     @classmethod
     def load(cls, client):
@@ -177,22 +180,36 @@ class Catalog:
             try:
                 body = check_envelope(response)
                 check_model_list(body)
+                expect(body["data"], "no model has requests: seed the database first")
             except Exception as exc:
-                response.failure(exc)
+                response.failure(f"{type(exc).__name__}: {exc}")
                 return
         rows = body["data"]
-        cls.models = [m["model_id"] for m in rows] or [1]
-        cls.providers = sorted({m["provider"]["id"] for m in rows}) or [1]
-        cls.model_names = [m["model_name"] for m in rows] or ["model"]
+        cls.models = [m["model_id"] for m in rows]
+        cls.providers = sorted({m["provider"]["id"] for m in rows})
+        cls.model_names = [m["model_name"] for m in rows]
+
+
+def dashboard_task(weight):
+    """A weighted task that runs only once the catalog is known."""
+    def decorate(func):
+        @functools.wraps(func)
+        def run(self):
+            if Catalog.models is not None:
+                func(self)
+        return task(weight)(run)
+    return decorate
 
 
 class DashboardUser(FastHttpUser):
     """The mix of a monitoring dashboard: statistics panels and request tables."""
     wait_time = between(setting("THINK_MIN"), setting("THINK_MAX"))
-    weight = 1
 
     def on_start(self):
         Catalog.load(self.client)
+        if Catalog.models is None and not Catalog.ending:
+            Catalog.ending = True  # nothing to ask for: end the run once (the failure fails the gate)
+            gevent.spawn(self.environment.runner.quit)  # not from a user's own greenlet
 
     def _get(self, path, name, params, check, monotonic_key=None):
         floor = TOTALS.floor(monotonic_key) if monotonic_key else None
@@ -210,19 +227,19 @@ class DashboardUser(FastHttpUser):
             return label, {}
         return label, {"start_date": (datetime.now(timezone.utc) - RANGES[label]).isoformat()}
 
-    @task(20)
+    @dashboard_task(20)
     def providers(self):
         label, params = self._range()
         self._get(f"{API}/providers", f"/providers [{label}]", params, check_providers,
                   "providers" if label == "all" else None)
 
-    @task(15)
+    @dashboard_task(15)
     def all_models(self):
         label, params = self._range()
         self._get(f"{API}/models", f"/models [{label}]", params, check_model_list,
                   "models" if label == "all" else None)
 
-    @task(15)
+    @dashboard_task(15)
     def provider_models(self):
         label, params = self._range()
         provider_id = random.choice(Catalog.providers)
@@ -231,7 +248,7 @@ class DashboardUser(FastHttpUser):
                   lambda body: check_model_list(body, provider_id),
                   f"models of provider {provider_id}" if label == "all" else None)
 
-    @task(10)
+    @dashboard_task(10)
     def one_model(self):
         label, params = self._range()
         model_id = random.choice(Catalog.models)
@@ -244,7 +261,7 @@ class DashboardUser(FastHttpUser):
         self._get(f"{API}/models/{model_id}", f"/models/{{id}} [{label}]", params, check,
                   f"model {model_id}" if label == "all" else None)
 
-    @task(15)
+    @dashboard_task(15)
     def request_page(self):
         params = {"limit": 100, "offset": random.choice([0] * 8 + [100, 500])}
         for key in random.sample(["status", "provider_id", "model_id", "model_name", "range"], k=random.randint(0, 2)):
@@ -260,7 +277,7 @@ class DashboardUser(FastHttpUser):
                 params.update(self._range()[1])
         self._get(API, "list limit=100", params, lambda body: check_request_page(body, params))
 
-    @task(1)
+    @dashboard_task(1)
     def large_page(self):
         params = {"limit": 10_000, **self._range()[1]}
         self._get(API, "list limit=10000", params, lambda body: check_request_page(body, params))
