@@ -1,19 +1,13 @@
 """Fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per run."""
 import os
-import urllib.parse
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import create_app, embedded, migrate
+from webapp import create_app, db, embedded, migrate
+from webapp.db import with_database
 from webapp.config import PROJECT_DIR
-
-
-def with_database(url, name):
-    """The same server URL pointing at another database."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +42,7 @@ def conn(database_url):
 def app(database_url, conn):
     app = create_app({"TESTING": True, "DATABASE_URL": database_url})
     yield app
-    pool = app.extensions.get("chatstats_pool")
-    if pool is not None:
-        pool.close()
+    db.shutdown(app)
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ def create_app(test_config=None):
     if test_config:
         app.config.update(test_config)
 
+    if app.config["STATS_SOURCE"] not in ("rollup", "raw"):
+        raise ValueError("CHATSTATS_STATS_SOURCE must be 'rollup' or 'raw'")
     app.json.sort_keys = False  # keep the documented order: success, data, metadata
     db.init_app(app)
     api = errors.Api(app)

@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import FlaskGroup
 from psycopg.rows import dict_row
 
-from . import db, embedded, migrate as migrations, seed as seeding
+from . import bench, db, embedded, migrate as migrations, rollups, seed as seeding
 from .config import PROJECT_DIR
 
 
@@ -57,6 +57,41 @@ def migrate_command(rollback_count):
     else:
         done = migrations.apply(_url())
         click.echo(f"applied: {', '.join(done) or 'nothing (up to date)'}")
+        _refresh_rollups()
+
+
+def _refresh_rollups():
+    """Roll up everything not rolled up yet, e.g. the history of a table just migrated."""
+    started = time.perf_counter()
+    with _connect() as conn:
+        if rollups.lag(conn) is None:
+            return
+        rolled = rollups.catch_up(conn, progress=lambda n: click.echo(f"  rolled up {n} rows", err=True))
+        lag = rollups.lag(conn)
+    click.echo(f"rolled up {rolled} rows in {time.perf_counter() - started:.1f}s; "
+               f"{lag['lag_rows']} rows wait (watermark id {lag['watermark_id']})")
+
+
+@click.group("rollup")
+def rollup_group():
+    """The statistics rollups (refreshed automatically by every API process)."""
+
+
+@rollup_group.command("refresh")
+def rollup_refresh():
+    """Roll up all pending rows now (for cron, or after a bulk load)."""
+    _refresh_rollups()
+
+
+@rollup_group.command("status")
+def rollup_status():
+    """Show how far the rollups are behind."""
+    with _connect() as conn:
+        lag = rollups.lag(conn)
+    if lag is None:
+        raise click.ClickException("rollup migrations are not applied")
+    for key, value in lag.items():
+        click.echo(f"{key}: {value}")
 
 
 @click.command("seed")
@@ -105,7 +140,66 @@ def demo_command(ctx, rows, port):
     ctx.invoke(serve_command, port=port)
 
 
-COMMANDS = [db_group, migrate_command, seed_command, serve_command, demo_command]
+@click.command("bench")
+@click.option("--rows", "sizes", type=click.IntRange(min=1000), multiple=True,
+              default=[1_000_000, 10_000_000], show_default=True,
+              help="Data sizes, each in its own database chatstats_bench_<rows> (reused).")
+@click.option("--raw-reps", default=5, show_default=True, help="Timed runs per raw query.")
+@click.option("--rollup-reps", default=40, show_default=True, help="Timed runs per rollup query.")
+@click.option("--copy-rows", default=1_000_000, show_default=True)
+@click.option("--writers", default=8, show_default=True)
+@click.option("--writer-seconds", default=10.0, show_default=True)
+@click.option("--rounds", default=3, show_default=True, help="Ingest rounds (alternating).")
+@click.option("--skip-ingest", is_flag=True)
+def bench_command(sizes, raw_reps, rollup_reps, copy_rows, writers, writer_seconds, rounds,
+                  skip_ingest):
+    """Raw aggregation vs rollups: latency, exactness, flatness and ingest."""
+    server = _url()
+    log = lambda text: click.echo(text, err=True)  # noqa: E731
+    summaries, failed = {}, False
+    for rows in sorted(sizes):
+        url = bench.ensure_database(server, f"chatstats_bench_{rows}")
+        log(f"== {rows} rows")
+        bench.prepare(url, rows, log)
+        timings, mismatches = bench.time_queries(url, raw_reps, rollup_reps, log)
+        summaries[rows] = bench.summarize(timings)
+        for qname, rname in mismatches:
+            click.echo(f"MISMATCH: {qname} {rname}: rollup answer differs from raw", err=True)
+            failed = True
+
+    click.echo(f"\n{os.cpu_count()} cores; medians and p95 in ms, client round trips; "
+               f"{raw_reps} raw / {rollup_reps} rollup runs each, alternated\n")
+    click.echo("| rows | query | range | raw median | raw p95 | rollup median | rollup p95 | speed-up |")
+    click.echo("|---:|---|---|---:|---:|---:|---:|---:|")
+    for rows, summary in summaries.items():
+        for r in summary:
+            click.echo(f"| {rows:,} | {r['query']} | {r['range']} | {r['raw_median']:.1f} | "
+                       f"{r['raw_p95']:.1f} | {r['rollup_median']:.2f} | {r['rollup_p95']:.2f} | "
+                       f"{r['ratio']:.0f}x |")
+    largest = summaries[max(summaries)]
+    worst_p95 = max(r["rollup_p95"] for r in largest)
+    click.echo(f"\nworst rollup p95 at {max(summaries):,} rows: {worst_p95:.2f} ms (target <= 25)")
+    all_time = [r["ratio"] for r in largest if r["range"] == "all" and "model" in r["query"]]
+    click.echo(f"all-time model stats speed-up: {min(all_time):.0f}x at least (target >= 50x)")
+    if len(summaries) > 1:
+        smallest = summaries[min(summaries)]
+        flat = max(big["rollup_p95"] / small["rollup_p95"] for big, small in zip(largest, smallest))
+        click.echo(f"flatness: worst p95({max(summaries):,}) / p95({min(summaries):,}) = "
+                   f"{flat:.2f} (target <= 1.5)")
+    if not skip_ingest:
+        log("== ingest")
+        ingest = bench.measure_ingest(server, copy_rows, writers, writer_seconds, rounds, log)
+        for kind, label in (("copy", f"COPY of {copy_rows:,} rows (rows/s)"),
+                            ("writers", f"{writers} hot-model single-row writers (inserts/s)")):
+            plain, with_rollups = ingest[kind]["plain"], ingest[kind]["rollups"]
+            click.echo(f"{label}: without rollups {plain:,.0f}, with {with_rollups:,.0f} "
+                       f"= {100 * with_rollups / plain:.0f}% (target >= 90%)")
+    click.echo("exactness: " + ("FAILED" if failed else "every rollup answer equals the raw answer"))
+    if failed:
+        sys.exit(1)
+
+
+COMMANDS = [db_group, migrate_command, rollup_group, bench_command, seed_command, serve_command, demo_command]
 
 
 def init_app(app):

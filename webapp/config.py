@@ -17,6 +17,10 @@ class Config:
     POOL_MAX_SIZE = _int("CHATSTATS_POOL_MAX_SIZE", 10)
     POOL_TIMEOUT_S = float(os.environ.get("CHATSTATS_POOL_TIMEOUT_S", 5))
     STATEMENT_TIMEOUT_MS = _int("CHATSTATS_STATEMENT_TIMEOUT_MS", 5000)
+    # `rollup` (default) answers statistics from rollups; `raw` aggregates raw rows (the baseline).
+    STATS_SOURCE = os.environ.get("CHATSTATS_STATS_SOURCE", "rollup")
+    # Seconds between rollup refreshes in each API process; 0 turns the thread off.
+    ROLLUP_INTERVAL_S = float(os.environ.get("CHATSTATS_ROLLUP_INTERVAL_S", 1))
     # Rows fetched per round trip when streaming the request list.
     STREAM_CHUNK_ROWS = _int("CHATSTATS_STREAM_CHUNK_ROWS", 2000)
 

@@ -1,13 +1,14 @@
 """The connection pool: one per process, opened on first use (after gunicorn forks)."""
 import os
 import threading
+import urllib.parse
 from contextlib import contextmanager
 
 from flask import current_app, g
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from . import embedded
+from . import embedded, rollups
 
 _lock = threading.Lock()
 
@@ -15,6 +16,12 @@ _lock = threading.Lock()
 def database_url(config):
     """DATABASE_URL, or the embedded server's URL (starting it if needed)."""
     return config["DATABASE_URL"] or embedded.start(config["DATA_DIR"])
+
+
+def with_database(url, name):
+    """The same server's URL, pointing at database `name`."""
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def _pool():
@@ -32,12 +39,17 @@ def _pool():
                     "autocommit": True,
                     "row_factory": dict_row,
                     "application_name": "chatstats",
-                    "options": f"-c statement_timeout={int(config['STATEMENT_TIMEOUT_MS'])} -c TimeZone=UTC",
+                    "options": (f"-c statement_timeout={int(config['STATEMENT_TIMEOUT_MS'])}"
+                                f" -c TimeZone=UTC -c chatstats.stats_source={config['STATS_SOURCE']}"),
                 },
                 open=True,
             )
             pool.pid = os.getpid()
             app.extensions["chatstats_pool"] = pool
+            if config["ROLLUP_INTERVAL_S"] > 0:
+                refresher = rollups.Refresher(pool.conninfo, config["ROLLUP_INTERVAL_S"])
+                refresher.start()
+                app.extensions["chatstats_refresher"] = refresher
     return pool
 
 
@@ -63,3 +75,13 @@ def close_db(exc=None):
 
 def init_app(app):
     app.teardown_appcontext(close_db)
+
+
+def shutdown(app):
+    """Stop this process's refresher thread and close its pool (tests, clean exits)."""
+    refresher = app.extensions.pop("chatstats_refresher", None)
+    if refresher is not None:
+        refresher.stop()
+    pool = app.extensions.pop("chatstats_pool", None)
+    if pool is not None:
+        pool.close()

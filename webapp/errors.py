@@ -5,10 +5,10 @@ timeout); anything unexpected is logged and answered with a bare 500.
 """
 import psycopg
 from flask_smorest import Api as _Api
+from flask_smorest.error_handler import ErrorSchema as _ErrorSchema
 from marshmallow import fields
 from psycopg_pool import PoolTimeout
-from flask_smorest.error_handler import ErrorSchema as _ErrorSchema
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, GatewayTimeout
+from werkzeug.exceptions import GatewayTimeout, HTTPException, InternalServerError, ServiceUnavailable
 
 RETRY_AFTER_S = 5
 

@@ -37,10 +37,11 @@ def rollback(database_url, count):
     return [m.id for m in todo]
 
 
-def pending(database_url):
-    """Ids of migrations not yet applied."""
+def applied_ids(database_url):
+    """Ids of the applied migrations, oldest first."""
     backend = _backend(database_url)
-    return [m.id for m in backend.to_apply(_migrations())]
+    applied = backend.to_rollback(_migrations())
+    return [m.id for m in reversed(applied)]
 
 
 def pending_ids(conn):

@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from .. import migrate
+from .. import migrate, rollups
 from ..db import get_db
 from . import schemas
 
@@ -22,9 +22,14 @@ class Ready(MethodView):
     @blp.response(200, schemas.Readiness)
     @blp.alt_response(503, description="Database unreachable or migrations pending.")
     def get(self):
-        """The database is reachable and every migration is applied"""
-        pending = migrate.pending_ids(get_db())
+        """The database is reachable and every migration is applied
+
+        Also reports the rollup lag: answers stay exact when it grows, only slower.
+        """
+        conn = get_db()
+        pending = migrate.pending_ids(conn)
         if pending:
             abort(503, message=f"Migrations pending: {', '.join(pending)}.",
                   headers={"Retry-After": "5"})
-        return {"status": "ready", "database": "ok", "pending_migrations": []}
+        return {"status": "ready", "database": "ok", "pending_migrations": [],
+                "rollup": rollups.lag(conn)}

@@ -75,6 +75,16 @@ class Metadata(Schema):
                        "and plain SQL in the app answered (same numbers, slower)."})
 
 
+class StatsMetadata(Metadata):
+    source = fields.String(metadata={
+        "description": "`rollup`: pre-aggregated buckets plus the raw rows not rolled up yet "
+                       "(exact and fresh); `raw`: aggregated from the request rows."})
+    rollup_lag_rows = fields.Integer(allow_none=True, metadata={
+        "description": "Requests not rolled up yet (read raw); null without rollups."})
+    rollup_lag_seconds = fields.Float(allow_none=True, metadata={
+        "description": "Seconds since the last refresh while rows wait; 0 when none wait."})
+
+
 class Provider(Schema):
     provider_id = fields.Integer()
     name = fields.String()
@@ -83,7 +93,7 @@ class Provider(Schema):
     total_requests = fields.Integer()
 
 
-class ProvidersMetadata(Metadata):
+class ProvidersMetadata(StatsMetadata):
     total_providers = fields.Integer()
     unattributed_requests = fields.Integer(
         metadata={"description": "Requests in range whose model_id is NULL (no provider)."})
@@ -135,7 +145,7 @@ class Model(Schema):
                 "stats": row}
 
 
-class ModelsMetadata(Metadata):
+class ModelsMetadata(StatsMetadata):
     total_models = fields.Integer()
     filters = fields.Nested(ModelsFilters)
 
@@ -195,7 +205,15 @@ class Health(Schema):
     status = fields.String(metadata={"example": "ok"})
 
 
+class RollupLag(Schema):
+    lag_rows = fields.Integer()
+    lag_seconds = fields.Float()
+    watermark_id = fields.Integer()
+    refreshed_at = fields.AwareDateTime(allow_none=True, default_timezone=timezone.utc)
+
+
 class Readiness(Schema):
     status = fields.String(metadata={"example": "ready"})
     database = fields.String(metadata={"example": "ok"})
     pending_migrations = fields.List(fields.String())
+    rollup = fields.Nested(RollupLag, allow_none=True)

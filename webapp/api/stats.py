@@ -1,10 +1,12 @@
 """Provider and model statistics endpoints."""
 from datetime import datetime, timezone
 
+from flask import current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
 
+from .. import rollups
 from ..db import get_db
 from ..queries import stats
 from . import schemas
@@ -14,7 +16,12 @@ blp = Blueprint("stats", __name__, url_prefix="/api/monitoring/chat-requests",
 
 
 def _metadata(method, **extra):
-    return {"timestamp": datetime.now(timezone.utc), "method": method, **extra}
+    """Common metadata, including where the numbers came from and how fresh the rollups are."""
+    lag = rollups.lag(get_db()) if method == stats.RPC else None
+    return {"timestamp": datetime.now(timezone.utc), "method": method,
+            "source": current_app.config["STATS_SOURCE"] if lag else "raw",
+            "rollup_lag_rows": lag and lag["lag_rows"],
+            "rollup_lag_seconds": lag and lag["lag_seconds"], **extra}
 
 
 @blp.route("/providers")

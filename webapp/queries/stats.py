@@ -67,11 +67,10 @@ _MODELS_FALLBACK = f"""
 
 
 def _rpc_or_fallback(conn, rpc_query, fallback_query, params, fallback_method):
+    """Run rpc_query; if a function is missing, fallback_query (conn is autocommit)."""
     try:
         return conn.execute(rpc_query, params).fetchall(), RPC
     except errors.UndefinedFunction:
-        if not conn.autocommit:
-            raise
         return conn.execute(fallback_query, params).fetchall(), fallback_method
 
 

@@ -1,0 +1,29 @@
+-- Rollups: request totals per (grain, bucket, model, status), at three grains.
+-- Rows with id <= chat_request_rollup_state.watermark_id are counted here; newer
+-- rows (the tail) are read raw, so answers stay exact and fresh.
+-- depends: 0002.stats-functions
+
+CREATE TABLE chat_request_rollups (
+    grain               interval NOT NULL CHECK (grain IN ('5 minutes', '1 hour', '24 hours')),
+    bucket              timestamptz NOT NULL,
+    model_id            integer NOT NULL,  -- 0: requests whose model_id is NULL
+    status              text NOT NULL,
+    requests            bigint NOT NULL,
+    input_tokens        bigint NOT NULL,
+    output_tokens       bigint NOT NULL,
+    processing_time_ms  bigint NOT NULL,
+    cost_usd            numeric NOT NULL,
+    PRIMARY KEY (grain, bucket, model_id, status)
+);
+
+-- One row: every request with id <= watermark_id is in the rollups.
+CREATE TABLE chat_request_rollup_state (
+    singleton     boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+    watermark_id  bigint NOT NULL DEFAULT 0,
+    refreshed_at  timestamptz
+);
+INSERT INTO chat_request_rollup_state DEFAULT VALUES;
+
+-- Buckets need finite timestamps; no real request happens at +/-infinity.
+ALTER TABLE chat_completion_requests
+    ADD CONSTRAINT ccr_created_at_finite CHECK (isfinite(created_at));
