@@ -17,7 +17,7 @@ import random
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -90,6 +90,17 @@ class MonotonicTotals:
 
 
 TOTALS = MonotonicTotals()
+# Where the statistics came from (metadata.source: rollup or raw) and the largest rollup lag seen,
+# so that a baseline run can be told from a rollup run by its answers, not only by its settings.
+SOURCES = Counter()
+MAX_LAG = {"rows": 0, "seconds": 0.0}
+
+
+def observe_metadata(meta):
+    if "source" in meta:
+        SOURCES[meta["source"]] += 1
+    MAX_LAG["rows"] = max(MAX_LAG["rows"], meta.get("rollup_lag_rows") or 0)
+    MAX_LAG["seconds"] = max(MAX_LAG["seconds"], meta.get("rollup_lag_seconds") or 0)
 
 
 def check_envelope(response):
@@ -215,7 +226,9 @@ class DashboardUser(FastHttpUser):
         floor = TOTALS.floor(monotonic_key) if monotonic_key else None
         with self.client.get(path, params=params, name=name, catch_response=True) as response:
             try:
-                total = check(check_envelope(response))
+                body = check_envelope(response)
+                total = check(body)
+                observe_metadata(body["metadata"])
                 if monotonic_key:
                     TOTALS.record(monotonic_key, floor, total)
             except Exception as exc:  # a wrong answer, or JSON that is not what the API promises
@@ -406,7 +419,8 @@ def summary(environment):
     result = {"seconds": round(elapsed, 1), "entries": entries,
               "http_rps": round(sum(e["requests"] for e in http) / elapsed, 2),
               "failures": stats.total.num_failures,
-              "locust_cpu_seconds": round(cpu, 2), "locust_cpu_percent": round(100 * cpu / max(wall, 1e-9), 1)}
+              "locust_cpu_seconds": round(cpu, 2), "locust_cpu_percent": round(100 * cpu / max(wall, 1e-9), 1),
+              "stats_sources": dict(SOURCES), "max_rollup_lag": dict(MAX_LAG)}
     reasons = []
     if result["failures"]:
         reasons.append(f"{result['failures']} failed requests")

@@ -9,6 +9,10 @@ def table(result):
     lines.append(f"HTTP requests/s {result['http_rps']:.1f} over {result['seconds']:.0f}s, "
                  f"{result['failures']} failures; Locust CPU {result['locust_cpu_seconds']:.1f}s "
                  f"= {result['locust_cpu_percent']:.0f}% of one core")
+    if result.get("stats_sources"):
+        lag = result["max_rollup_lag"]
+        lines.append("statistics answered from: " + ", ".join(f"{k} {v}" for k, v in result["stats_sources"].items())
+                     + f"; largest rollup lag seen: {lag['rows']} rows, {lag['seconds']:.1f}s")
     if result["gate_failures"]:
         lines.append("gate failed: " + "; ".join(result["gate_failures"]))
     return "\n".join(lines)

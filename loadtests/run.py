@@ -131,12 +131,12 @@ class CpuMeter:
 
 def postmaster_pid(database_url):
     """The local PostgreSQL server's pid (parent of our backend), or None if remote."""
-    with psycopg.connect(database_url) as conn:
+    with psycopg.connect(database_url) as conn:  # ask while the backend is alive
         backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
-    try:
-        return psutil.Process(backend).ppid()
-    except psutil.Error:
-        return None
+        try:
+            return psutil.Process(backend).ppid()
+        except psutil.Error:
+            return None
 
 
 @click.command()
