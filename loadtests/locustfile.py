@@ -36,6 +36,7 @@ DEFAULTS = {  # each can be overridden by the environment variable of the same n
     "UPDATE_FRACTION": 0.05,  # chance that an insert is followed by an UPDATE of a recent row
     "EXPORT_USERS": 0,       # users pulling EXPORT_LIMIT-row pages back to back
     "EXPORT_LIMIT": 100_000,  # rows per export page
+    "LARGE_PAGE_WEIGHT": 1,  # weight of the 10,000-row page among the dashboard's tasks (sum 90)
     "THINK_MIN": 0.5,        # dashboard think time between requests, seconds
     "THINK_MAX": 2,
     "P95_MS": 1000,          # gate: p95 of every dashboard endpoint must not exceed this
@@ -290,7 +291,7 @@ class DashboardUser(FastHttpUser):
                 params.update(self._range()[1])
         self._get(API, "list limit=100", params, lambda body: check_request_page(body, params))
 
-    @dashboard_task(1)
+    @dashboard_task(setting("LARGE_PAGE_WEIGHT", int))
     def large_page(self):
         params = {"limit": 10_000, **self._range()[1]}
         self._get(API, "list limit=10000", params, lambda body: check_request_page(body, params))
