@@ -5,8 +5,12 @@ seed up to --rows, gunicorn on a free port, headless Locust, gate, cleanup.
 """
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
+
+import psycopg
 
 from webapp import seed
 from webapp.config import PROJECT_DIR
@@ -59,13 +63,31 @@ def test_short_run_passes_the_gate_with_reads_and_writes(database_url, conn, tmp
     assert 0 < summary["locust_cpu_seconds"]
 
 
-def test_gate_fails_and_an_existing_seed_is_reused(database_url, conn, tmp_path):
+def delete_rows_until(stop, database_url):
+    """What the writer never does: delete (the oldest rows), so that totals go down."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while not stop.wait(0.3):
+            conn.execute("DELETE FROM chat_completion_requests WHERE id IN "
+                         "(SELECT id FROM chat_completion_requests ORDER BY id LIMIT 20)")
+
+
+def test_gate_fails_on_shrinking_totals_and_low_rps_and_reuses_the_seed(database_url, conn, tmp_path):
     seed.seed(conn, 2500)
-    result, summary = run_loadtest(database_url, tmp_path, "--rows", "2000", "--duration", "2s",
-                                   "--min-rps", "1000000")
-    assert result.returncode == 1, result.stdout + result.stderr
+    stop = threading.Event()
+    deleter = threading.Thread(target=delete_rows_until, args=(stop, database_url))
+    deleter.start()
+    try:
+        result, summary = run_loadtest(database_url, tmp_path, "--rows", "2000", "--duration", "3s",
+                                       "--min-rps", "1000000")
+    finally:
+        stop.set()
+        deleter.join()
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output
     assert "gate FAILED" in result.stdout
-    assert summary["failures"] == 0
+    held = int(re.search(r"database holds (\d+) requests", output).group(1))
+    assert held > 2000 and "seeded" not in output  # enough rows already: no seeding
+    assert "total_requests went down" in output  # the monotonic check caught the deletes
+    assert summary["failures"] > 0
+    assert f"{summary['failures']} failed requests" in summary["gate_failures"]
     assert [reason for reason in summary["gate_failures"] if "MIN_RPS=1e+06" in reason]
-    # Nothing was seeded on top of the 2500 rows: only the writer's inserts were added.
-    assert unreported_inserts(conn, 2500, summary) in (0, 1)
