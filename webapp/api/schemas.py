@@ -63,7 +63,7 @@ class RequestListArgs(RangeArgs):
     provider_id = fields.Integer(load_default=None, **_id, metadata={"description": "Provider id."})
     model_name = fields.String(
         load_default=None, validate=validate.Length(min=1, max=200),
-        metadata={"description": "Case-insensitive substring of the model's name or identifier."})
+        metadata={"description": "Case-insensitive substring of the model's name (models.model_name)."})
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000),
                            metadata={"description": "Rows per page (1-100000); large pages stream."})
