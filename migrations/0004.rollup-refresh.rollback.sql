@@ -5,6 +5,7 @@ DROP TRIGGER ccr_rollup_delete ON chat_completion_requests;
 DROP TRIGGER ccr_rollup_update ON chat_completion_requests;
 DROP FUNCTION chat_request_rollup_adjust();
 DROP PROCEDURE refresh_chat_request_rollups(bigint, integer, bigint, boolean);
+DROP FUNCTION chat_request_rollup_safe_id(integer);
 DROP FUNCTION chat_request_rollup_range(bigint, bigint);
 DROP FUNCTION chat_request_rollup_add(chat_request_rollup_delta[]);
 DROP FUNCTION chat_request_rollup_delta_of(chat_completion_requests, integer);

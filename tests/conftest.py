@@ -6,17 +6,23 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import create_app, db, embedded, migrate
+from webapp import auth, create_app, db, embedded, migrate
 from webapp.db import with_database
 from webapp.config import PROJECT_DIR
+from webapp.queries import keys
 
 FIRST_MIGRATION = "0001.schema"
 
 
 def empty_tables(connection):
-    """Delete every row the tests may have written (the schema stays)."""
-    connection.execute(
-        "TRUNCATE chat_completion_requests, models, providers RESTART IDENTITY CASCADE")
+    """Delete every row the tests may have written (the schema stays).
+
+    api_keys is missing while migrations above 0001 are rolled back.
+    """
+    tables = ["chat_completion_requests", "models", "providers"]
+    if connection.execute("SELECT to_regclass('api_keys') AS t").fetchone()["t"]:
+        tables.append("api_keys")
+    connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
 def applied_migrations(connection):
@@ -103,9 +109,24 @@ def app(database_url, conn, app_config):
     db.shutdown(app)
 
 
+def make_key(conn, name):
+    """Store a new API key; return the key itself."""
+    key, prefix, key_hash = auth.new_key()
+    keys.create(conn, name, prefix, key_hash)
+    return key
+
+
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def api_key(conn):
+    return make_key(conn, "tests")
+
+
+@pytest.fixture
+def client(app, api_key):
+    """A test client that sends a valid API key (use app.test_client() for none)."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    return client
 
 
 @pytest.fixture

@@ -385,8 +385,17 @@ def mode(request):
 
 
 @pytest.fixture
-def app_config(mode):
-    return mode[0]
+def app_config(mode, database_url):
+    config = {**mode[0], "RATELIMIT_APPLICATION": ""}  # hundreds of requests per test
+    if mode is MODES["fallback"]:  # the API's roles come from a rolled-back migration: log in as owner
+        config.update(API_DATABASE_URL=database_url, ROLLUP_DATABASE_URL=database_url)
+    return config
+
+
+@pytest.fixture
+def client(app):
+    """Anonymous from loopback: no API key exists (in fallback mode not even the table)."""
+    return app.test_client()
 
 
 # Every example writes to the database, so shrinking a failure would take minutes: the

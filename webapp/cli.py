@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from psycopg.rows import dict_row
 
-from . import bench, db, embedded, migrate as migrations, rollups, seed as seeding
+from . import bench, db, embedded, keys_cli, migrate as migrations, rollups, seed as seeding, serving
 from .config import PROJECT_DIR
 
 
@@ -118,13 +118,15 @@ def seed_command(rows, providers, models, days, seed_value):
 @click.option("--threads", default=4, show_default=True)
 @with_appcontext
 def serve_command(host, port, workers, threads):
-    """Serve the API with gunicorn."""
+    """Serve the API with gunicorn (JSON access lines on stdout)."""
     _url()  # start the embedded server before the workers fork
+    serving.check_keys(current_app.config, host, _connect)
+    serving.prepare_metrics_dir(current_app.config["DATA_DIR"])
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
     os.chdir(PROJECT_DIR)
     os.execv(gunicorn, [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
                         "--threads", str(threads), "--worker-class", "gthread",
-                        "--access-logfile", "-", "wsgi:app"])
+                        "--config", "python:webapp.gunicorn_conf", "wsgi:app"])
 
 
 @click.command("demo")
@@ -203,7 +205,8 @@ def bench_command(sizes, raw_reps, rollup_reps, copy_rows, writers, writer_secon
         sys.exit(1)
 
 
-COMMANDS = [db_group, migrate_command, rollup_group, bench_command, seed_command, serve_command, demo_command]
+COMMANDS = [db_group, migrate_command, rollup_group, bench_command, seed_command, serve_command,
+            demo_command, keys_cli.keys_group]
 
 
 def init_app(app):

@@ -29,6 +29,9 @@ class Api(_Api):
 
     def handle_http_exception(self, error):
         payload, code, headers = super().handle_http_exception(error)
+        # Keep the exception's own headers (405's Allow), but not its HTML content type.
+        headers = {**{name: value for name, value in error.get_headers()
+                      if name.lower() != "content-type"}, **(headers or {})}
         payload = {"success": False, **payload}
         payload.setdefault("message", error.description)
         return payload, code, headers

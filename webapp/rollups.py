@@ -60,7 +60,15 @@ def lag(conn):
 
 
 class Refresher(threading.Thread):
-    """Refreshes every `interval_s` seconds on its own connection until stopped."""
+    """Refreshes every `interval_s` seconds on its own connection until stopped.
+
+    Its lock waits at most 200 ms, so writers queued behind it barely notice. An
+    autovacuum of the table holds a conflicting lock for as long as it runs, and
+    gives way only to a waiter older than deadlock_timeout (1 s): after
+    PATIENT_AFTER_S of being blocked, the refresher waits that long.
+    """
+
+    PATIENT_AFTER_S = 60
 
     def __init__(self, database_url, interval_s):
         super().__init__(name="rollup-refresher", daemon=True)
@@ -70,13 +78,17 @@ class Refresher(threading.Thread):
 
     def run(self):
         conn = None
+        blocked_since = None
         while not self.stopped.wait(self.interval_s):
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
                                            application_name="chatstats-rollup", connect_timeout=5)
-                while (result := refresh(conn)) and not result[1]:
+                patient = blocked_since and time.monotonic() - blocked_since > self.PATIENT_AFTER_S
+                while (result := refresh(conn, lock_timeout_ms=1500 if patient else 200)) \
+                        and not result[1]:
                     pass  # more than a batch waits: go on at once
+                blocked_since = (blocked_since or time.monotonic()) if result is None else None
             except psycopg.errors.UndefinedFunction:
                 pass  # rollup migrations not applied (yet): nothing to do
             except psycopg.Error as error:

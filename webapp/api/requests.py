@@ -1,5 +1,6 @@
 """The request list, streamed so that a 100,000-row page needs no more memory than 100 rows."""
 import json
+from contextlib import closing
 from datetime import datetime, timezone
 
 from flask import Response, current_app
@@ -24,8 +25,10 @@ def _json_body(args, chunk_rows):
     still becomes a 5xx before the status line goes out.
     """
     filters = {key: args[key] for key in schemas.RequestListFilters().fields}
-    with db.connection() as conn:
-        chunks = stream_requests(conn, filters, args["limit"], args["offset"], chunk_rows)
+    # Closing the rows' generator ends its transaction before the connection goes back
+    # to the pool, also when the client leaves mid-stream (else the pool discards it).
+    with db.connection() as conn, closing(
+            stream_requests(conn, filters, args["limit"], args["offset"], chunk_rows)) as chunks:
         total_count = next(chunks)
         yield ""
         yield '{"success": true, "data": ['
