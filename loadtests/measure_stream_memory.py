@@ -31,10 +31,12 @@ SCRATCH_DB = "chatstats_memprobe"
 PAGES = "100,10000,100000"
 
 
-def scratch_database_url():
-    """The embedded server's scratch database, created when missing."""
+def scratch_database_url(fresh):
+    """The embedded server's scratch database, created when missing (or `fresh`)."""
     server = embedded.start(Config.DATA_DIR)
     with psycopg.connect(server, autocommit=True) as admin:
+        if fresh:
+            admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (SCRATCH_DB,)).fetchone():
             admin.execute(f"CREATE DATABASE {SCRATCH_DB}")
     parts = urllib.parse.urlsplit(server)
@@ -106,10 +108,11 @@ def measure_page(base, pid, limit):
 @click.option("--port", default=8765, show_default=True)
 @click.option("--threads", default=4, show_default=True, help="gthread threads of the worker.")
 @click.option("--pages", default=PAGES, show_default=True, help="Page sizes (limit) to fetch.")
-def main(database_url, rows, port, threads, pages):
+@click.option("--fresh", is_flag=True, help="Recreate the scratch database first.")
+def main(database_url, rows, port, threads, pages, fresh):
     """Report the worker's peak RSS and the time for each page size."""
     limits = [int(limit) for limit in pages.split(",")]
-    url = database_url or scratch_database_url()
+    url = database_url or scratch_database_url(fresh)
     total = ensure_rows(url, rows)
     if total < max(limits):
         raise click.ClickException(f"need at least {max(limits)} rows, have {total}")
