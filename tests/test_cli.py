@@ -115,6 +115,7 @@ def test_rollback_keeps_rows_it_does_not_own(make_database, cli):
     assert query(url, FINGERPRINT) == before
     cli(url, "migrate")
     assert query(url, FINGERPRINT) == before
+    assert "watermark_id: " in cli(url, "rollup", "status")
 
     app = create_app({"TESTING": True, "DATABASE_URL": url})
     try:

@@ -73,7 +73,7 @@ def _refresh_rollups():
                f"{lag['lag_rows']} rows wait (watermark id {lag['watermark_id']})")
 
 
-@click.group("rollup")
+@click.group("rollup", cls=AppGroup)
 def rollup_group():
     """The statistics rollups (refreshed automatically by every API process)."""
 
@@ -157,6 +157,7 @@ def demo_command(ctx, rows, port):
 @click.option("--writer-seconds", default=10.0, show_default=True)
 @click.option("--rounds", default=3, show_default=True, help="Ingest rounds (alternating).")
 @click.option("--skip-ingest", is_flag=True)
+@with_appcontext
 def bench_command(sizes, raw_reps, rollup_reps, copy_rows, writers, writer_seconds, rounds,
                   skip_ingest):
     """Raw aggregation vs rollups: latency, exactness, flatness and ingest."""
