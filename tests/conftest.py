@@ -1,12 +1,13 @@
 """Fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per run."""
 import os
+import threading
 import uuid
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import auth, create_app, db, embedded, migrate
+from webapp import auth, create_app, db, embedded, migrate, rollups
 from webapp.db import with_database
 from webapp.config import PROJECT_DIR
 from webapp.queries import keys
@@ -29,6 +30,15 @@ def applied_migrations(connection):
     """Ids of the applied migrations, oldest first."""
     return [row["migration_id"] for row in connection.execute(
         "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc, migration_id")]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_refreshers():
+    """Apps made by tests may leave refresher threads behind: stop them before the report."""
+    yield
+    for thread in threading.enumerate():
+        if isinstance(thread, rollups.Refresher):
+            thread.stop()
 
 
 @pytest.fixture(scope="session")

@@ -8,9 +8,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from psycopg_pool import PoolTimeout
 
-from .. import observability
+from .. import observability, rollups
 from ..db import get_db
-from ..queries import rollups
 
 blp = Blueprint("metrics", __name__)
 
@@ -36,12 +35,12 @@ def _database_families():
     up.add_metric([], 1)
     if lag is not None:
         families.append(GaugeMetricFamily(
-            "chatstats_rollup_lag_rows", "Request ids past the rollup watermark (upper bound).",
-            value=lag["rows"]))
-        if lag["seconds"] is not None:
-            families.append(GaugeMetricFamily(
-                "chatstats_rollup_lag_seconds", "Seconds since the rollups were last refreshed.",
-                value=lag["seconds"]))
+            "chatstats_rollup_lag_rows", "Requests not rolled up yet (read raw meanwhile).",
+            value=lag["lag_rows"]))
+        families.append(GaugeMetricFamily(
+            "chatstats_rollup_lag_seconds",
+            "Seconds since the last refresh while requests wait; 0 when none wait.",
+            value=lag["lag_seconds"]))
     return families
 
 
