@@ -56,26 +56,51 @@ CREATE TYPE chat_request_total AS (
     processing_time_ms_sum bigint,
     total_cost_usd numeric);
 
--- Totals per (model, status) of each piece of [p_start, p_end): rollup rows for whole
--- buckets, raw rows at the ragged edges, and the tail (rows above the watermark,
--- through the primary key). A STABLE function reads everything from its caller's
--- snapshot, so the watermark, the rollups and the raw rows agree. Each piece is its
--- own query, planned with its actual bounds: a generic plan could not know how
--- narrow they are.
-CREATE FUNCTION chat_request_rollup_partials(
-    p_start timestamptz,
-    p_end timestamptz,
-    p_model_id integer)
-RETURNS TABLE (
+-- Request totals of one (model, status) pair (model_id 0: unattributed).
+CREATE TYPE chat_request_sums AS (
     model_id integer,
     status text,
     requests bigint,
     input_tokens bigint,
     output_tokens bigint,
     processing_time_ms bigint,
-    cost_usd numeric)
+    cost_usd numeric);
+
+-- Totals per (model, status) of raw rows: p_lo <= created_at < p_hi and
+-- p_after_id < id <= p_upto_id (NULL: no upper bound). Planned for each call with
+-- its values: for the tail (ids above the watermark) only then can the planner see
+-- that the primary key finds the few rows, where a generic plan would scan.
+CREATE FUNCTION chat_request_raw_sums(
+    p_lo timestamptz, p_hi timestamptz, p_after_id bigint, p_upto_id bigint, p_model_id integer)
+RETURNS SETOF chat_request_sums
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT coalesce(c.model_id, 0), c.status, count(*), sum(c.input_tokens)::bigint,
+           sum(c.output_tokens)::bigint, sum(c.processing_time_ms)::bigint,
+           coalesce(sum(c.cost_usd), 0)
+      FROM chat_completion_requests c
+     WHERE c.created_at >= p_lo AND c.created_at < p_hi
+       AND c.id > p_after_id AND (p_upto_id IS NULL OR c.id <= p_upto_id)
+       AND (p_model_id IS NULL OR c.model_id = p_model_id)
+     GROUP BY 1, 2;
+END
+$$;
+
+-- Totals per (model, status) of each piece of [p_start, p_end): rollup rows for whole
+-- buckets, raw rows at the ragged edges, and the tail (rows above the watermark). A
+-- STABLE function reads everything from its caller's snapshot (nested ones too), so
+-- the watermark, the rollups and the raw rows agree. The rollup query's generic plan
+-- (the primary key's range) is right for every piece, so it is planned once per session.
+CREATE FUNCTION chat_request_rollup_partials(
+    p_start timestamptz,
+    p_end timestamptz,
+    p_model_id integer)
+RETURNS SETOF chat_request_sums
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     done_upto bigint := (SELECT watermark_id FROM chat_request_rollup_state);
@@ -89,14 +114,8 @@ BEGIN
     LOOP
         IF piece.grain IS NULL THEN
             RETURN QUERY
-            SELECT coalesce(c.model_id, 0), c.status, count(*), sum(c.input_tokens)::bigint,
-                   sum(c.output_tokens)::bigint, sum(c.processing_time_ms)::bigint,
-                   coalesce(sum(c.cost_usd), 0)
-              FROM chat_completion_requests c
-             WHERE c.created_at >= piece.lo AND c.created_at < piece.hi
-               AND c.id > piece.after_id AND (piece.upto_id IS NULL OR c.id <= piece.upto_id)
-               AND (p_model_id IS NULL OR c.model_id = p_model_id)
-             GROUP BY 1, 2;
+            SELECT * FROM chat_request_raw_sums(piece.lo, piece.hi, piece.after_id, piece.upto_id,
+                                                p_model_id);
         ELSE
             RETURN QUERY
             SELECT r.model_id, r.status, sum(r.requests)::bigint, sum(r.input_tokens)::bigint,
@@ -147,6 +166,7 @@ $$;
 
 GRANT EXECUTE ON FUNCTION
     chat_request_range_parts(timestamptz, timestamptz),
+    chat_request_raw_sums(timestamptz, timestamptz, bigint, bigint, integer),
     chat_request_rollup_partials(timestamptz, timestamptz, integer),
     chat_request_totals_rollup(timestamptz, timestamptz, integer),
     chat_request_totals(timestamptz, timestamptz, integer)
