@@ -39,8 +39,10 @@ def conn(database_url):
 
 
 @pytest.fixture
-def app(database_url, conn):
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url})
+def app(request, database_url, conn):
+    """The app; `@pytest.mark.app_config(KEY=value)` overrides settings (e.g. ROLLUP_INTERVAL_S=0)."""
+    marker = request.node.get_closest_marker("app_config")
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, **(marker.kwargs if marker else {})})
     yield app
     db.shutdown(app)
 

@@ -21,15 +21,25 @@ def refresh(conn, batch_rows=BATCH_ROWS):
 
 
 def catch_up(conn, batch_rows=BATCH_ROWS, progress=None):
-    """Refresh until less than a batch was pending; return the rows rolled up."""
+    """Refresh until the watermark stops moving; return the rows rolled up.
+
+    A batch spans `batch_rows` ids, and ids have gaps (deletes, rolled-back
+    inserts), so fewer rows than a batch does not mean the tail is done.
+    """
     total = 0
+    watermark = _watermark(conn)
     while True:
         rolled = refresh(conn, batch_rows)
         total += rolled
         if progress:
             progress(rolled)
-        if rolled < batch_rows:
+        watermark, before = _watermark(conn), watermark
+        if watermark == before:
             return total
+
+
+def _watermark(conn):
+    return conn.execute("SELECT watermark_id FROM chat_request_rollup_state").fetchone()["watermark_id"]
 
 
 def lag(conn):
@@ -58,7 +68,7 @@ class Refresher(threading.Thread):
                     conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
                                            application_name="chatstats-rollup", connect_timeout=5)
                 catch_up(conn)
-            except psycopg.errors.UndefinedFunction:
+            except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
                 pass  # rollup migrations not applied (yet): nothing to do
             except psycopg.Error as error:
                 log.warning("rollup refresh failed (answers stay exact, only slower): %s", error)
