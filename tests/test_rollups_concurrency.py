@@ -321,3 +321,23 @@ def test_stress_concurrent_writers_refresher_and_reader(conn, database_url, cata
     assert rollups.lag(conn)["lag_rows"] == 0
     rows = check_everything(conn, provider_ids, model_ids, random.Random(8), ranges=30)
     assert len(rows) > 100
+
+
+def test_repeatable_read_writer_across_a_refresh(conn, database_url, catalog):
+    """A REPEATABLE READ transaction older than the last refresh cannot see the current
+    watermark, so its UPDATE must not adjust the rollups from a stale one: it fails with
+    a serialization failure (the writer retries), and nothing is miscounted."""
+    provider_ids, model_ids = catalog
+    rng = random.Random(9)
+    rc.insert(conn, [random_request(rng, model_ids) for _ in range(10)])
+    with connect(database_url, autocommit=False) as writer:
+        writer.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        writer.execute("SELECT count(*) FROM chat_completion_requests")  # takes the snapshot
+        assert rollups.catch_up(conn) == 10
+        with pytest.raises(psycopg.errors.SerializationFailure):
+            _update_some(writer, rng, model_ids, "id <= 5")
+        writer.rollback()
+        writer.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        _update_some(writer, rng, model_ids, "id <= 5")  # the retry sees the new watermark
+        writer.commit()
+    assert len(check_everything(conn, provider_ids, model_ids, rng)) == 10
