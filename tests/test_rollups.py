@@ -197,6 +197,19 @@ def test_refresh_in_batches(conn):
     rc.check_rollup_table(conn)
 
 
+def test_catch_up_across_id_gaps(conn):
+    """Regression: catch_up stopped at the first batch holding fewer rows than its id span."""
+    _filled(conn, rows=12)
+    rows = rc.fetch_rows(conn)
+    conn.execute("DELETE FROM chat_completion_requests WHERE id IN (2, 3, 7)")
+    with pytest.raises(psycopg.errors.CheckViolation):  # burns ids 13 and 14
+        rc.insert(conn, [{**rows[0], "input_tokens": 1}, {**rows[0], "input_tokens": -1}])
+    rc.insert(conn, rows[:3])
+    assert rollups.catch_up(conn, batch_rows=4) == 12
+    assert rollups.lag(conn)["lag_rows"] == 0
+    rc.check_rollup_table(conn)
+
+
 @pytest.mark.app_config(ROLLUP_INTERVAL_S=0)
 def test_lag_in_ready_and_metadata(conn, client):
     _filled(conn, rows=7)

@@ -21,10 +21,11 @@ def refresh(conn, batch_rows=BATCH_ROWS):
 
 
 def catch_up(conn, batch_rows=BATCH_ROWS, progress=None):
-    """Refresh until the watermark stops moving; return the rows rolled up.
+    """Refresh until a batch ends short of its limit; return the rows rolled up.
 
     A batch spans `batch_rows` ids, and ids have gaps (deletes, rolled-back
-    inserts), so fewer rows than a batch does not mean the tail is done.
+    inserts), so it is the watermark, not the row count, that tells whether
+    the newest id was reached (or the lock was not taken).
     """
     total = 0
     watermark = _watermark(conn)
@@ -34,7 +35,7 @@ def catch_up(conn, batch_rows=BATCH_ROWS, progress=None):
         if progress:
             progress(rolled)
         watermark, before = _watermark(conn), watermark
-        if watermark == before:
+        if watermark - before < batch_rows:
             return total
 
 
