@@ -6,6 +6,17 @@ STAMP  := $(VENV)/.installed-stamp
 
 ROWS     ?= 1000000
 
+# `make loadtest`: see loadtests/README.md. ROWS defaults to 10M here (1M for run/bench).
+LOADTEST_ROWS := $(if $(filter file,$(origin ROWS)),10000000,$(ROWS))
+DURATION   ?= 2m
+USERS      ?= 20
+WRITE_RATE ?= 100
+P95_MS     ?= 1000
+MIN_RPS    ?= 0
+EXPORT_USERS ?= 0
+SOURCE     ?=
+LOADTEST_ARGS ?=
+
 .PHONY: install run test bench loadtest clean
 
 $(STAMP): setup.cfg pyproject.toml
@@ -24,6 +35,11 @@ test: install
 
 bench: install
 	$(BIN)/chatstats bench --rows $(ROWS)
+
+loadtest: install
+	$(BIN)/python loadtests/run.py --rows $(LOADTEST_ROWS) --duration $(DURATION) --users $(USERS) \
+		--write-rate $(WRITE_RATE) --p95-ms $(P95_MS) --min-rps $(MIN_RPS) \
+		--export-users $(EXPORT_USERS) $(if $(SOURCE),--source $(SOURCE)) $(LOADTEST_ARGS)
 
 clean:
 	-$(BIN)/chatstats db stop

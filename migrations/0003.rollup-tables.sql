@@ -15,6 +15,8 @@ CREATE TABLE chat_request_rollups (
     cost_usd            numeric NOT NULL,
     PRIMARY KEY (grain, bucket, model_id, status)
 );
+-- One model's statistics (the primary key serves all models at once).
+CREATE INDEX chat_request_rollups_model_idx ON chat_request_rollups (model_id, grain, bucket);
 
 -- One row: every request with id <= watermark_id is in the rollups.
 CREATE TABLE chat_request_rollup_state (

@@ -73,41 +73,70 @@ BEGIN
 END
 $$;
 
--- Rolls up to p_batch_rows new requests; call it in autocommit mode (it commits).
+-- Waits out in-flight writers (giving up after p_lock_timeout_ms: NULL), then
+-- returns the largest id: no transaction can commit a smaller one any more. The
+-- lock lasts until the caller's transaction ends. SECURITY DEFINER because LOCK in
+-- this mode needs write privileges on the table, which the rollup job does not have.
+CREATE FUNCTION chat_request_rollup_safe_id(p_lock_timeout_ms integer)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
+    LOCK TABLE chat_completion_requests IN SHARE ROW EXCLUSIVE MODE;
+    RETURN coalesce((SELECT max(id) FROM chat_completion_requests), 0);
+EXCEPTION WHEN lock_not_available THEN
+    RETURN NULL;
+END
+$$;
+REVOKE EXECUTE ON FUNCTION chat_request_rollup_safe_id(integer) FROM PUBLIC;
+
+-- Rolls up the requests of the next p_batch_rows ids; call it in autocommit mode
+-- (it commits). rolled_up: how many; caught_up: whether no committed row waits now.
+-- Both are NULL when it did nothing because another refresh, or a lock holder
+-- (a long COPY, a VACUUM), was in the way: call again later.
 --
 -- A request id is only safe to roll up once no transaction can still commit a row
--- with a smaller id. Phase 1 takes a lock that waits out in-flight writers (giving
--- up after p_lock_timeout_ms, so a long COPY never stalls other writers behind it),
--- reads the largest id, and commits at once. Phase 2 aggregates up to that id. The
--- state row lock orders refreshes with the update/delete triggers below.
+-- with a smaller id. Phase 1 finds that id (chat_request_rollup_safe_id: a short
+-- timeout, so that a long COPY never stalls other writers queued behind the lock)
+-- and commits at once, releasing the lock. Phase 2 aggregates up to that id,
+-- unless the state row changed since phase 1 (a TRUNCATE may have restarted the
+-- ids); its row lock orders refreshes with the update/delete triggers below.
 CREATE PROCEDURE refresh_chat_request_rollups(
     p_batch_rows bigint DEFAULT 1000000,
     p_lock_timeout_ms integer DEFAULT 200,
-    INOUT rolled_up bigint DEFAULT NULL)
+    INOUT rolled_up bigint DEFAULT NULL,
+    INOUT caught_up boolean DEFAULT NULL)
 LANGUAGE plpgsql AS $$
 DECLARE
     done_upto bigint;
+    last_id bigint;
     upto bigint;
+    state_version xid;
 BEGIN
-    rolled_up := 0;
+    rolled_up := NULL;
+    caught_up := NULL;
     IF NOT pg_try_advisory_xact_lock(hashtext('chatstats.refresh_chat_request_rollups')) THEN
         RETURN;  -- another process is refreshing
     END IF;
-    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
-    BEGIN
-        LOCK TABLE chat_completion_requests IN SHARE ROW EXCLUSIVE MODE;
-    EXCEPTION WHEN lock_not_available THEN
+    last_id := chat_request_rollup_safe_id(p_lock_timeout_ms);
+    IF last_id IS NULL THEN
         RETURN;  -- writers are busy; answers stay exact through the tail meanwhile
-    END;
-    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state;
-    SELECT least(max(id), done_upto + p_batch_rows) INTO upto FROM chat_completion_requests;
+    END IF;
+    SELECT watermark_id, xmin INTO done_upto, state_version FROM chat_request_rollup_state;
+    upto := least(last_id, done_upto + p_batch_rows);
     COMMIT;
 
-    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state FOR UPDATE;
+    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state
+     WHERE xmin = state_version FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;  -- a TRUNCATE or another refresh changed the state since phase 1
+    END IF;
+    rolled_up := 0;
     IF upto > done_upto THEN
         rolled_up := chat_request_rollup_range(done_upto, upto);
         UPDATE chat_request_rollup_state SET watermark_id = upto, refreshed_at = now();
     END IF;
+    caught_up := upto >= last_id;
     COMMIT;
 END
 $$;

@@ -1,5 +1,6 @@
 DROP FUNCTION chat_request_totals(timestamptz, timestamptz, integer);
 DROP FUNCTION chat_request_totals_rollup(timestamptz, timestamptz, integer);
+DROP FUNCTION chat_request_rollup_partials(timestamptz, timestamptz, integer);
 DROP TYPE chat_request_total;
 DROP FUNCTION chat_request_range_parts(timestamptz, timestamptz);
 ALTER FUNCTION chat_request_totals_raw(timestamptz, timestamptz, integer)

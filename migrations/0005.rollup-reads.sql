@@ -56,68 +56,79 @@ CREATE TYPE chat_request_total AS (
     processing_time_ms_sum bigint,
     total_cost_usd numeric);
 
--- A STABLE function reads everything from its caller's snapshot, so the watermark,
--- the rollups and the raw rows agree. Reading the watermark first lets the planner
--- see how few rows the tail holds and walk the primary key for it, so each call is
--- planned with its own values (a generic plan would scan). The pieces are few and
--- narrow, so nested loops over the indexes always win; the planner cannot know that
--- from the pieces' bounds, hence the join settings.
+-- Totals per (model, status) of each piece of [p_start, p_end): rollup rows for whole
+-- buckets, raw rows at the ragged edges, and the tail (rows above the watermark,
+-- through the primary key). A STABLE function reads everything from its caller's
+-- snapshot, so the watermark, the rollups and the raw rows agree. Each piece is its
+-- own query, planned with its actual bounds: a generic plan could not know how
+-- narrow they are.
+CREATE FUNCTION chat_request_rollup_partials(
+    p_start timestamptz,
+    p_end timestamptz,
+    p_model_id integer)
+RETURNS TABLE (
+    model_id integer,
+    status text,
+    requests bigint,
+    input_tokens bigint,
+    output_tokens bigint,
+    processing_time_ms bigint,
+    cost_usd numeric)
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_custom_plan
+AS $$
+DECLARE
+    done_upto bigint := (SELECT watermark_id FROM chat_request_rollup_state);
+    piece record;
+BEGIN
+    FOR piece IN
+        SELECT p.grain, p.lo, p.hi, 0::bigint AS after_id, done_upto AS upto_id
+          FROM chat_request_range_parts(p_start, p_end) p
+        UNION ALL
+        SELECT NULL, coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity'), done_upto, NULL
+    LOOP
+        IF piece.grain IS NULL THEN
+            RETURN QUERY
+            SELECT coalesce(c.model_id, 0), c.status, count(*), sum(c.input_tokens)::bigint,
+                   sum(c.output_tokens)::bigint, sum(c.processing_time_ms)::bigint,
+                   coalesce(sum(c.cost_usd), 0)
+              FROM chat_completion_requests c
+             WHERE c.created_at >= piece.lo AND c.created_at < piece.hi
+               AND c.id > piece.after_id AND (piece.upto_id IS NULL OR c.id <= piece.upto_id)
+               AND (p_model_id IS NULL OR c.model_id = p_model_id)
+             GROUP BY 1, 2;
+        ELSE
+            RETURN QUERY
+            SELECT r.model_id, r.status, sum(r.requests)::bigint, sum(r.input_tokens)::bigint,
+                   sum(r.output_tokens)::bigint, sum(r.processing_time_ms)::bigint,
+                   sum(r.cost_usd)
+              FROM chat_request_rollups r
+             WHERE r.grain = piece.grain AND r.bucket >= piece.lo AND r.bucket < piece.hi
+               AND (p_model_id IS NULL OR r.model_id = p_model_id)
+             GROUP BY 1, 2;
+        END IF;
+    END LOOP;
+END
+$$;
+
 CREATE FUNCTION chat_request_totals_rollup(
     p_start timestamptz DEFAULT NULL,
     p_end timestamptz DEFAULT NULL,
     p_model_id integer DEFAULT NULL)
 RETURNS SETOF chat_request_total
-LANGUAGE plpgsql STABLE
-SET plan_cache_mode = force_custom_plan
-SET enable_hashjoin = off
-SET enable_mergejoin = off
-AS $$
-DECLARE
-    done_upto bigint := (SELECT watermark_id FROM chat_request_rollup_state);
-BEGIN
-    RETURN QUERY
-    WITH parts AS MATERIALIZED (SELECT * FROM chat_request_range_parts(p_start, p_end)),
-    raw_rows AS (
-        -- rolled-up rows in the edge pieces
-        SELECT c.*
-          FROM parts p
-          JOIN chat_completion_requests c ON c.created_at >= p.lo AND c.created_at < p.hi
-         WHERE p.grain IS NULL
-           AND c.id <= done_upto
-           AND (p_model_id IS NULL OR c.model_id = p_model_id)
-        UNION ALL
-        -- the tail: rows not rolled up yet, anywhere in the range
-        SELECT c.*
-          FROM chat_completion_requests c
-         WHERE c.id > done_upto
-           AND c.created_at >= coalesce(p_start, '-infinity')
-           AND c.created_at < coalesce(p_end, 'infinity')
-           AND (p_model_id IS NULL OR c.model_id = p_model_id)
-    ),
-    pieces AS (
-        SELECT r.model_id, r.status, r.requests, r.input_tokens, r.output_tokens,
-               r.processing_time_ms, r.cost_usd
-          FROM parts p
-          JOIN chat_request_rollups r ON r.grain = p.grain AND r.bucket >= p.lo AND r.bucket < p.hi
-         WHERE p_model_id IS NULL OR r.model_id = p_model_id
-        UNION ALL
-        SELECT coalesce(c.model_id, 0), c.status, 1, c.input_tokens, c.output_tokens,
-               c.processing_time_ms, coalesce(c.cost_usd, 0)
-          FROM raw_rows c
-    )
-    SELECT nullif(pieces.model_id, 0),
-           sum(requests)::bigint,
-           coalesce(sum(requests) FILTER (WHERE pieces.status = 'completed'), 0)::bigint,
-           coalesce(sum(requests) FILTER (WHERE pieces.status = 'failed'), 0)::bigint,
-           coalesce(sum(requests) FILTER (WHERE pieces.status = 'partial'), 0)::bigint,
-           sum(pieces.input_tokens)::bigint,
-           sum(pieces.output_tokens)::bigint,
-           sum(pieces.processing_time_ms)::bigint,
-           sum(pieces.cost_usd)
-      FROM pieces
-     GROUP BY pieces.model_id
-    HAVING sum(requests) > 0;
-END
+LANGUAGE sql STABLE AS $$
+    SELECT nullif(t.model_id, 0),
+           sum(t.requests)::bigint,
+           coalesce(sum(t.requests) FILTER (WHERE t.status = 'completed'), 0)::bigint,
+           coalesce(sum(t.requests) FILTER (WHERE t.status = 'failed'), 0)::bigint,
+           coalesce(sum(t.requests) FILTER (WHERE t.status = 'partial'), 0)::bigint,
+           sum(t.input_tokens)::bigint,
+           sum(t.output_tokens)::bigint,
+           sum(t.processing_time_ms)::bigint,
+           sum(t.cost_usd)
+      FROM chat_request_rollup_partials(p_start, p_end, p_model_id) t
+     GROUP BY t.model_id
+    HAVING sum(t.requests) > 0
 $$;
 
 -- The name every statistics function calls: rollups, or the raw baseline on request.
@@ -136,6 +147,7 @@ $$;
 
 GRANT EXECUTE ON FUNCTION
     chat_request_range_parts(timestamptz, timestamptz),
+    chat_request_rollup_partials(timestamptz, timestamptz, integer),
     chat_request_totals_rollup(timestamptz, timestamptz, integer),
     chat_request_totals(timestamptz, timestamptz, integer)
     TO PUBLIC;

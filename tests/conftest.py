@@ -1,13 +1,44 @@
 """Fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per run."""
 import os
+import threading
+import uuid
 
 import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import create_app, db, embedded, migrate
+from webapp import auth, create_app, db, embedded, migrate, rollups
 from webapp.db import with_database
 from webapp.config import PROJECT_DIR
+from webapp.queries import keys
+
+FIRST_MIGRATION = "0001.schema"
+
+
+def empty_tables(connection):
+    """Delete every row the tests may have written (the schema stays).
+
+    api_keys is missing while migrations above 0001 are rolled back.
+    """
+    tables = ["chat_completion_requests", "models", "providers"]
+    if connection.execute("SELECT to_regclass('api_keys') AS t").fetchone()["t"]:
+        tables.append("api_keys")
+    connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+
+
+def applied_migrations(connection):
+    """Ids of the applied migrations, oldest first."""
+    return [row["migration_id"] for row in connection.execute(
+        "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc, migration_id")]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def stop_refreshers():
+    """Apps made by tests may leave refresher threads behind: stop them before the report."""
+    yield
+    for thread in threading.enumerate():
+        if isinstance(thread, rollups.Refresher):
+            thread.stop()
 
 
 @pytest.fixture(scope="session")
@@ -30,26 +61,82 @@ def database_url(server_url):
 
 
 @pytest.fixture
+def make_database(server_url):
+    """Factory of empty, unmigrated scratch databases (URLs), dropped after the test."""
+    names = []
+
+    def make():
+        name = f"chatstats_scratch_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(server_url, autocommit=True) as admin:
+            admin.execute(f"CREATE DATABASE {name}")
+        names.append(name)
+        return with_database(server_url, name)
+
+    yield make
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        for name in names:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
 def conn(database_url):
     """An autocommit connection to an emptied database."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as connection:
-        connection.execute(
-            "TRUNCATE chat_completion_requests, models, providers RESTART IDENTITY CASCADE")
+        empty_tables(connection)
         yield connection
 
 
 @pytest.fixture
-def app(request, database_url, conn):
-    """The app; `@pytest.mark.app_config(KEY=value)` overrides settings (e.g. ROLLUP_INTERVAL_S=0)."""
-    marker = request.node.get_closest_marker("app_config")
-    app = create_app({"TESTING": True, "DATABASE_URL": database_url, **(marker.kwargs if marker else {})})
+def empty_database(conn):
+    """Empty the database again, for tests that load several datasets."""
+    return lambda: empty_tables(conn)
+
+
+@pytest.fixture
+def without_stats_functions(database_url, conn):
+    """Roll back every migration above the schema (the SQL functions go); re-apply afterwards."""
+    above_schema = [m for m in applied_migrations(conn) if m != FIRST_MIGRATION]
+    migrate.rollback(database_url, len(above_schema))
+    try:
+        assert applied_migrations(conn) == [FIRST_MIGRATION]
+        yield
+    finally:
+        migrate.apply(database_url)
+
+
+@pytest.fixture
+def app_config():
+    """Extra app settings; a test module overrides this fixture to change them."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, conn, app_config):
+    # Tiny stream chunks, so that the tests cross chunk boundaries of the request list.
+    app = create_app({"TESTING": True, "DATABASE_URL": database_url, "STREAM_CHUNK_ROWS": 3,
+                      **app_config})
     yield app
     db.shutdown(app)
 
 
+def make_key(conn, name):
+    """Store a new API key; return the key itself."""
+    key, prefix, key_hash = auth.new_key()
+    keys.create(conn, name, prefix, key_hash)
+    return key
+
+
 @pytest.fixture
-def client(app):
-    return app.test_client()
+def api_key(conn):
+    return make_key(conn, "tests")
+
+
+@pytest.fixture
+def client(app, api_key):
+    """A test client that sends a valid API key (use app.test_client() for none)."""
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {api_key}"
+    return client
 
 
 @pytest.fixture

@@ -6,12 +6,16 @@ by both SQL paths (or a vacuous comparison) still shows.
 """
 import itertools
 import os
+import threading
 from collections import defaultdict
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import pytest
 from hypothesis import strategies as st
+
+from webapp import rollups
 
 STATUSES = ("completed", "failed", "partial")
 # Buckets are aligned to this origin (see chat_request_bucket()).
@@ -26,6 +30,14 @@ _request_ids = itertools.count()
 
 COLUMNS = ("model_id", "input_tokens", "output_tokens", "processing_time_ms", "status",
            "cost_usd", "created_at")
+
+
+@pytest.fixture(autouse=True)
+def no_background_refreshers():
+    """Apps of earlier tests may leave refresher threads behind; these tests refresh by hand."""
+    for thread in threading.enumerate():
+        if isinstance(thread, rollups.Refresher):
+            thread.stop()
 
 
 def request_id():

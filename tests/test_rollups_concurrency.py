@@ -16,6 +16,7 @@ import pytest
 from psycopg.rows import dict_row
 
 import rollupcheck as rc
+from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
 from webapp import rollups
 
 # Waits give up after this long, so that a failing test fails instead of hanging.
@@ -43,10 +44,10 @@ def wait_until_blocked(observer, session, timeout_s=10):
     raise AssertionError(f"session {pid} never waited for a lock")
 
 
-def refresh_waiting(conn, batch_rows=rollups.BATCH_ROWS):
-    """A refresh whose phase 1 waits for writers as long as it takes."""
-    return conn.execute("CALL refresh_chat_request_rollups(%s, %s, NULL)",
-                        (batch_rows, LONG_WAIT_MS)).fetchone()["rolled_up"]
+def refresh_waiting(conn):
+    """A refresh whose phase 1 waits for writers (up to LONG_WAIT_MS); return the rows rolled up."""
+    rolled, _ = rollups.refresh(conn, lock_timeout_ms=LONG_WAIT_MS)
+    return rolled
 
 
 def random_instant(rng):
@@ -97,7 +98,7 @@ def test_open_insert_transaction_holds_the_watermark_back(conn, database_url, ca
         assert min(later_ids) > max(open_ids)
 
         # Gives up on the lock: the committed later rows must wait too.
-        assert rollups.refresh(conn) == 0
+        assert rollups.refresh(conn) is None
         assert watermark(conn) < min(open_ids)
         assert len(check_everything(conn, provider_ids, model_ids, rng)) == 7
 
@@ -124,8 +125,12 @@ def test_two_refreshes_at_once_count_each_row_once(conn, database_url, catalog):
             start = threading.Barrier(2)
 
             def run(session):
+                """Refresh until caught up; a refresh the other session was in the way of does nothing."""
                 start.wait()
-                return rollups.catch_up(session, batch)
+                rolled = 0
+                while (result := rollups.refresh(session, batch)) is None or not result[1]:
+                    rolled += result[0] if result else 0
+                return rolled + result[0]
             total_rolled += sum(f.result(timeout=30) for f in [pool.submit(run, a), pool.submit(run, b)])
             total_rolled += rollups.catch_up(conn)  # whatever a lost lock race left behind
         assert rollups.lag(conn)["lag_rows"] == 0
@@ -148,14 +153,17 @@ def test_refreshes_overlapping_across_their_two_phases(conn, database_url, catal
         second = pool.submit(rollups.refresh, b)
         wait_until_blocked(conn, b)
         holder.commit()
-        rolled = first.result(timeout=10) + second.result(timeout=10)
+        results = [first.result(timeout=10), second.result(timeout=10)]
+    # The one that reaches phase 2 second finds the state changed, and does nothing.
+    assert None in results
+    rolled = sum(result[0] for result in results if result)
     assert rolled in (40, 65)
     assert rolled + rollups.catch_up(conn) == 65
     assert len(check_everything(conn, provider_ids, model_ids, rng)) == 65
 
 
 def test_truncate_restart_identity_between_refresh_phases(conn, database_url, catalog):
-    """Regression (fixed in 0008): phase 2 set the old watermark over the restarted ids."""
+    """Regression: phase 2 once set the old watermark over the restarted ids."""
     provider_ids, model_ids = catalog
     rng = random.Random(4)
     rc.insert(conn, [random_request(rng, model_ids) for _ in range(10)])
@@ -195,7 +203,7 @@ def test_open_update_transaction_of_rolled_up_rows(conn, database_url, catalog):
             ThreadPoolExecutor(1) as pool:
         _update_some(updater, rng, model_ids, "id <= 10")
         rc.insert(conn, [random_request(rng, model_ids) for _ in range(10)])
-        assert rollups.refresh(conn) == 0 and watermark(conn) == 20  # the updater holds the table
+        assert rollups.refresh(conn) is None and watermark(conn) == 20  # the updater holds the table
         check_everything(conn, provider_ids, model_ids, rng)  # the old values, everywhere
         _update_some(updater, rng, model_ids, "id %% 3 = 0")  # rolled up or not
         pending = pool.submit(refresh_waiting, refresher)
@@ -223,7 +231,7 @@ def test_update_racing_refresh_phase_two(conn, database_url, catalog):
         updating.result(timeout=10)  # the update's trigger ran, before or after phase 2
         check_everything(conn, provider_ids, model_ids, rng)
         updater.commit()
-        assert refreshing.result(timeout=10) == 20
+        assert refreshing.result(timeout=10) == (20, True)
     assert watermark(conn) == 40
     assert len(check_everything(conn, provider_ids, model_ids, rng)) == 40
 

@@ -2,7 +2,6 @@
 
 Runs in a database of its own, so that no other test sees the rollups missing.
 """
-import os
 import random
 from datetime import timedelta
 
@@ -11,23 +10,17 @@ import pytest
 from psycopg.rows import dict_row
 
 import rollupcheck as rc
+from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
 from webapp import migrate, rollups, seed
-from webapp.db import with_database
 
 FIRST_ROLLUP_MIGRATION = "0003.rollup-tables"
 
 
 @pytest.fixture
-def scratch_url(server_url):
-    name = f"chatstats_test_{os.getpid()}_migrations"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {name}")
-    url = with_database(server_url, name)
+def scratch_url(make_database):
+    url = make_database()
     migrate.apply(url)
-    yield url
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return url
 
 
 def ranges_over(rows, rng, count=25):

@@ -1,7 +1,7 @@
 """chatstats: usage statistics of an LLM gateway's chat completion requests."""
 from flask import Flask
 
-from . import db, errors
+from . import auth, db, errors, headers, observability, ratelimit
 from .config import Config
 
 
@@ -15,11 +15,17 @@ def create_app(test_config=None):
         raise ValueError("CHATSTATS_STATS_SOURCE must be 'rollup' or 'raw'")
     app.json.sort_keys = False  # keep the documented order: success, data, metadata
     db.init_app(app)
-    api = errors.Api(app)
+    api = errors.Api(app, spec_kwargs={"extra_plugins": [auth.SpecPlugin()]})
+    # before_request order matters: request id, then the key, then its rate limit.
+    observability.init_app(app)
+    auth.init_app(app)
+    ratelimit.init_app(app, api)
+    headers.init_app(app)
 
-    from .api import docs, health, requests, stats
+    from .api import docs, health, metrics, requests, stats
 
     app.register_blueprint(docs.blp)
+    app.register_blueprint(metrics.blp)
     for module in (health, stats, requests):
         api.register_blueprint(module.blp)
 

@@ -7,10 +7,10 @@ import time
 import click
 import psycopg
 from flask import current_app
-from flask.cli import FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from psycopg.rows import dict_row
 
-from . import bench, db, embedded, migrate as migrations, rollups, seed as seeding
+from . import bench, db, embedded, keys_cli, migrate as migrations, rollups, seed as seeding, serving
 from .config import PROJECT_DIR
 
 
@@ -22,7 +22,7 @@ def _connect():
     return psycopg.connect(_url(), autocommit=True, row_factory=dict_row)
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)  # AppGroup: subcommands get the app context
 def db_group():
     """The embedded PostgreSQL server (used when DATABASE_URL is unset)."""
 
@@ -49,6 +49,7 @@ def db_url():
 @click.command("migrate")
 @click.option("--rollback", "rollback_count", type=click.IntRange(min=1),
               help="Roll back this many of the newest migrations instead.")
+@with_appcontext
 def migrate_command(rollback_count):
     """Apply pending migrations (or roll back the newest N)."""
     if rollback_count:
@@ -72,7 +73,7 @@ def _refresh_rollups():
                f"{lag['lag_rows']} rows wait (watermark id {lag['watermark_id']})")
 
 
-@click.group("rollup")
+@click.group("rollup", cls=AppGroup)
 def rollup_group():
     """The statistics rollups (refreshed automatically by every API process)."""
 
@@ -100,6 +101,7 @@ def rollup_status():
 @click.option("--models", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--seed", "seed_value", type=int, default=42, show_default=True)
+@with_appcontext
 def seed_command(rows, providers, models, days, seed_value):
     """Insert synthetic requests (deterministic for a given --seed)."""
     started = time.perf_counter()
@@ -114,20 +116,24 @@ def seed_command(rows, providers, models, days, seed_value):
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=2, show_default=True)
 @click.option("--threads", default=4, show_default=True)
+@with_appcontext
 def serve_command(host, port, workers, threads):
-    """Serve the API with gunicorn."""
+    """Serve the API with gunicorn (JSON access lines on stdout)."""
     _url()  # start the embedded server before the workers fork
+    serving.check_keys(current_app.config, host, _connect)
+    serving.prepare_metrics_dir(current_app.config["DATA_DIR"])
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
     os.chdir(PROJECT_DIR)
     os.execv(gunicorn, [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
                         "--threads", str(threads), "--worker-class", "gthread",
-                        "--access-logfile", "-", "wsgi:app"])
+                        "--config", "python:webapp.gunicorn_conf", "wsgi:app"])
 
 
 @click.command("demo")
 @click.option("--rows", type=click.IntRange(min=0), default=1_000_000, show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @click.pass_context
+@with_appcontext
 def demo_command(ctx, rows, port):
     """Embedded database, migrations, 1M seeded rows (if empty), then serve."""
     click.echo(f"database: {_url()}")
@@ -151,6 +157,7 @@ def demo_command(ctx, rows, port):
 @click.option("--writer-seconds", default=10.0, show_default=True)
 @click.option("--rounds", default=3, show_default=True, help="Ingest rounds (alternating).")
 @click.option("--skip-ingest", is_flag=True)
+@with_appcontext
 def bench_command(sizes, raw_reps, rollup_reps, copy_rows, writers, writer_seconds, rounds,
                   skip_ingest):
     """Raw aggregation vs rollups: latency, exactness, flatness and ingest."""
@@ -199,7 +206,8 @@ def bench_command(sizes, raw_reps, rollup_reps, copy_rows, writers, writer_secon
         sys.exit(1)
 
 
-COMMANDS = [db_group, migrate_command, rollup_group, bench_command, seed_command, serve_command, demo_command]
+COMMANDS = [db_group, migrate_command, rollup_group, bench_command, seed_command, serve_command,
+            demo_command, keys_cli.keys_group]
 
 
 def init_app(app):

@@ -9,13 +9,26 @@ def _int(name, default):
     return int(os.environ.get(name, default))
 
 
+def _flag(name):
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _list(name):
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
 class Config:
     # Database: DATABASE_URL wins; unset means the embedded PostgreSQL under DATA_DIR.
     DATABASE_URL = os.environ.get("DATABASE_URL") or None
+    # The API's own login (role chatstats_api); unset means DATABASE_URL's server and
+    # database with that role as user, which is enough on the embedded server.
+    API_DATABASE_URL = os.environ.get("CHATSTATS_API_DATABASE_URL") or None
+    ROLLUP_DATABASE_URL = os.environ.get("CHATSTATS_ROLLUP_DATABASE_URL") or None
     DATA_DIR = Path(os.environ.get("CHATSTATS_DATA_DIR", PROJECT_DIR / ".chatstats"))
     POOL_MIN_SIZE = _int("CHATSTATS_POOL_MIN_SIZE", 1)
     POOL_MAX_SIZE = _int("CHATSTATS_POOL_MAX_SIZE", 10)
     POOL_TIMEOUT_S = float(os.environ.get("CHATSTATS_POOL_TIMEOUT_S", 5))
+    CONNECT_TIMEOUT_S = _int("CHATSTATS_CONNECT_TIMEOUT_S", 5)  # libpq's connect_timeout
     STATEMENT_TIMEOUT_MS = _int("CHATSTATS_STATEMENT_TIMEOUT_MS", 5000)
     # `rollup` (default) answers statistics from rollups; `raw` aggregates raw rows (the baseline).
     STATS_SOURCE = os.environ.get("CHATSTATS_STATS_SOURCE", "rollup")
@@ -23,6 +36,13 @@ class Config:
     ROLLUP_INTERVAL_S = float(os.environ.get("CHATSTATS_ROLLUP_INTERVAL_S", 1))
     # Rows fetched per round trip when streaming the request list.
     STREAM_CHUNK_ROWS = _int("CHATSTATS_STREAM_CHUNK_ROWS", 2000)
+
+    # Security: see webapp/auth.py, ratelimit.py, headers.py.
+    ALLOW_ANONYMOUS = _flag("CHATSTATS_ALLOW_ANONYMOUS")
+    AUTH_CACHE_S = float(os.environ.get("CHATSTATS_AUTH_CACHE_S", 30))
+    RATELIMIT_APPLICATION = os.environ.get("CHATSTATS_RATE_LIMIT", "600/minute")
+    RATELIMIT_STORAGE_URI = os.environ.get("CHATSTATS_RATE_LIMIT_STORAGE_URI", "memory://")
+    CORS_ORIGINS = _list("CHATSTATS_CORS_ORIGINS")
 
     API_TITLE = "chatstats"
     API_VERSION = "1.0.0"

@@ -1,20 +1,30 @@
-"""The connection pool: one per process, opened on first use (after gunicorn forks)."""
+"""The connection pool: one per process, opened on first use (after gunicorn forks).
+
+The API logs in as the read-only role of migration 0007. Creating the app never
+touches the database, and no request waits longer than POOL_TIMEOUT_S for a
+connection: a database that is down, restarting or saturated becomes a 503.
+"""
 import os
 import threading
 import urllib.parse
 from contextlib import contextmanager
 
+import psycopg
 from flask import current_app, g
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
 from . import embedded, rollups
 
+API_ROLE = "chatstats_api"
+ROLLUP_ROLE = "chatstats_rollup"
+
 _lock = threading.Lock()
 
 
 def database_url(config):
-    """DATABASE_URL, or the embedded server's URL (starting it if needed)."""
+    """DATABASE_URL, or the embedded server's URL (starting it if needed): the owner's."""
     return config["DATABASE_URL"] or embedded.start(config["DATA_DIR"])
 
 
@@ -24,21 +34,59 @@ def with_database(url, name):
     return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
 
 
+def role_url(url, role):
+    """The same server and database, logging in as `role` (the owner's password dropped)."""
+    params = conninfo_to_dict(url)
+    params.pop("password", None)
+    return make_conninfo(**{**params, "user": role})
+
+
+def api_database_url(config):
+    """CHATSTATS_API_DATABASE_URL, or the owner's URL with the API role as user."""
+    return config["API_DATABASE_URL"] or role_url(database_url(config), API_ROLE)
+
+
+def rollup_database_url(config):
+    """CHATSTATS_ROLLUP_DATABASE_URL, or the owner's URL with the rollup role as user."""
+    return config["ROLLUP_DATABASE_URL"] or role_url(database_url(config), ROLLUP_ROLE)
+
+
+class _Pool(ConnectionPool):
+    """Checks each connection before lending it (one empty query): a connection killed
+    while idle (server restart, pg_terminate_backend) is replaced, never handed to a
+    request. The first dead one found replaces all idle ones, since a restart kills
+    them all and each further failed check would cost a request a second of backoff."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, check=self._check_or_drain, **kwargs)
+
+    def _check_or_drain(self, conn):
+        try:
+            self.check_connection(conn)
+        except psycopg.OperationalError:
+            self.drain()
+            raise
+
+
 def _pool():
     app = current_app._get_current_object()
     with _lock:
         pool = app.extensions.get("chatstats_pool")
         if pool is None or pool.pid != os.getpid():
             config = app.config
-            pool = ConnectionPool(
-                database_url(config),
+            pool = _Pool(
+                api_database_url(config),
                 min_size=config["POOL_MIN_SIZE"],
                 max_size=config["POOL_MAX_SIZE"],
                 timeout=config["POOL_TIMEOUT_S"],
+                # Give up a failing connection slot after this long instead of backing off
+                # for minutes: the next request retries at once when the database is back.
+                reconnect_timeout=max(config["POOL_TIMEOUT_S"], 1),
                 kwargs={
                     "autocommit": True,
                     "row_factory": dict_row,
                     "application_name": "chatstats",
+                    "connect_timeout": config["CONNECT_TIMEOUT_S"],
                     "options": (f"-c statement_timeout={int(config['STATEMENT_TIMEOUT_MS'])}"
                                 f" -c TimeZone=UTC -c chatstats.stats_source={config['STATS_SOURCE']}"),
                 },
@@ -47,7 +95,7 @@ def _pool():
             pool.pid = os.getpid()
             app.extensions["chatstats_pool"] = pool
             if config["ROLLUP_INTERVAL_S"] > 0:
-                refresher = rollups.Refresher(pool.conninfo, config["ROLLUP_INTERVAL_S"])
+                refresher = rollups.Refresher(rollup_database_url(config), config["ROLLUP_INTERVAL_S"])
                 refresher.start()
                 app.extensions["chatstats_refresher"] = refresher
     return pool
@@ -62,9 +110,14 @@ def get_db():
 
 @contextmanager
 def connection():
-    """A connection that outlives the request context, for streamed responses."""
-    with _pool().connection() as conn:
+    """This request's connection, handed over to a streamed response: it returns to
+    the pool when the stream ends, not with the request context (which ends first)."""
+    pool = _pool()
+    conn = g.pop("db", None) or pool.getconn()
+    try:
         yield conn
+    finally:
+        pool.putconn(conn)
 
 
 def close_db(exc=None):

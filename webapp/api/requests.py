@@ -1,5 +1,6 @@
 """The request list, streamed so that a 100,000-row page needs no more memory than 100 rows."""
 import json
+from contextlib import closing
 from datetime import datetime, timezone
 
 from flask import Response, current_app
@@ -14,17 +15,7 @@ from . import schemas
 blp = Blueprint("requests", __name__, url_prefix="/api/monitoring/chat-requests",
                 description="Individual chat completion requests.")
 
-_row_schema = schemas.RequestRow(many=True)
 _metadata_schema = schemas.RequestListMetadata()
-
-
-def _nest(row):
-    model = provider = None
-    if row["model_id"] is not None:
-        model = {"id": row["model_id"], "model_id": row["model_identifier"],
-                 "model_name": row["model_name"], "provider_model_id": row["provider_model_id"]}
-        provider = {"id": row["provider_id"], "name": row["provider_name"], "slug": row["provider_slug"]}
-    return {**row, "model": model, "provider": provider}
 
 
 def _json_body(args, chunk_rows):
@@ -34,15 +25,16 @@ def _json_body(args, chunk_rows):
     still becomes a 5xx before the status line goes out.
     """
     filters = {key: args[key] for key in schemas.RequestListFilters().fields}
-    with db.connection() as conn:
-        chunks = stream_requests(conn, filters, args["limit"], args["offset"], chunk_rows)
+    # Closing the rows' generator ends its transaction before the connection goes back
+    # to the pool, also when the client leaves mid-stream (else the pool discards it).
+    with db.connection() as conn, closing(
+            stream_requests(conn, filters, args["limit"], args["offset"], chunk_rows)) as chunks:
         total_count = next(chunks)
         yield ""
         yield '{"success": true, "data": ['
         returned = 0
         for rows in chunks:
-            text = json.dumps(_row_schema.dump(_nest(row) for row in rows))[1:-1]
-            yield ("," if returned else "") + text
+            yield ("," if returned else "") + ",".join(rows)
             returned += len(rows)
     metadata = _metadata_schema.dump({
         "timestamp": datetime.now(timezone.utc), "method": "sql",

@@ -1,13 +1,18 @@
 """Marshmallow schemas for every argument and response of the API."""
 from datetime import timezone
+from urllib.parse import unquote_to_bytes
 
-from marshmallow import RAISE, Schema, ValidationError, fields, pre_dump, validate, validates_schema
+from flask import has_request_context, request
+from marshmallow import (RAISE, Schema, ValidationError, fields, pre_dump, pre_load, validate,
+                         validates_schema)
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 STATUSES = ("completed", "failed", "partial")
 
 _id = dict(validate=validate.Range(min=1, max=INT32_MAX))
+# Decimals travel as strings (exact); the spec must say so, not "number".
+_DECIMAL_STRING = {"type": "string", "format": "decimal", "pattern": r"^-?\d+(\.\d+)?$"}
 
 
 def _date(description):
@@ -19,6 +24,22 @@ def _date(description):
 class QueryArgs(Schema):
     class Meta:
         unknown = RAISE  # a misspelt filter must not silently widen the result
+
+    @pre_load
+    def _once_and_without_nul(self, data, **kwargs):
+        """A repeated parameter is ambiguous, PostgreSQL text cannot hold NUL, and werkzeug
+        silently replaces invalid UTF-8: refuse all three."""
+        multidict = getattr(data, "data", data)  # webargs hands over a proxy of request.args
+        errors = _invalid_utf8_parameters(request.query_string) if has_request_context() else {}
+        for key in multidict:
+            values = multidict.getlist(key) if hasattr(multidict, "getlist") else [multidict[key]]
+            if len(values) > 1:
+                errors[key] = ["Give this parameter at most once."]
+            elif any(isinstance(value, str) and "\x00" in value for value in values):
+                errors[key] = ["Must not contain NUL characters."]
+        if errors:
+            raise ValidationError(errors)
+        return data
 
 
 class RangeArgs(QueryArgs):
@@ -42,11 +63,29 @@ class RequestListArgs(RangeArgs):
     provider_id = fields.Integer(load_default=None, **_id, metadata={"description": "Provider id."})
     model_name = fields.String(
         load_default=None, validate=validate.Length(min=1, max=200),
-        metadata={"description": "Case-insensitive substring of the model's name or identifier."})
-    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES))
+        metadata={"description": "Case-insensitive substring of the model's name (models.model_name)."})
+    status = fields.String(load_default=None, validate=validate.OneOf(STATUSES),
+                           metadata={"description": "Only requests with this status."})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000),
                            metadata={"description": "Rows per page (1-100000); large pages stream."})
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX),
+                            metadata={"description": "Rows to skip (newest first)."})
+
+
+class ModelPath(Schema):
+    model_id = fields.Integer(required=True, **_id, metadata={"description": "Model (models.id)."})
+
+
+def _invalid_utf8_parameters(query_string):
+    errors = {}
+    for pair in query_string.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            unquote_to_bytes(name.replace(b"+", b" ")).decode()
+            unquote_to_bytes(value.replace(b"+", b" ")).decode()
+        except UnicodeDecodeError:
+            errors[unquote_to_bytes(name).decode(errors="replace")] = ["Must be valid UTF-8."]
+    return errors
 
 
 # -- responses ---------------------------------------------------------------
@@ -122,7 +161,7 @@ class ModelStats(Schema):
     total_tokens = fields.Integer()
     avg_processing_time_ms = fields.Float(allow_none=True, metadata={
         "description": "Mean over all counted requests, 2 decimals; null without requests."})
-    total_cost_usd = fields.Decimal(as_string=True, metadata={
+    total_cost_usd = fields.Decimal(as_string=True, metadata={**_DECIMAL_STRING,
         "description": "Exact sum of the known costs, as a decimal string.", "example": "12.345678"})
 
 
@@ -181,7 +220,7 @@ class RequestRow(Schema):
     error_message = fields.String(allow_none=True)
     user_id = fields.Integer(allow_none=True)
     api_key_id = fields.Integer(allow_none=True)
-    cost_usd = fields.Decimal(as_string=True, allow_none=True)
+    cost_usd = fields.Decimal(as_string=True, allow_none=True, metadata=_DECIMAL_STRING)
     created_at = fields.AwareDateTime(default_timezone=timezone.utc)
     model = fields.Nested(RequestModelRef, allow_none=True)
     provider = fields.Nested(ProviderRef, allow_none=True)

@@ -56,8 +56,10 @@ class Models(MethodView):
         return {"data": rows, "metadata": _metadata(method, total_models=len(rows), filters=args)}
 
 
-@blp.route("/models/<int:model_id>")
+# The id is validated by a schema, not by the route, so that a bad id gets a 422 naming it.
+@blp.route("/models/<model_id>")
 class ModelDetail(MethodView):
+    @blp.arguments(schemas.ModelPath, location="path", as_kwargs=True)
     @blp.arguments(schemas.RangeArgs, location="query", unknown=RAISE)
     @blp.response(200, schemas.ModelResponse)
     @blp.alt_response(404, description="No model has this id.")
@@ -67,8 +69,6 @@ class ModelDetail(MethodView):
 
         Zeros when the model has no requests in the range.
         """
-        if model_id > schemas.INT32_MAX:
-            abort(422, errors={"path": {"model_id": [f"Must be at most {schemas.INT32_MAX}."]}})
         rows, method = stats.model_stats(get_db(), args["start_date"], args["end_date"],
                                          model_id=model_id)
         if not rows:

@@ -1,0 +1,183 @@
+"""The chatstats CLI on scratch databases: migrations up/down/up, seeding."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from webapp import create_app, db
+
+# Everything the migrations may create in the public schema, yoyo's own tables aside.
+SCHEMA_OBJECTS = """
+    SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' '
+           || is_nullable || ' ' || coalesce(column_default, '') || coalesce(generation_expression, '')
+      FROM information_schema.columns
+     WHERE table_schema = 'public' AND table_name NOT LIKE '%%yoyo%%'
+    UNION ALL
+    SELECT 'index ' || indexdef FROM pg_indexes
+     WHERE schemaname = 'public' AND tablename NOT LIKE '%%yoyo%%'
+    UNION ALL
+    SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(c.oid)
+      FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
+     WHERE n.nspname = 'public' AND conrelid::regclass::text NOT LIKE '%%yoyo%%'
+    UNION ALL
+    SELECT 'routine ' || p.oid::regprocedure || ' ' || coalesce(p.proacl::text, '') || ' '
+           || md5(CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) ELSE '' END)
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE n.nspname = 'public'
+    UNION ALL
+    SELECT 'type ' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE n.nspname = 'public' AND t.typtype IN ('c', 'd', 'e') AND NOT EXISTS (
+           SELECT 1 FROM pg_class r WHERE r.oid = t.typrelid AND r.relkind <> 'c')
+    UNION ALL
+    SELECT 'relation ' || c.relkind::text || ' ' || c.relname FROM pg_class c
+      JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'S', 'p')
+       AND c.relname NOT LIKE '%%yoyo%%'
+    UNION ALL
+    SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
+    ORDER BY 1
+"""
+
+# The seeded rows, apart from created_at's absolute time (seeding is relative to now()).
+FINGERPRINT = """
+    SELECT md5(string_agg(row(r.id, r.request_id, m.model_id, m.provider_model_id, p.slug,
+                              r.input_tokens, r.output_tokens, r.processing_time_ms, r.status,
+                              r.error_message, r.user_id, r.api_key_id, r.cost_usd,
+                              r.created_at - f.first)::text, ',' ORDER BY r.id)) AS md5
+      FROM chat_completion_requests r
+      LEFT JOIN models m ON m.id = r.model_id
+      LEFT JOIN providers p ON p.id = m.provider_id
+     CROSS JOIN (SELECT min(created_at) AS first FROM chat_completion_requests) f
+"""
+
+
+@pytest.fixture
+def cli():
+    """invoke(url, *args): run a chatstats command against the database at url."""
+    def invoke(url, *args):
+        result = create_app({"TESTING": True, "DATABASE_URL": url}).test_cli_runner().invoke(
+            args=list(args))
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result.output
+    return invoke
+
+
+def query(url, sql, *params):
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def schema(url):
+    return [row["?column?"] for row in query(url, SCHEMA_OBJECTS)]
+
+
+def applied(url):
+    return [row["migration_id"] for row in query(
+        url, "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc, migration_id")]
+
+
+def test_migrate_up_down_up(make_database, cli):
+    url = make_database()
+    assert "applied: 0001.schema, 0002.stats-functions" in cli(url, "migrate")
+    ids = applied(url)
+    full = schema(url)
+    assert "up to date" in cli(url, "migrate")  # idempotent
+    assert schema(url) == full
+
+    levels = {len(ids): full}  # schema after the first k migrations
+    for k in range(len(ids) - 1, -1, -1):
+        assert f"rolled back: {ids[k]}" in cli(url, "migrate", "--rollback", "1")
+        levels[k] = schema(url)
+        assert levels[k] != levels[k + 1], f"rolling back {ids[k]} changed nothing"
+        assert applied(url) == ids[:k]
+    assert levels[0] == []
+
+    cli(url, "migrate")
+    assert schema(url) == full
+    for k in range(len(ids)):  # down to each level at once, then up again
+        cli(url, "migrate", "--rollback", str(len(ids) - k))
+        assert schema(url) == levels[k], k
+        cli(url, "migrate")
+        assert schema(url) == full and applied(url) == ids
+
+
+def test_rollback_keeps_rows_it_does_not_own(make_database, cli):
+    url = make_database()
+    cli(url, "migrate")
+    cli(url, "seed", "--rows", "300", "--providers", "2", "--models", "4", "--seed", "3")
+    before = query(url, FINGERPRINT)
+    above_schema = len(applied(url)) - 1
+    cli(url, "migrate", "--rollback", str(above_schema))
+    assert query(url, FINGERPRINT) == before
+    cli(url, "migrate")
+    assert query(url, FINGERPRINT) == before
+    assert "watermark_id: " in cli(url, "rollup", "status")
+
+    app = create_app({"TESTING": True, "DATABASE_URL": url})
+    try:
+        body = app.test_client().get("/api/monitoring/chat-requests/providers").get_json()
+    finally:
+        db.shutdown(app)
+    assert body["metadata"]["method"] == "rpc"
+    counted = sum(p["total_requests"] for p in body["data"]) + body["metadata"]["unattributed_requests"]
+    assert counted == 300
+
+
+def seed(cli, url, seed_value, rows=5000):
+    cli(url, "migrate")
+    cli(url, "seed", "--rows", str(rows), "--providers", "3", "--models", "6", "--days", "2",
+        "--seed", str(seed_value))
+    return query(url, FINGERPRINT)[0]["md5"]
+
+
+def test_seed_counts_and_shape(make_database, cli):
+    url = make_database()
+    seed(cli, url, 7)
+    counts = query(url, """
+        SELECT (SELECT count(*) FROM providers) AS providers, (SELECT count(*) FROM models) AS models,
+               count(*) AS rows, count(*) FILTER (WHERE status = 'failed') AS failed,
+               count(*) FILTER (WHERE model_id IS NULL) AS unattributed,
+               min(created_at) > now() - interval '2 days 1 minute' AND max(created_at) <= now()
+                   AS within_days
+          FROM chat_completion_requests""")[0]
+    assert counts == {**counts, "providers": 3, "models": 6, "rows": 5000, "within_days": True}
+    assert 0.015 * 5000 <= counts["failed"] <= 0.05 * 5000
+    assert counts["unattributed"] < 0.02 * 5000
+    shares = [row["n"] for row in query(url, """
+        SELECT count(*) AS n FROM chat_completion_requests WHERE model_id IS NOT NULL
+         GROUP BY model_id ORDER BY n DESC""")]
+    assert len(shares) == 6 and shares[0] > 3 * shares[-1]  # a few popular models
+
+    seed(cli, url, 7)  # seeding again appends; the catalog is reused
+    assert query(url, "SELECT count(*) AS n FROM chat_completion_requests")[0]["n"] == 10000
+    assert query(url, "SELECT count(*) AS n FROM models")[0]["n"] == 6
+
+
+def test_seed_is_deterministic(make_database, cli):
+    first, again, other = (seed(cli, make_database(), value) for value in (7, 7, 8))
+    assert first == again
+    assert first != other
+
+
+def test_console_script(make_database):
+    """The installed `chatstats` script, configured by DATABASE_URL alone."""
+    url = make_database()
+    script = Path(sys.executable).with_name("chatstats")
+    env = {**os.environ, "DATABASE_URL": url}
+
+    def run(*args):
+        done = subprocess.run([script, *args], env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    assert run("db", "url").strip() == url
+    assert "0002.stats-functions" in run("migrate")
+    assert "seeded 100 rows" in run("seed", "--rows", "100", "--seed", "1")
+    assert query(url, "SELECT count(*) AS n FROM chat_completion_requests")[0]["n"] == 100
+    bad = subprocess.run([script, "migrate", "--rollback", "0"], env=env, capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "--rollback" in bad.stderr
