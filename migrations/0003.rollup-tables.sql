@@ -1,10 +1,18 @@
--- Rollups: request totals per (grain, bucket, model, status), at three grains.
+-- Rollups: request totals per (grain, bucket, model, status), at four grains.
 -- Rows with id <= chat_request_rollup_state.watermark_id are counted here; newer
 -- rows (the tail) are read raw, so answers stay exact and fresh.
 -- depends: 0002.stats-functions
 
+-- The grains, finest first; each divides the next. Bucket bounds: a range's ragged
+-- edges are read raw, so the finest grain bounds how many raw rows a query reads.
+CREATE FUNCTION chat_request_rollup_grains()
+RETURNS interval[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ARRAY[interval '1 minute', interval '10 minutes', interval '1 hour', interval '24 hours']
+$$;
+
 CREATE TABLE chat_request_rollups (
-    grain               interval NOT NULL CHECK (grain IN ('5 minutes', '1 hour', '24 hours')),
+    grain               interval NOT NULL CHECK (grain = ANY (chat_request_rollup_grains())),
     bucket              timestamptz NOT NULL,
     model_id            integer NOT NULL,  -- 0: requests whose model_id is NULL
     status              text NOT NULL,

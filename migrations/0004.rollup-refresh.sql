@@ -10,7 +10,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT date_bin(p_grain, p_at, timestamptz '2000-01-01 00:00:00+00')
 $$;
 
--- A change to the rollups at the finest grain (5 minutes).
+-- A change to the rollups at the finest grain.
 CREATE TYPE chat_request_rollup_delta AS (
     bucket              timestamptz,
     model_id            integer,
@@ -25,7 +25,8 @@ CREATE TYPE chat_request_rollup_delta AS (
 CREATE FUNCTION chat_request_rollup_delta_of(r chat_completion_requests, p_sign integer)
 RETURNS chat_request_rollup_delta
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT ROW(chat_request_bucket('5 minutes', r.created_at), coalesce(r.model_id, 0), r.status,
+    SELECT ROW(chat_request_bucket((chat_request_rollup_grains())[1], r.created_at),
+               coalesce(r.model_id, 0), r.status,
                p_sign, p_sign * r.input_tokens, p_sign * r.output_tokens,
                p_sign * r.processing_time_ms, p_sign * coalesce(r.cost_usd, 0))::chat_request_rollup_delta
 $$;
@@ -40,7 +41,7 @@ LANGUAGE sql AS $$
            sum(d.requests), sum(d.input_tokens), sum(d.output_tokens),
            sum(d.processing_time_ms), sum(d.cost_usd)
       FROM unnest(p_deltas) d
-     CROSS JOIN (VALUES (interval '5 minutes'), (interval '1 hour'), (interval '24 hours')) g (grain)
+     CROSS JOIN unnest(chat_request_rollup_grains()) g (grain)
      GROUP BY 1, 2, 3, 4
      ORDER BY 1, 2, 3, 4
     ON CONFLICT (grain, bucket, model_id, status) DO UPDATE
@@ -59,7 +60,8 @@ DECLARE
     deltas chat_request_rollup_delta[];
 BEGIN
     SELECT array_agg(ROW(d.*)::chat_request_rollup_delta) INTO deltas
-      FROM (SELECT chat_request_bucket('5 minutes', created_at), coalesce(model_id, 0), status,
+      FROM (SELECT chat_request_bucket((chat_request_rollup_grains())[1], created_at),
+                   coalesce(model_id, 0), status,
                    count(*), sum(input_tokens), sum(output_tokens), sum(processing_time_ms),
                    coalesce(sum(cost_usd), 0)
               FROM chat_completion_requests

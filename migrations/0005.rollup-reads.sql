@@ -9,7 +9,7 @@ ALTER FUNCTION chat_request_totals(timestamptz, timestamptz, integer)
     RENAME TO chat_request_totals_raw;
 
 -- [p_start, p_end) cut into pieces: whole days in the middle, then whole hours,
--- then whole 5 minutes, and raw rows (grain NULL) for the ragged edges.
+-- then whole 10 minutes, whole minutes, and raw rows (grain NULL) for the ragged edges.
 CREATE FUNCTION chat_request_range_parts(p_start timestamptz, p_end timestamptz)
 RETURNS TABLE (grain interval, lo timestamptz, hi timestamptz)
 LANGUAGE plpgsql STABLE ROWS 8 AS $$
@@ -21,7 +21,7 @@ DECLARE
     inner_hi timestamptz;
 BEGIN
     grain := NULL;
-    FOREACH next_grain IN ARRAY ARRAY[interval '5 minutes', interval '1 hour', interval '24 hours'] LOOP
+    FOREACH next_grain IN ARRAY chat_request_rollup_grains() LOOP
         inner_lo := chat_request_bucket(next_grain, outer_lo);
         IF inner_lo < outer_lo THEN
             inner_lo := inner_lo + next_grain;

@@ -61,6 +61,7 @@ GRANT EXECUTE ON ROUTINE
     chat_request_rollup_safe_id(integer),
     chat_request_rollup_range(bigint, bigint),
     chat_request_rollup_add(chat_request_rollup_delta[]),
-    chat_request_bucket(interval, timestamptz)
+    chat_request_bucket(interval, timestamptz),
+    chat_request_rollup_grains()
     TO chatstats_rollup;
 REVOKE EXECUTE ON ROUTINE chat_request_rollup_safe_id(integer) FROM chatstats_api;

@@ -28,7 +28,7 @@ QUERIES = {
 
 
 def ranges(now):
-    """The ranges a dashboard asks for, plus one with edges inside hours and 5-minute buckets."""
+    """The ranges a dashboard asks for, plus one with edges inside hours and minutes."""
     return {
         "all": (None, None),
         "24h": (now - timedelta(hours=24), now),
