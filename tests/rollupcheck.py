@@ -20,7 +20,9 @@ from webapp import rollups
 STATUSES = ("completed", "failed", "partial")
 # Buckets are aligned to this origin (see chat_request_bucket()).
 ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
-GRAINS = (timedelta(minutes=5), timedelta(hours=1), timedelta(hours=24))
+GRAINS = (timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1), timedelta(hours=24))
+# Boundaries generated timestamps and range edges like to sit on (a 5-minute one is no grain).
+BOUNDARIES = (*GRAINS, timedelta(minutes=5))
 # Generated data lives in [BASE - 1 day, BASE + 3 days): a few days, with boundaries of every grain.
 BASE = datetime(2026, 3, 1, tzinfo=timezone.utc)
 SPAN = timedelta(days=4)
@@ -74,7 +76,7 @@ def instants():
     """Timestamps in the data span: arbitrary, exactly on a boundary of some grain, or 1 µs off one."""
     arbitrary = st.integers(0, int(SPAN.total_seconds() * 1e6) - 1).map(
         lambda us: BASE - timedelta(days=1) + timedelta(microseconds=us))
-    aligned = st.sampled_from(GRAINS).flatmap(lambda grain: st.builds(
+    aligned = st.sampled_from(BOUNDARIES).flatmap(lambda grain: st.builds(
         lambda k, jitter_us: BASE + grain * k + timedelta(microseconds=jitter_us),
         st.integers(-(DAY // grain), 3 * DAY // grain - 1), st.sampled_from([0, 0, 0, -1, 1])))
     return st.one_of(arbitrary, aligned)
@@ -94,12 +96,14 @@ def requests(model_ids):
 
 
 def ranges():
-    """(start, end), either may be None: anywhere, or both inside one 5-minute bucket."""
+    """(start, end), either may be None: anywhere, or both inside one bucket of the finest grain."""
     bound = st.none() | instants()
     in_one_bucket = st.builds(
         lambda k, a, b: (BASE + GRAINS[0] * k + timedelta(microseconds=min(a, b)),
                          BASE + GRAINS[0] * k + timedelta(microseconds=max(a, b))),
-        st.integers(-288, 3 * 288), st.integers(0, 300 * 10**6 - 1), st.integers(0, 300 * 10**6 - 1))
+        st.integers(-(DAY // GRAINS[0]), 3 * DAY // GRAINS[0]),
+        st.integers(0, int(GRAINS[0].total_seconds() * 1e6) - 1),
+        st.integers(0, int(GRAINS[0].total_seconds() * 1e6) - 1))
     return st.one_of(st.tuples(bound, bound), in_one_bucket)
 
 
@@ -154,6 +158,8 @@ def bucket_of(grain, at):
 
 def check_rollup_table(conn):
     """The stored rollups are exactly the rows with id <= watermark, at every grain."""
+    grains = conn.execute("SELECT chat_request_rollup_grains() AS g").fetchone()["g"]
+    assert tuple(grains) == GRAINS, f"the rollups' grains changed to {grains}: update GRAINS"
     watermark = conn.execute("SELECT watermark_id FROM chat_request_rollup_state").fetchone()["watermark_id"]
     expected = defaultdict(lambda: [0, 0, 0, 0, Decimal(0)])
     for r in fetch_rows(conn):
