@@ -18,7 +18,7 @@ _TOTALS = """
            sum(r.input_tokens)::bigint AS total_input_tokens,
            sum(r.output_tokens)::bigint AS total_output_tokens,
            sum(r.processing_time_ms)::bigint AS processing_time_ms_sum,
-           coalesce(sum(r.cost_usd), 0) AS total_cost_usd
+           round(coalesce(sum(r.cost_usd), 0), 6) AS total_cost_usd
       FROM chat_completion_requests r
      WHERE (%(start)s::timestamptz IS NULL OR r.created_at >= %(start)s)
        AND (%(end)s::timestamptz IS NULL OR r.created_at < %(end)s)
