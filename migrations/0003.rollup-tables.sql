@@ -34,6 +34,9 @@ CREATE TABLE chat_request_rollup_state (
 );
 INSERT INTO chat_request_rollup_state DEFAULT VALUES;
 
+-- Rollups file requests without a model under model_id 0: keep real ids above it.
+ALTER TABLE models ADD CONSTRAINT models_id_positive CHECK (id > 0);
+
 -- Buckets need finite timestamps; no real request happens at +/-infinity.
 ALTER TABLE chat_completion_requests
     ADD CONSTRAINT ccr_created_at_finite CHECK (isfinite(created_at));

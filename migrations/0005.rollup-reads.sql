@@ -106,6 +106,9 @@ DECLARE
     done_upto bigint := (SELECT watermark_id FROM chat_request_rollup_state);
     piece record;
 BEGIN
+    IF p_model_id <= 0 THEN
+        RETURN;  -- no such model (0 stands for "no model" in the rollups)
+    END IF;
     FOR piece IN
         SELECT p.grain, p.lo, p.hi, 0::bigint AS after_id, done_upto AS upto_id
           FROM chat_request_range_parts(p_start, p_end) p

@@ -252,16 +252,15 @@ def test_refresher_thread_rolls_up_by_itself(conn, client):
 
 
 def test_no_model_can_take_the_unattributed_sentinel(conn):
-    """Rollups file NULL models under 0: a model 0 would merge with them (0008 forbids it)."""
+    """Rollups file NULL models under 0: a model 0 would merge with them (0003 forbids it)."""
     provider_ids, _ = rc.make_catalog(conn)
     with pytest.raises(psycopg.errors.CheckViolation):
         conn.execute("""INSERT INTO models (id, provider_id, model_id, model_name, provider_model_id)
                         VALUES (0, %s, 'zero', 'Zero', 'zero')""", (provider_ids[0],))
 
 
-@pytest.mark.xfail(strict=True, reason="chat_request_totals_rollup(.., .., 0) returns the unattributed "
-                                       "requests (the 0 sentinel); the raw version returns nothing")
 def test_totals_for_model_zero(conn):
+    """Asking for model 0 must not return the unattributed requests filed under 0."""
     _filled(conn, rows=8)
     rollups.catch_up(conn)
     rc.check_totals(conn, None, None, 0, rows=rc.fetch_rows(conn))

@@ -161,7 +161,7 @@ class ModelStats(Schema):
     total_tokens = fields.Integer()
     avg_processing_time_ms = fields.Float(allow_none=True, metadata={
         "description": "Mean over all counted requests, 2 decimals; null without requests."})
-    total_cost_usd = fields.Decimal(as_string=True, metadata={**_DECIMAL_STRING,
+    total_cost_usd = fields.Decimal(as_string=True, places=6, metadata={**_DECIMAL_STRING,
         "description": "Exact sum of the known costs, as a decimal string.", "example": "12.345678"})
 
 
