@@ -136,8 +136,10 @@ BEGIN
     rolled_up := 0;
     IF upto > done_upto THEN
         rolled_up := chat_request_rollup_range(done_upto, upto);
-        UPDATE chat_request_rollup_state SET watermark_id = upto, refreshed_at = now();
     END IF;
+    -- refreshed_at: when the rollups were last known complete up to the watermark
+    UPDATE chat_request_rollup_state
+       SET watermark_id = greatest(watermark_id, upto), refreshed_at = now();
     caught_up := upto >= last_id;
     COMMIT;
 END
@@ -189,7 +191,8 @@ $$;
 CREATE TRIGGER ccr_rollup_truncate AFTER TRUNCATE ON chat_completion_requests
     FOR EACH STATEMENT EXECUTE FUNCTION chat_request_rollup_reset();
 
--- How far the rollups are behind: rows in the tail, and seconds since the last refresh.
+-- How far the rollups are behind: rows in the tail, and (when some wait) seconds since
+-- the last refresh that ran.
 CREATE FUNCTION chat_request_rollup_lag(
     OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamptz)
 LANGUAGE sql STABLE AS $$
