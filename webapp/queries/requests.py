@@ -82,7 +82,10 @@ def stream_requests(conn, filters, limit, offset, chunk_rows):
     params.update(limit=limit, offset=offset)
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        yield _count(conn, model_where, request_where, params)
+        total = _count(conn, model_where, request_where, params)
+        yield total
+        if offset >= total:
+            return  # e.g. filters no row matches: the newest-first scan would read them all
         with conn.cursor(name="request_page") as cursor:
             cursor.itersize = chunk_rows
             cursor.execute(
