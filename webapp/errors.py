@@ -15,6 +15,14 @@ RETRY_AFTER_S = 5
 
 class ErrorSchema(_ErrorSchema):
     success = fields.Boolean(metadata={"example": False})
+    code = fields.Integer(metadata={"description": "HTTP status code", "example": 422})
+    status = fields.String(metadata={"description": "HTTP status name", "example": "Unprocessable Entity"})
+    message = fields.String(metadata={"description": "What went wrong",
+                                      "example": "The request was well-formed but was unable to be "
+                                                 "followed due to semantic errors."})
+    errors = fields.Dict(metadata={"description": "Per location and field, what is wrong",
+                                   "example": {"query": {"limit": ["Must be greater than or equal "
+                                                                   "to 1 and less than or equal to 100000."]}}})
 
 
 class Api(_Api):

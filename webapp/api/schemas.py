@@ -55,25 +55,30 @@ class RangeArgs(QueryArgs):
 
 class ModelsArgs(RangeArgs):
     provider_id = fields.Integer(load_default=None, **_id,
-                                 metadata={"description": "Only this provider's models."})
+                                 metadata={"description": "Only this provider's models.", "example": 1})
 
 
 class RequestListArgs(RangeArgs):
-    model_id = fields.Integer(load_default=None, **_id, metadata={"description": "Model (models.id)."})
-    provider_id = fields.Integer(load_default=None, **_id, metadata={"description": "Provider id."})
+    model_id = fields.Integer(load_default=None, **_id,
+                              metadata={"description": "Model (models.id).", "example": 3})
+    provider_id = fields.Integer(load_default=None, **_id,
+                                 metadata={"description": "Provider id.", "example": 1})
     model_name = fields.String(
         load_default=None, validate=validate.Length(min=1, max=200),
-        metadata={"description": "Case-insensitive substring of the model's name (models.model_name)."})
+        metadata={"description": "Case-insensitive substring of the model's name (models.model_name).",
+                  "example": "gpt"})
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES),
-                           metadata={"description": "Only requests with this status."})
+                           metadata={"description": "Only requests with this status.", "example": "failed"})
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000),
-                           metadata={"description": "Rows per page (1-100000); large pages stream."})
+                           metadata={"description": "Rows per page (1-100000); large pages stream.",
+                                     "example": 100})
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX),
-                            metadata={"description": "Rows to skip (newest first)."})
+                            metadata={"description": "Rows to skip (newest first).", "example": 0})
 
 
 class ModelPath(Schema):
-    model_id = fields.Integer(required=True, **_id, metadata={"description": "Model (models.id)."})
+    model_id = fields.Integer(required=True, **_id,
+                              metadata={"description": "Model (models.id).", "example": 3})
 
 
 def _invalid_utf8_parameters(query_string):
