@@ -111,6 +111,21 @@ def app_config():
 
 
 @pytest.fixture
+def app_factory():
+    """create_app(config) for tests that need apps of their own; all shut down afterwards."""
+    apps = []
+
+    def make(**config):
+        app = create_app({"TESTING": True, **config})
+        apps.append(app)
+        return app
+
+    yield make
+    for app in apps:
+        db.shutdown(app)
+
+
+@pytest.fixture
 def app(database_url, conn, app_config):
     # Tiny stream chunks, so that the tests cross chunk boundaries of the request list.
     app = create_app({"TESTING": True, "DATABASE_URL": database_url, "STREAM_CHUNK_ROWS": 3,

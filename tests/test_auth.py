@@ -24,19 +24,9 @@ def _assert_401(response, error=None):
 
 
 @pytest.fixture
-def fresh_app(database_url, conn):
+def fresh_app(app_factory, database_url, conn):
     """An app (with its own key cache) per call: fresh_app(**config)."""
-    apps = []
-
-    def make(**config):
-        app = create_app({"TESTING": True, "DATABASE_URL": database_url, **config})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        if pool := app.extensions.get("chatstats_pool"):
-            pool.close()
+    return lambda **config: app_factory(**{"DATABASE_URL": database_url, **config})
 
 
 def test_only_the_hash_and_prefix_are_stored(conn, api_key):

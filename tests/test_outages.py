@@ -79,19 +79,9 @@ def database(outage_url):
 
 
 @pytest.fixture
-def make_app(database):
-    apps = []
-
-    def make(**config):
-        app = create_app({"TESTING": True, "DATABASE_URL": database, "POOL_MIN_SIZE": 1,
-                          "POOL_MAX_SIZE": 2, "POOL_TIMEOUT_S": 1.0, **config})
-        apps.append(app)
-        return app
-
-    yield make
-    for app in apps:
-        if pool := app.extensions.get("chatstats_pool"):
-            pool.close()
+def make_app(app_factory, database):
+    return lambda **config: app_factory(**{"DATABASE_URL": database, "POOL_MIN_SIZE": 1,
+                                           "POOL_MAX_SIZE": 2, "POOL_TIMEOUT_S": 1.0, **config})
 
 
 def timed_get(client, url):
