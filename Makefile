@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 ROWS     ?= 1000000
 
-# `make loadtest`: see loadtests/README.md. ROWS defaults to 10M here (1M for run/bench).
+# `make loadtest`: see loadtests/README.md. ROWS defaults to 10M here (1M for run).
 LOADTEST_ROWS := $(if $(filter file,$(origin ROWS)),10000000,$(ROWS))
 DURATION   ?= 2m
 USERS      ?= 20
