@@ -6,3 +6,4 @@ DROP FUNCTION get_provider_request_stats(timestamptz, timestamptz);
 DROP FUNCTION chat_model_stats(integer, integer, timestamptz, timestamptz);
 DROP TYPE model_stats;
 DROP FUNCTION chat_request_totals(timestamptz, timestamptz, integer);
+DROP TYPE chat_request_total;

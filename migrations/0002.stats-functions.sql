@@ -2,12 +2,8 @@
 -- Ranges are [p_start, p_end); NULL means unbounded.
 -- depends: 0001.schema
 
--- Per-model totals; model_id NULL groups the requests whose model did not resolve.
-CREATE FUNCTION chat_request_totals(
-    p_start timestamptz DEFAULT NULL,
-    p_end timestamptz DEFAULT NULL,
-    p_model_id integer DEFAULT NULL)
-RETURNS TABLE (
+-- One model's totals (model_id NULL: the requests whose model did not resolve).
+CREATE TYPE chat_request_total AS (
     model_id integer,
     total_requests bigint,
     completed_requests bigint,
@@ -16,7 +12,14 @@ RETURNS TABLE (
     total_input_tokens bigint,
     total_output_tokens bigint,
     processing_time_ms_sum bigint,
-    total_cost_usd numeric)
+    total_cost_usd numeric);
+
+-- Per-model totals over [p_start, p_end), optionally of one model.
+CREATE FUNCTION chat_request_totals(
+    p_start timestamptz DEFAULT NULL,
+    p_end timestamptz DEFAULT NULL,
+    p_model_id integer DEFAULT NULL)
+RETURNS SETOF chat_request_total
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT r.model_id,
            count(*),

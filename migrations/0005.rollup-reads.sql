@@ -44,18 +44,6 @@ BEGIN
 END
 $$;
 
--- One model's totals, as chat_request_totals() returns them (model_id NULL: unattributed).
-CREATE TYPE chat_request_total AS (
-    model_id integer,
-    total_requests bigint,
-    completed_requests bigint,
-    failed_requests bigint,
-    partial_requests bigint,
-    total_input_tokens bigint,
-    total_output_tokens bigint,
-    processing_time_ms_sum bigint,
-    total_cost_usd numeric);
-
 -- Request totals of one (model, status) pair (model_id 0: unattributed).
 CREATE TYPE chat_request_sums AS (
     model_id integer,
