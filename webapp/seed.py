@@ -2,7 +2,8 @@
 
 A few models take most requests (popularity falls off as rank^-1.5), about 3%
 fail and 2% are partial, token counts are long-tailed, latency grows with the
-output, and 0.5% of the requests have no resolvable model. Rows are spread
+output, and a fraction of the requests (0.5% by default) have no resolvable
+model. Users and API keys are drawn uniformly from their counts. Rows are spread
 evenly over the last `days` days in time order, like a real append-only log.
 """
 
@@ -14,15 +15,15 @@ _INSERT_BATCH = """
         (request_id, model_id, input_tokens, output_tokens, processing_time_ms, status,
          error_message, user_id, api_key_id, cost_usd, created_at)
     SELECT format('seed-%%s-%%s', %(seed)s::int, g.i),
-           CASE WHEN g.u_model < 0.005 THEN NULL ELSE g.model_id END,
+           CASE WHEN g.u_model < %(unattributed)s THEN NULL ELSE g.model_id END,
            g.input_tokens,
            CASE g.status WHEN 'failed' THEN 0
                          WHEN 'partial' THEN g.output_tokens / 3 ELSE g.output_tokens END,
            (80 + g.output_tokens * (8 + mod(g.model_rank, 7)) + 400 * random())::int,
            g.status,
            CASE g.status WHEN 'failed' THEN 'upstream error 5' || (random() * 3)::int END,
-           1 + (random() * 9999)::int,
-           1 + (random() * 499)::int,
+           1 + floor(random() * %(users)s)::int,
+           1 + floor(random() * %(keys)s)::int,
            CASE WHEN random() < 0.02 THEN NULL
                 ELSE round((g.input_tokens * (0.15 + mod(g.model_rank, 5)) / 1e6
                           + g.output_tokens * (0.6 + 3 * mod(g.model_rank, 5)) / 1e6)::numeric, 6) END,
@@ -60,7 +61,8 @@ def ensure_catalog(conn, providers, models):
         (provider_ids, models)).fetchall()]
 
 
-def seed(conn, rows, providers=5, models=20, days=30, seed=42, progress=None):
+def seed(conn, rows, providers=5, models=20, days=30, seed=42, users=10_000, keys=500,
+         unattributed=0.005, progress=None):
     """Insert `rows` requests in batches (one transaction each); `progress(n)` after each."""
     model_ids = ensure_catalog(conn, providers, models)
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS seed_models (id int, rank int, cum_weight float8)")
@@ -79,7 +81,8 @@ def seed(conn, rows, providers=5, models=20, days=30, seed=42, progress=None):
         with conn.transaction():
             conn.execute("SELECT setseed(%s)", (((seed * 1_000_003 + lo) % 2_000_000) / 1_000_000 - 1,))
             conn.execute(_INSERT_BATCH, {"seed": seed, "lo": lo, "hi": hi, "first": first,
-                                         "start": span["start"], "step": span["step"]})
+                                         "start": span["start"], "step": span["step"],
+                                         "users": users, "keys": keys, "unattributed": unattributed})
         if progress:
             progress(hi - lo + 1)
     return rows
