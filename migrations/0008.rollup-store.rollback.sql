@@ -1,0 +1,14 @@
+-- The old store wakes up empty; its refresh rolls everything up again.
+ALTER TABLE chat_completion_requests ENABLE TRIGGER ccr_rollup_update,
+    ENABLE TRIGGER ccr_rollup_delete, ENABLE TRIGGER ccr_rollup_truncate;
+DROP FUNCTION chat_rollup_horizon(chat_rollup_state, integer);
+DROP TABLE chat_rollup_state;
+DROP TABLE chat_rollups;
+DROP FUNCTION chat_latency_scale(vector, integer);
+DROP FUNCTION chat_latency_percentiles(vector, vector);
+DROP TABLE chat_latency_steps;
+DROP FUNCTION chat_latency_value(integer);
+DROP FUNCTION chat_latency_bucket(integer);
+DROP FUNCTION chat_rollup_bucket(integer, timestamptz);
+DROP FUNCTION chat_rollup_widths();
+-- The vector extension stays: other objects may use it.

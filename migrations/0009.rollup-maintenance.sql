@@ -1,0 +1,298 @@
+-- Keeping the rollup store current (the same protocol as 0004, on the new store):
+-- inserts carry no trigger, a refresh procedure folds new rows in below a safe
+-- watermark; updates and deletes of rolled-up rows move their contribution in the
+-- same transaction; TRUNCATE starts over. Fine levels are pruned past their horizon,
+-- and retention removes old request rows while their contribution stays.
+-- depends: 0008.rollup-store
+
+-- Totals of some requests: per (bucket, model) when folded in, per model when read.
+CREATE TYPE chat_rollup_delta AS (
+    bucket              timestamptz,
+    id                  bigint,
+    completed           bigint,
+    failed              bigint,
+    partial             bigint,
+    input_tokens        bigint,
+    output_tokens       bigint,
+    processing_time_ms  bigint,
+    cost_usd            numeric,
+    latency             vector,
+    latency_over        vector);
+
+-- The finest kept bucket at p_at: a quarter or an hour.
+CREATE FUNCTION chat_rollup_base_bucket(p_state chat_rollup_state, p_at timestamptz)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT chat_rollup_bucket(CASE WHEN p_at >= p_state.quarter_horizon THEN 1 ELSE 2 END, p_at)
+$$;
+
+-- p_sign times the totals of p_rows: per model and finest kept bucket, or per model
+-- only when p_state is NULL. Every path that counts raw rows goes through here.
+CREATE FUNCTION chat_rollup_deltas(
+    p_rows chat_completion_requests[], p_sign integer, p_state chat_rollup_state DEFAULT NULL)
+RETURNS SETOF chat_rollup_delta
+LANGUAGE sql STABLE
+SET work_mem = '64MB'  -- a hash aggregate of histograms, not a sort of them
+AS $$
+    SELECT CASE WHEN p_state IS NOT NULL THEN chat_rollup_base_bucket(p_state, r.created_at) END,
+           coalesce(r.model_id, 0)::bigint,
+           p_sign * count(*) FILTER (WHERE r.status = 'completed'),
+           p_sign * count(*) FILTER (WHERE r.status = 'failed'),
+           p_sign * count(*) FILTER (WHERE r.status = 'partial'),
+           p_sign * sum(r.input_tokens)::bigint,
+           p_sign * sum(r.output_tokens)::bigint,
+           p_sign * sum(r.processing_time_ms)::bigint,
+           p_sign * coalesce(sum(r.cost_usd), 0),
+           chat_latency_scale(sum(s.latency), p_sign),
+           chat_latency_scale(sum(s.latency_over), p_sign)
+      FROM unnest(p_rows) r
+      JOIN chat_latency_steps s ON s.bucket = chat_latency_bucket(r.processing_time_ms)
+     GROUP BY 1, 2
+$$;
+
+-- Adds deltas to every level whose bucket is kept, finest first, each level summed
+-- from the one below. Rows are upserted in key order, so that two transactions adding
+-- overlapping deltas lock rows in the same order.
+CREATE FUNCTION chat_rollup_apply(p_deltas chat_rollup_delta[], p_state chat_rollup_state)
+RETURNS void
+LANGUAGE plpgsql
+SET work_mem = '64MB'  -- a hash aggregate of histograms, not a sort of them
+AS $$
+DECLARE
+    sums chat_rollup_delta[] := p_deltas;
+BEGIN
+    FOR lvl IN 1..9 LOOP
+        sums := ARRAY(
+            SELECT ROW(g.*)::chat_rollup_delta
+              FROM (SELECT chat_rollup_bucket(lvl, d.bucket), d.id, sum(d.completed)::bigint,
+                           sum(d.failed)::bigint, sum(d.partial)::bigint,
+                           sum(d.input_tokens)::bigint, sum(d.output_tokens)::bigint,
+                           sum(d.processing_time_ms)::bigint, sum(d.cost_usd), sum(d.latency),
+                           sum(d.latency_over)
+                      FROM unnest(sums) d
+                     GROUP BY 1, 2) g);
+        INSERT INTO chat_rollups AS r
+        SELECT lvl, 'm', d.bucket, d.id, d.completed, d.failed, d.partial, d.input_tokens,
+               d.output_tokens, d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
+          FROM unnest(sums) d
+         WHERE d.bucket >= chat_rollup_horizon(p_state, lvl)
+         ORDER BY d.bucket, d.id
+        ON CONFLICT (level, dim, bucket, id) DO UPDATE
+           SET completed = r.completed + excluded.completed,
+               failed = r.failed + excluded.failed,
+               partial = r.partial + excluded.partial,
+               input_tokens = r.input_tokens + excluded.input_tokens,
+               output_tokens = r.output_tokens + excluded.output_tokens,
+               processing_time_ms = r.processing_time_ms + excluded.processing_time_ms,
+               cost_usd = r.cost_usd + excluded.cost_usd,
+               latency = r.latency + excluded.latency,
+               latency_over = CASE WHEN r.latency_over IS NULL THEN excluded.latency_over
+                                   WHEN excluded.latency_over IS NULL THEN r.latency_over
+                                   ELSE r.latency_over + excluded.latency_over END;
+    END LOOP;
+END
+$$;
+
+-- Folds the requests with p_after < id <= p_upto into the rollups; returns how many.
+CREATE FUNCTION chat_rollup_fold(p_after bigint, p_upto bigint, p_state chat_rollup_state)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    deltas chat_rollup_delta[] := ARRAY(
+        SELECT d FROM chat_rollup_deltas(
+            ARRAY(SELECT c FROM chat_completion_requests c WHERE c.id > p_after AND c.id <= p_upto),
+            1, p_state) d);
+BEGIN
+    PERFORM chat_rollup_apply(deltas, p_state);
+    RETURN (SELECT coalesce(sum(d.completed + d.failed + d.partial), 0) FROM unnest(deltas) d);
+END
+$$;
+
+-- Rolls up the requests of the next p_batch_rows ids; call it in autocommit mode (it
+-- commits). rolled_up: how many; caught_up: whether no committed row waits now. Both
+-- are NULL when another refresh, a lock holder (a long COPY, a VACUUM) or a change of
+-- the state (TRUNCATE, pruning, retention) was in the way: call again later.
+--
+-- A request id is only safe to roll up once no transaction can still commit a smaller
+-- one. Phase 1 finds that id (chat_request_rollup_safe_id of 0004 waits out in-flight
+-- writers, briefly) and commits at once, releasing the lock. Phase 2 aggregates up to
+-- that id unless the state row changed since phase 1; its row lock orders refreshes
+-- with the update/delete triggers, pruning and retention below.
+CREATE PROCEDURE chat_rollup_refresh(
+    p_batch_rows bigint DEFAULT 200000,
+    p_lock_timeout_ms integer DEFAULT 200,
+    INOUT rolled_up bigint DEFAULT NULL,
+    INOUT caught_up boolean DEFAULT NULL)
+LANGUAGE plpgsql AS $$
+DECLARE
+    last_id bigint;
+    upto bigint;
+    state_version xid;
+    st chat_rollup_state;
+BEGIN
+    rolled_up := NULL;
+    caught_up := NULL;
+    IF NOT pg_try_advisory_xact_lock(hashtext('chatstats.chat_rollup_refresh')) THEN
+        RETURN;  -- another process is refreshing
+    END IF;
+    last_id := chat_request_rollup_safe_id(p_lock_timeout_ms);
+    IF last_id IS NULL THEN
+        RETURN;  -- writers are busy; answers stay exact through the tail meanwhile
+    END IF;
+    SELECT least(last_id, s.watermark_id + p_batch_rows), s.xmin INTO upto, state_version
+      FROM chat_rollup_state s;
+    COMMIT;
+
+    SELECT * INTO st FROM chat_rollup_state WHERE xmin = state_version FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;  -- the state changed since phase 1
+    END IF;
+    rolled_up := 0;
+    IF upto > st.watermark_id THEN
+        rolled_up := chat_rollup_fold(st.watermark_id, upto, st);
+    END IF;
+    -- refreshed_at: when the rollups were last known complete up to the watermark
+    UPDATE chat_rollup_state
+       SET watermark_id = greatest(watermark_id, upto), refreshed_at = now();
+    caught_up := upto >= last_id;
+    COMMIT;
+END
+$$;
+
+-- Updates and deletes of rolled-up rows move their contribution. FOR SHARE waits for a
+-- refresh in progress and holds the state still until this transaction ends. Deleted
+-- rows from before raw_horizon are retention's: their contribution stays.
+CREATE FUNCTION chat_rollup_adjust()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    st chat_rollup_state;
+    deltas chat_rollup_delta[];
+BEGIN
+    SELECT * INTO st FROM chat_rollup_state FOR SHARE;
+    IF TG_OP = 'UPDATE' THEN
+        deltas := ARRAY(
+            SELECT d FROM chat_rollup_deltas(
+                ARRAY(SELECT o FROM old_rows o WHERE o.id <= st.watermark_id), -1, st) d
+            UNION ALL
+            SELECT d FROM chat_rollup_deltas(
+                ARRAY(SELECT n FROM new_rows n WHERE n.id <= st.watermark_id), 1, st) d);
+    ELSE
+        deltas := ARRAY(
+            SELECT d FROM chat_rollup_deltas(
+                ARRAY(SELECT o FROM old_rows o
+                       WHERE o.id <= st.watermark_id AND o.created_at >= st.raw_horizon), -1, st) d);
+    END IF;
+    IF cardinality(deltas) > 0 THEN
+        PERFORM chat_rollup_apply(deltas, st);
+    END IF;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER ccr_rollup_store_update AFTER UPDATE ON chat_completion_requests
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION chat_rollup_adjust();
+CREATE TRIGGER ccr_rollup_store_delete AFTER DELETE ON chat_completion_requests
+    REFERENCING OLD TABLE AS old_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION chat_rollup_adjust();
+
+-- TRUNCATE empties the rollups too; ids may restart, so the watermark does as well.
+CREATE FUNCTION chat_rollup_reset()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM chat_rollup_state FOR UPDATE;
+    TRUNCATE chat_rollups;
+    UPDATE chat_rollup_state
+       SET watermark_id = 0, refreshed_at = now(), quarter_horizon = '-infinity',
+           raw_horizon = '-infinity';
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER ccr_rollup_store_truncate AFTER TRUNCATE ON chat_completion_requests
+    FOR EACH STATEMENT EXECUTE FUNCTION chat_rollup_reset();
+
+-- Stops keeping quarters before p_from (rounded down to a UTC midnight; the horizon
+-- never moves back) and deletes them; returns how many. Reads answer from hours and
+-- raw rows there instead.
+CREATE FUNCTION chat_rollup_prune(p_from timestamptz)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    st chat_rollup_state;
+    removed bigint;
+BEGIN
+    UPDATE chat_rollup_state SET quarter_horizon = chat_rollup_bucket(3, p_from)
+     WHERE quarter_horizon < chat_rollup_bucket(3, p_from)
+    RETURNING * INTO st;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM chat_rollups WHERE level = 1 AND bucket < st.quarter_horizon;
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN removed;
+END
+$$;
+
+-- Retention: deletes up to p_batch_rows request rows created before p_before (rounded
+-- down to a UTC midnight) that are rolled up; returns how many. Their contribution
+-- stays in the rollups, and reads no longer look for raw rows before the horizon.
+-- SECURITY DEFINER: the rollup job may not delete requests otherwise.
+CREATE FUNCTION chat_rollup_retain(p_before timestamptz, p_batch_rows integer DEFAULT 10000)
+RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE
+    st chat_rollup_state;
+    removed bigint;
+BEGIN
+    UPDATE chat_rollup_state SET raw_horizon = chat_rollup_bucket(3, p_before)
+     WHERE raw_horizon < chat_rollup_bucket(3, p_before);
+    SELECT * INTO st FROM chat_rollup_state FOR SHARE;
+    DELETE FROM chat_completion_requests c
+     WHERE c.id IN (SELECT r.id FROM chat_completion_requests r
+                     WHERE r.created_at < st.raw_horizon AND r.id <= st.watermark_id
+                     ORDER BY r.created_at LIMIT p_batch_rows);
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN removed;
+END
+$$;
+
+-- How far the rollups are behind: rows in the tail, and (when some wait) seconds since
+-- the last refresh that ran.
+CREATE FUNCTION chat_rollup_lag(
+    OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamptz)
+LANGUAGE sql STABLE AS $$
+    SELECT t.n,
+           CASE WHEN t.n = 0 THEN 0
+                ELSE round(extract(epoch FROM now() - s.refreshed_at), 3) END,
+           s.watermark_id, s.refreshed_at
+      FROM chat_rollup_state s,
+           LATERAL (SELECT count(*) AS n FROM chat_completion_requests c
+                     WHERE c.id > s.watermark_id) t
+$$;
+
+-- The API reads; only the rollup job maintains.
+REVOKE EXECUTE ON ROUTINE
+    chat_rollup_apply(chat_rollup_delta[], chat_rollup_state),
+    chat_rollup_fold(bigint, bigint, chat_rollup_state),
+    chat_rollup_refresh(bigint, integer, bigint, boolean),
+    chat_rollup_prune(timestamptz),
+    chat_rollup_retain(timestamptz, integer)
+    FROM chatstats_api;
+GRANT EXECUTE ON ROUTINE
+    chat_rollup_widths(),
+    chat_rollup_bucket(integer, timestamptz),
+    chat_rollup_horizon(chat_rollup_state, integer),
+    chat_latency_bucket(integer),
+    chat_latency_scale(vector, integer),
+    chat_rollup_base_bucket(chat_rollup_state, timestamptz),
+    chat_rollup_deltas(chat_completion_requests[], integer, chat_rollup_state),
+    chat_rollup_apply(chat_rollup_delta[], chat_rollup_state),
+    chat_rollup_fold(bigint, bigint, chat_rollup_state),
+    chat_rollup_refresh(bigint, integer, bigint, boolean),
+    chat_rollup_prune(timestamptz),
+    chat_rollup_retain(timestamptz, integer),
+    chat_rollup_lag()
+    TO chatstats_rollup;
