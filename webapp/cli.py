@@ -10,7 +10,7 @@ from flask import current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from psycopg.rows import dict_row
 
-from . import bench, db, embedded, keys_cli, migrate as migrations, rollups, seed as seeding, serving
+from . import bench, db, embedded, keys_cli, migrate, rollups, seed, serving
 from .config import PROJECT_DIR
 
 
@@ -53,10 +53,10 @@ def db_url():
 def migrate_command(rollback_count):
     """Apply pending migrations (or roll back the newest N)."""
     if rollback_count:
-        done = migrations.rollback(_url(), rollback_count)
+        done = migrate.rollback(_url(), rollback_count)
         click.echo(f"rolled back: {', '.join(done) or 'nothing'}")
     else:
-        done = migrations.apply(_url())
+        done = migrate.apply(_url())
         click.echo(f"applied: {', '.join(done) or 'nothing (up to date)'}")
         _refresh_rollups()
 
@@ -106,7 +106,7 @@ def seed_command(rows, providers, models, days, seed_value):
     """Insert synthetic requests (deterministic for a given --seed)."""
     started = time.perf_counter()
     with _connect() as conn, click.progressbar(length=rows, label="seeding", file=sys.stderr) as bar:
-        seeding.seed(conn, rows, providers, models, days, seed_value, progress=bar.update)
+        seed.seed(conn, rows, providers, models, days, seed_value, progress=bar.update)
         conn.execute("ANALYZE chat_completion_requests")
     click.echo(f"seeded {rows} rows in {time.perf_counter() - started:.1f}s")
 
