@@ -8,7 +8,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from webapp import auth, create_app, db, embedded, migrate, rollups
-from webapp.db import with_database
+from webapp.dsn import with_database
 from webapp.config import PROJECT_DIR
 from webapp.queries import keys
 

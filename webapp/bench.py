@@ -16,7 +16,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from . import migrate, rollups, seed
-from .db import with_database
+from .dsn import with_database
 from .queries import stats_queries
 
 QUERIES = {
