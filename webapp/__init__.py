@@ -28,8 +28,4 @@ def create_app(test_config=None):
     app.register_blueprint(metrics.blp)
     for module in (health, stats_views, request_list_views):
         api.register_blueprint(module.blp)
-
-    from . import cli
-
-    cli.init_app(app)
     return app
