@@ -13,7 +13,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -25,6 +24,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
 from webapp import embedded, migrate, seed  # noqa: E402
+from webapp.dsn import with_database  # noqa: E402
 from webapp.config import Config  # noqa: E402
 
 SCRATCH_DB = "chatstats_memprobe"
@@ -39,8 +39,7 @@ def scratch_database_url(fresh):
             admin.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (SCRATCH_DB,)).fetchone():
             admin.execute(f"CREATE DATABASE {SCRATCH_DB}")
-    parts = urllib.parse.urlsplit(server)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{SCRATCH_DB}"))
+    return with_database(server, SCRATCH_DB)
 
 
 def ensure_rows(url, rows):

@@ -23,10 +23,9 @@ from pathlib import Path
 import click
 import psutil
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
 
 from report import table
-from webapp import embedded
+from webapp import dsn, embedded
 from webapp.config import PROJECT_DIR, Config
 
 HERE = Path(__file__).resolve().parent
@@ -179,8 +178,7 @@ def main(rows, duration, users, write_rate, writers, export_users, p95_ms, min_r
             env["DATABASE_URL"] = embedded.start(Config.DATA_DIR)
             if not was_running and not keep_db:
                 cleanup.callback(lambda: click.echo(f"embedded database stopped: {embedded.stop(Config.DATA_DIR)}"))
-        info = conninfo_to_dict(env["DATABASE_URL"])
-        click.echo(f"database {info.get('dbname')} on {info.get('host') or 'localhost'}")
+        click.echo(dsn.describe(env["DATABASE_URL"]))
         prepare_database(env, rows)
 
         port = _free_port()

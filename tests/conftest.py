@@ -2,13 +2,15 @@
 import os
 import threading
 import uuid
+from types import SimpleNamespace
 
 import psycopg
 import pytest
+from click.testing import CliRunner
 from psycopg.rows import dict_row
 
-from webapp import auth, create_app, db, embedded, migrate, rollups
-from webapp.db import with_database
+from webapp import auth, cli, create_app, db, embedded, migrate, rollups
+from webapp.dsn import with_database
 from webapp.config import PROJECT_DIR
 from webapp.queries import keys
 
@@ -154,6 +156,18 @@ def client(app, api_key):
     return client
 
 
+def run_cli(settings, args):
+    """A chatstats command, in process, with these cli.Settings."""
+    return CliRunner().invoke(cli.main, args, obj=settings)
+
+
 @pytest.fixture
-def runner(app):
-    return app.test_cli_runner()
+def cli_settings(database_url):
+    """The command line's settings for the test database (a test may change them)."""
+    return cli.Settings.from_environment(DATABASE_URL=database_url)
+
+
+@pytest.fixture
+def runner(cli_settings):
+    """runner.invoke(args=[...]): a chatstats command against the test database."""
+    return SimpleNamespace(invoke=lambda args: run_cli(cli_settings, args))

@@ -8,7 +8,8 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from webapp import create_app, db
+from conftest import run_cli
+from webapp import cli, create_app, db
 
 # Everything the migrations may create in the public schema, yoyo's own tables aside.
 SCHEMA_OBJECTS = """
@@ -56,11 +57,10 @@ FINGERPRINT = """
 
 
 @pytest.fixture
-def cli():
+def chatstats():
     """invoke(url, *args): run a chatstats command against the database at url."""
     def invoke(url, *args):
-        result = create_app({"TESTING": True, "DATABASE_URL": url}).test_cli_runner().invoke(
-            args=list(args))
+        result = run_cli(cli.Settings.from_environment(DATABASE_URL=url), list(args))
         assert result.exit_code == 0, (args, result.output, result.exception)
         return result.output
     return invoke
@@ -80,42 +80,42 @@ def applied(url):
         url, "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc, migration_id")]
 
 
-def test_migrate_up_down_up(make_database, cli):
+def test_migrate_up_down_up(make_database, chatstats):
     url = make_database()
-    assert "applied: 0001.schema, 0002.stats-functions" in cli(url, "migrate")
+    assert "applied: 0001.schema, 0002.stats-functions" in chatstats(url, "migrate")
     ids = applied(url)
     full = schema(url)
-    assert "up to date" in cli(url, "migrate")  # idempotent
+    assert "up to date" in chatstats(url, "migrate")  # idempotent
     assert schema(url) == full
 
     levels = {len(ids): full}  # schema after the first k migrations
     for k in range(len(ids) - 1, -1, -1):
-        assert f"rolled back: {ids[k]}" in cli(url, "migrate", "--rollback", "1")
+        assert f"rolled back: {ids[k]}" in chatstats(url, "migrate", "--rollback", "1")
         levels[k] = schema(url)
         assert levels[k] != levels[k + 1], f"rolling back {ids[k]} changed nothing"
         assert applied(url) == ids[:k]
     assert levels[0] == []
 
-    cli(url, "migrate")
+    chatstats(url, "migrate")
     assert schema(url) == full
     for k in range(len(ids)):  # down to each level at once, then up again
-        cli(url, "migrate", "--rollback", str(len(ids) - k))
+        chatstats(url, "migrate", "--rollback", str(len(ids) - k))
         assert schema(url) == levels[k], k
-        cli(url, "migrate")
+        chatstats(url, "migrate")
         assert schema(url) == full and applied(url) == ids
 
 
-def test_rollback_keeps_rows_it_does_not_own(make_database, cli):
+def test_rollback_keeps_rows_it_does_not_own(make_database, chatstats):
     url = make_database()
-    cli(url, "migrate")
-    cli(url, "seed", "--rows", "300", "--providers", "2", "--models", "4", "--seed", "3")
+    chatstats(url, "migrate")
+    chatstats(url, "seed", "--rows", "300", "--providers", "2", "--models", "4", "--seed", "3")
     before = query(url, FINGERPRINT)
     above_schema = len(applied(url)) - 1
-    cli(url, "migrate", "--rollback", str(above_schema))
+    chatstats(url, "migrate", "--rollback", str(above_schema))
     assert query(url, FINGERPRINT) == before
-    cli(url, "migrate")
+    chatstats(url, "migrate")
     assert query(url, FINGERPRINT) == before
-    assert "watermark_id: " in cli(url, "rollup", "status")
+    assert "watermark_id: " in chatstats(url, "rollup", "status")
 
     app = create_app({"TESTING": True, "DATABASE_URL": url})
     try:
@@ -127,16 +127,16 @@ def test_rollback_keeps_rows_it_does_not_own(make_database, cli):
     assert counted == 300
 
 
-def seed(cli, url, seed_value, rows=5000):
-    cli(url, "migrate")
-    cli(url, "seed", "--rows", str(rows), "--providers", "3", "--models", "6", "--days", "2",
+def seed(chatstats, url, seed_value, rows=5000):
+    chatstats(url, "migrate")
+    chatstats(url, "seed", "--rows", str(rows), "--providers", "3", "--models", "6", "--days", "2",
         "--seed", str(seed_value))
     return query(url, FINGERPRINT)[0]["md5"]
 
 
-def test_seed_counts_and_shape(make_database, cli):
+def test_seed_counts_and_shape(make_database, chatstats):
     url = make_database()
-    seed(cli, url, 7)
+    seed(chatstats, url, 7)
     counts = query(url, """
         SELECT (SELECT count(*) FROM providers) AS providers, (SELECT count(*) FROM models) AS models,
                count(*) AS rows, count(*) FILTER (WHERE status = 'failed') AS failed,
@@ -152,13 +152,13 @@ def test_seed_counts_and_shape(make_database, cli):
          GROUP BY model_id ORDER BY n DESC""")]
     assert len(shares) == 6 and shares[0] > 3 * shares[-1]  # a few popular models
 
-    seed(cli, url, 7)  # seeding again appends; the catalog is reused
+    seed(chatstats, url, 7)  # seeding again appends; the catalog is reused
     assert query(url, "SELECT count(*) AS n FROM chat_completion_requests")[0]["n"] == 10000
     assert query(url, "SELECT count(*) AS n FROM models")[0]["n"] == 6
 
 
-def test_seed_is_deterministic(make_database, cli):
-    first, again, other = (seed(cli, make_database(), value) for value in (7, 7, 8))
+def test_seed_is_deterministic(make_database, chatstats):
+    first, again, other = (seed(chatstats, make_database(), value) for value in (7, 7, 8))
     assert first == again
     assert first != other
 
@@ -181,3 +181,29 @@ def test_console_script(make_database):
     bad = subprocess.run([script, "migrate", "--rollback", "0"], env=env, capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode == 2 and "--rollback" in bad.stderr
+
+
+def test_commands_build_no_app(tmp_path):
+    """Commands need the configuration alone; building the app does not import them."""
+    command = """
+import flask
+
+def refuse(*args, **kwargs):
+    raise AssertionError("a command built the Flask app")
+
+flask.Flask.__init__ = refuse
+from webapp import cli
+cli.main(["db", "stop"], standalone_mode=False)
+"""
+    app = """
+import sys
+from webapp import create_app
+create_app({"DATABASE_URL": "dbname=unused"})
+assert "webapp.cli" not in sys.modules, "create_app() imported the command line"
+"""
+    env = {**os.environ, "CHATSTATS_DATA_DIR": str(tmp_path)}
+    for code, output in ((command, "not running"), (app, "")):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                              timeout=60, env=env)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == output

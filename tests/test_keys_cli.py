@@ -1,5 +1,6 @@
 """`chatstats keys` and the start-up checks of `chatstats serve`."""
 import hashlib
+import os
 
 import pytest
 
@@ -57,36 +58,33 @@ def test_loopback_hosts(host, loopback):
     assert serving.is_loopback(host) is loopback
 
 
-def test_serve_refuses_a_public_bind_without_keys(runner, app, monkeypatch):
+def test_serve_refuses_a_public_bind_without_keys(runner, monkeypatch):
     monkeypatch.setattr("os.execv", lambda *args: pytest.fail("gunicorn must not start"))
-    with app.app_context():
-        result = runner.invoke(args=["serve", "--host", "0.0.0.0"])
+    result = runner.invoke(args=["serve", "--host", "0.0.0.0"])
     assert result.exit_code != 0
     assert "refusing to listen on 0.0.0.0 without an API key" in result.output
 
 
-def test_serve_starts_when_allowed(runner, app, conn, monkeypatch, tmp_path):
+def test_serve_starts_when_allowed(runner, cli_settings, conn, monkeypatch, tmp_path):
     """Loopback without keys, anonymous mode, or a key: gunicorn is exec'd, with a notice."""
     started = []
     monkeypatch.setattr("os.execv", lambda path, argv: started.append(argv))
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
-    monkeypatch.chdir(tmp_path)  # serve changes directory
-    with app.app_context():
-        _serve_three_ways(runner, app)
-    assert len(started) == 3
-    assert "0.0.0.0:8123" in started[-1] and "python:webapp.gunicorn_conf" in started[-1]
-
-
-def _serve_three_ways(runner, app):
+    monkeypatch.setenv("DATABASE_URL", "")  # serve sets it for the workers
 
     result = runner.invoke(args=["serve", "--host", "127.0.0.1"])
     assert result.exit_code == 0 and "serving loopback clients only" in result.output
 
-    app.config["ALLOW_ANONYMOUS"] = True
+    cli_settings["ALLOW_ANONYMOUS"] = True
     result = runner.invoke(args=["serve", "--host", "0.0.0.0"])
     assert result.exit_code == 0 and "ANYONE" in result.output
-    app.config["ALLOW_ANONYMOUS"] = False
+    cli_settings["ALLOW_ANONYMOUS"] = False
 
     runner.invoke(args=["keys", "create", "--name", "prod"])
     result = runner.invoke(args=["serve", "--host", "0.0.0.0", "--port", "8123"])
     assert result.exit_code == 0 and "chatstats:" not in result.stderr
+
+    assert len(started) == 3
+    assert "0.0.0.0:8123" in started[-1] and "python:webapp.gunicorn_conf" in started[-1]
+    assert started[-1][-1] == "webapp:create_app()"
+    assert os.environ["DATABASE_URL"] == cli_settings["DATABASE_URL"]

@@ -7,8 +7,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from webapp import create_app, migrate, seed
-
-from conftest import with_database
+from webapp.dsn import with_database
 
 ALL_IDS = migrate._migration_ids()
 # Every column of every request, in id order: equal digests mean untouched rows.

@@ -24,8 +24,7 @@ from psycopg.rows import dict_row
 
 from webapp import create_app, embedded, migrate, seed
 from webapp.config import PROJECT_DIR
-
-from conftest import with_database
+from webapp.dsn import with_database
 
 OUTAGE_DIR = PROJECT_DIR / ".chatstats" / "outage"
 PROVIDERS = "/api/monitoring/chat-requests/providers"

@@ -7,9 +7,8 @@ from psycopg import errors
 from psycopg.rows import dict_row
 
 from webapp import migrate, seed
-from webapp.db import API_ROLE, role_url
-
-from conftest import with_database
+from webapp.db import API_ROLE
+from webapp.dsn import with_database, with_user
 
 OUTSIDER = "chatstats_test_outsider"
 
@@ -37,7 +36,7 @@ FORBIDDEN = [
 
 
 def connect_as(url, role):
-    return psycopg.connect(role_url(url, role), autocommit=True, row_factory=dict_row)
+    return psycopg.connect(with_user(url, role), autocommit=True, row_factory=dict_row)
 
 
 @pytest.fixture

@@ -22,14 +22,10 @@ def create_app(test_config=None):
     ratelimit.init_app(app, api)
     headers.init_app(app)
 
-    from .api import docs, health, metrics, requests, stats
+    from .api import docs, health, metrics, request_list_views, stats_views
 
     app.register_blueprint(docs.blp)
     app.register_blueprint(metrics.blp)
-    for module in (health, stats, requests):
+    for module in (health, stats_views, request_list_views):
         api.register_blueprint(module.blp)
-
-    from . import cli
-
-    cli.init_app(app)
     return app

@@ -16,14 +16,14 @@ import psycopg
 from psycopg.rows import dict_row
 
 from . import migrate, rollups, seed
-from .db import with_database
-from .queries import stats
+from .dsn import with_database
+from .queries import stats_queries
 
 QUERIES = {
-    "providers": lambda conn, r: stats.provider_stats(conn, *r)[:2],
-    "models": lambda conn, r: stats.model_stats(conn, *r)[0],
-    "models_by_provider": lambda conn, r: stats.model_stats(conn, *r, provider_id=1)[0],
-    "single_model": lambda conn, r: stats.model_stats(conn, *r, model_id=1)[0],
+    "providers": lambda conn, r: stats_queries.provider_stats(conn, *r)[:2],
+    "models": lambda conn, r: stats_queries.model_stats(conn, *r)[0],
+    "models_by_provider": lambda conn, r: stats_queries.model_stats(conn, *r, provider_id=1)[0],
+    "single_model": lambda conn, r: stats_queries.model_stats(conn, *r, model_id=1)[0],
 }
 
 

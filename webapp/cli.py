@@ -1,4 +1,8 @@
-"""The `chatstats` command line (also `flask --app webapp ...`)."""
+"""The `chatstats` command line.
+
+Commands work from the configuration alone (webapp.config, handed to each as
+click's obj): none builds the Flask app; `serve` leaves that to gunicorn.
+"""
 import os
 import shutil
 import sys
@@ -6,65 +10,72 @@ import time
 
 import click
 import psycopg
-from flask import current_app
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
 from psycopg.rows import dict_row
 
-from . import bench, db, embedded, keys_cli, migrate as migrations, rollups, seed as seeding, serving
-from .config import PROJECT_DIR
+from . import bench, db, embedded, keys_cli, migrate, rollups, seed, serving
+from .config import Config
 
 
-def _url():
-    return db.database_url(current_app.config)
+class Settings(dict):
+    """Config's settings as a dict (tests override some), and the owner's database."""
+
+    @classmethod
+    def from_environment(cls, **overrides):
+        return cls({name: getattr(Config, name) for name in dir(Config) if name.isupper()}, **overrides)
+
+    def database_url(self):
+        return db.database_url(self)
+
+    def connect(self):
+        return psycopg.connect(self.database_url(), autocommit=True, row_factory=dict_row)
 
 
-def _connect():
-    return psycopg.connect(_url(), autocommit=True, row_factory=dict_row)
-
-
-@click.group("db", cls=AppGroup)  # AppGroup: subcommands get the app context
+@click.group("db")
 def db_group():
     """The embedded PostgreSQL server (used when DATABASE_URL is unset)."""
 
 
 @db_group.command("start")
-def db_start():
+@click.pass_obj
+def db_start(settings):
     """Start the embedded server and print its URL."""
-    click.echo(embedded.start(current_app.config["DATA_DIR"]))
+    click.echo(embedded.start(settings["DATA_DIR"]))
 
 
 @db_group.command("stop")
-def db_stop():
+@click.pass_obj
+def db_stop(settings):
     """Stop the embedded server."""
-    stopped = embedded.stop(current_app.config["DATA_DIR"])
+    stopped = embedded.stop(settings["DATA_DIR"])
     click.echo("stopped" if stopped else "not running")
 
 
 @db_group.command("url")
-def db_url():
+@click.pass_obj
+def db_url(settings):
     """Print the database URL in use (starting the embedded server if needed)."""
-    click.echo(_url())
+    click.echo(settings.database_url())
 
 
 @click.command("migrate")
 @click.option("--rollback", "rollback_count", type=click.IntRange(min=1),
               help="Roll back this many of the newest migrations instead.")
-@with_appcontext
-def migrate_command(rollback_count):
+@click.pass_obj
+def migrate_command(settings, rollback_count):
     """Apply pending migrations (or roll back the newest N)."""
     if rollback_count:
-        done = migrations.rollback(_url(), rollback_count)
+        done = migrate.rollback(settings.database_url(), rollback_count)
         click.echo(f"rolled back: {', '.join(done) or 'nothing'}")
     else:
-        done = migrations.apply(_url())
+        done = migrate.apply(settings.database_url())
         click.echo(f"applied: {', '.join(done) or 'nothing (up to date)'}")
-        _refresh_rollups()
+        _refresh_rollups(settings)
 
 
-def _refresh_rollups():
+def _refresh_rollups(settings):
     """Roll up everything not rolled up yet, e.g. the history of a table just migrated."""
     started = time.perf_counter()
-    with _connect() as conn:
+    with settings.connect() as conn:
         if rollups.lag(conn) is None:
             return
         rolled = rollups.catch_up(conn, progress=lambda n: click.echo(f"  rolled up {n} rows", err=True))
@@ -73,21 +84,23 @@ def _refresh_rollups():
                f"{lag['lag_rows']} rows wait (watermark id {lag['watermark_id']})")
 
 
-@click.group("rollup", cls=AppGroup)
+@click.group("rollup")
 def rollup_group():
     """The statistics rollups (refreshed automatically by every API process)."""
 
 
 @rollup_group.command("refresh")
-def rollup_refresh():
+@click.pass_obj
+def rollup_refresh(settings):
     """Roll up all pending rows now (for cron, or after a bulk load)."""
-    _refresh_rollups()
+    _refresh_rollups(settings)
 
 
 @rollup_group.command("status")
-def rollup_status():
+@click.pass_obj
+def rollup_status(settings):
     """Show how far the rollups are behind."""
-    with _connect() as conn:
+    with settings.connect() as conn:
         lag = rollups.lag(conn)
     if lag is None:
         raise click.ClickException("rollup migrations are not applied")
@@ -101,12 +114,12 @@ def rollup_status():
 @click.option("--models", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--days", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--seed", "seed_value", type=int, default=42, show_default=True)
-@with_appcontext
-def seed_command(rows, providers, models, days, seed_value):
+@click.pass_obj
+def seed_command(settings, rows, providers, models, days, seed_value):
     """Insert synthetic requests (deterministic for a given --seed)."""
     started = time.perf_counter()
-    with _connect() as conn, click.progressbar(length=rows, label="seeding", file=sys.stderr) as bar:
-        seeding.seed(conn, rows, providers, models, days, seed_value, progress=bar.update)
+    with settings.connect() as conn, click.progressbar(length=rows, label="seeding", file=sys.stderr) as bar:
+        seed.seed(conn, rows, providers, models, days, seed_value, progress=bar.update)
         conn.execute("ANALYZE chat_completion_requests")
     click.echo(f"seeded {rows} rows in {time.perf_counter() - started:.1f}s")
 
@@ -116,29 +129,27 @@ def seed_command(rows, providers, models, days, seed_value):
 @click.option("--port", default=8000, show_default=True)
 @click.option("--workers", default=2, show_default=True)
 @click.option("--threads", default=4, show_default=True)
-@with_appcontext
-def serve_command(host, port, workers, threads):
+@click.pass_obj
+def serve_command(settings, host, port, workers, threads):
     """Serve the API with gunicorn (JSON access lines on stdout)."""
-    _url()  # start the embedded server before the workers fork
-    serving.check_keys(current_app.config, host, _connect)
-    serving.prepare_metrics_dir(current_app.config["DATA_DIR"])
+    os.environ["DATABASE_URL"] = settings.database_url()  # what the workers' create_app() reads
+    serving.check_keys(settings, host, settings.connect)
+    serving.prepare_metrics_dir(settings["DATA_DIR"])
     gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
-    os.chdir(PROJECT_DIR)
     os.execv(gunicorn, [gunicorn, "--bind", f"{host}:{port}", "--workers", str(workers),
                         "--threads", str(threads), "--worker-class", "gthread",
-                        "--config", "python:webapp.gunicorn_conf", "wsgi:app"])
+                        "--config", "python:webapp.gunicorn_conf", "webapp:create_app()"])
 
 
 @click.command("demo")
 @click.option("--rows", type=click.IntRange(min=0), default=1_000_000, show_default=True)
 @click.option("--port", default=8000, show_default=True)
 @click.pass_context
-@with_appcontext
 def demo_command(ctx, rows, port):
     """Embedded database, migrations, 1M seeded rows (if empty), then serve."""
-    click.echo(f"database: {_url()}")
+    click.echo(f"database: {ctx.obj.database_url()}")
     ctx.invoke(migrate_command)
-    with _connect() as conn:
+    with ctx.obj.connect() as conn:
         empty = conn.execute("SELECT NOT EXISTS (SELECT 1 FROM chat_completion_requests) AS e").fetchone()["e"]
     if empty and rows:
         ctx.invoke(seed_command, rows=rows)
@@ -157,11 +168,11 @@ def demo_command(ctx, rows, port):
 @click.option("--writer-seconds", default=10.0, show_default=True)
 @click.option("--rounds", default=3, show_default=True, help="Ingest rounds (alternating).")
 @click.option("--skip-ingest", is_flag=True)
-@with_appcontext
-def bench_command(sizes, raw_reps, rollup_reps, copy_rows, writers, writer_seconds, rounds,
+@click.pass_obj
+def bench_command(settings, sizes, raw_reps, rollup_reps, copy_rows, writers, writer_seconds, rounds,
                   skip_ingest):
     """Raw aggregation vs rollups: latency, exactness, flatness and ingest."""
-    server = _url()
+    server = settings.database_url()
     log = lambda text: click.echo(text, err=True)  # noqa: E731
     summaries, failed = {}, False
     for rows in sorted(sizes):
@@ -206,20 +217,10 @@ def bench_command(sizes, raw_reps, rollup_reps, copy_rows, writers, writer_secon
         sys.exit(1)
 
 
-COMMANDS = [db_group, migrate_command, rollup_group, bench_command, seed_command, serve_command,
-            demo_command, keys_cli.keys_group]
-
-
-def init_app(app):
-    for command in COMMANDS:
-        app.cli.add_command(command)
-
-
-def _create_app():
-    from . import create_app
-
-    return create_app()
-
-
-main = FlaskGroup(name="chatstats", create_app=_create_app,
-                  help="chatstats: statistics of an LLM gateway's chat completion requests.")
+@click.group("chatstats", commands=[db_group, migrate_command, rollup_group, bench_command,
+                                     seed_command, serve_command, demo_command, keys_cli.keys_group])
+@click.pass_context
+def main(ctx):
+    """chatstats: statistics of an LLM gateway's chat completion requests."""
+    if ctx.obj is None:  # tests hand in Settings of their own
+        ctx.obj = Settings.from_environment()

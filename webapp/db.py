@@ -6,16 +6,14 @@ connection: a database that is down, restarting or saturated becomes a 503.
 """
 import os
 import threading
-import urllib.parse
 from contextlib import contextmanager
 
 import psycopg
 from flask import current_app, g
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from . import embedded, rollups
+from . import dsn, embedded, rollups
 
 API_ROLE = "chatstats_api"
 ROLLUP_ROLE = "chatstats_rollup"
@@ -28,27 +26,14 @@ def database_url(config):
     return config["DATABASE_URL"] or embedded.start(config["DATA_DIR"])
 
 
-def with_database(url, name):
-    """The same server's URL, pointing at database `name`."""
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def role_url(url, role):
-    """The same server and database, logging in as `role` (the owner's password dropped)."""
-    params = conninfo_to_dict(url)
-    params.pop("password", None)
-    return make_conninfo(**{**params, "user": role})
-
-
 def api_database_url(config):
     """CHATSTATS_API_DATABASE_URL, or the owner's URL with the API role as user."""
-    return config["API_DATABASE_URL"] or role_url(database_url(config), API_ROLE)
+    return config["API_DATABASE_URL"] or dsn.with_user(database_url(config), API_ROLE)
 
 
 def rollup_database_url(config):
     """CHATSTATS_ROLLUP_DATABASE_URL, or the owner's URL with the rollup role as user."""
-    return config["ROLLUP_DATABASE_URL"] or role_url(database_url(config), ROLLUP_ROLE)
+    return config["ROLLUP_DATABASE_URL"] or dsn.with_user(database_url(config), ROLLUP_ROLE)
 
 
 class _Pool(ConnectionPool):

@@ -3,37 +3,34 @@ from contextlib import contextmanager
 
 import click
 import psycopg
-from flask import current_app
-from flask.cli import AppGroup
-from psycopg.rows import dict_row
 
-from . import auth, db
+from . import auth
 from .queries import keys
 
 
 @contextmanager
-def _connect():
+def _connect(settings):
     try:
-        with psycopg.connect(db.database_url(current_app.config), autocommit=True,
-                             row_factory=dict_row) as conn:
+        with settings.connect() as conn:
             yield conn
     except psycopg.errors.UndefinedTable:
         raise click.ClickException("there is no api_keys table yet: run `chatstats migrate`")
 
 
-keys_group = AppGroup("keys", help="API keys (requests send `Authorization: Bearer <key>` or `X-API-Key`).")
+keys_group = click.Group("keys", help="API keys (requests send `Authorization: Bearer <key>` or `X-API-Key`).")
 
 
 @keys_group.command("create")
 @click.option("--name", required=True, help="Who or what uses the key (unique among active keys).")
-def create_command(name):
+@click.pass_obj
+def create_command(settings, name):
     """Create a key and print it once (only its hash is stored)."""
     name = name.strip()
     if not 1 <= len(name) <= 100 or not name.isprintable():
         raise click.BadParameter("1-100 printable characters.", param_hint="--name")
     key, prefix, key_hash = auth.new_key()
     try:
-        with _connect() as conn:
+        with _connect(settings) as conn:
             keys.create(conn, name, prefix, key_hash)
     except psycopg.errors.UniqueViolation:
         raise click.ClickException(f"an active key is already named {name!r}")
@@ -43,9 +40,10 @@ def create_command(name):
 
 
 @keys_group.command("list")
-def list_command():
+@click.pass_obj
+def list_command(settings):
     """Every key: name, prefix, created, last used (per cache period), revoked."""
-    with _connect() as conn:
+    with _connect(settings) as conn:
         rows = keys.list_all(conn)
     if not rows:
         click.echo("no API keys (the API serves loopback clients only)")
@@ -58,9 +56,10 @@ def list_command():
 
 @keys_group.command("revoke")
 @click.argument("name")
-def revoke_command(name):
+@click.pass_obj
+def revoke_command(settings, name):
     """Revoke the active key NAME (every worker rejects it within AUTH_CACHE_S seconds)."""
-    with _connect() as conn:
+    with _connect(settings) as conn:
         row = keys.revoke(conn, name)
     if row is None:
         raise click.ClickException(f"no active key named {name!r}")

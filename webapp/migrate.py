@@ -3,6 +3,7 @@ import functools
 
 from yoyo import get_backend, read_migrations
 
+from . import dsn
 from .config import PROJECT_DIR
 
 MIGRATIONS_DIR = PROJECT_DIR / "migrations"
@@ -11,8 +12,7 @@ LOCK_TIMEOUT_S = 1800
 
 
 def _backend(database_url):
-    scheme, rest = database_url.split("://", 1)
-    return get_backend(f"postgresql+psycopg://{rest}")
+    return get_backend(dsn.as_uri(database_url, "postgresql+psycopg"))
 
 
 def _migrations():

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from .. import db
-from ..queries.requests import stream_requests
+from ..queries.request_list_queries import stream_requests
 from . import schemas
 
 blp = Blueprint("requests", __name__, url_prefix="/api/monitoring/chat-requests",

@@ -8,7 +8,7 @@ from marshmallow import RAISE
 
 from .. import rollups
 from ..db import get_db
-from ..queries import stats
+from ..queries import stats_queries
 from . import schemas
 
 blp = Blueprint("stats", __name__, url_prefix="/api/monitoring/chat-requests",
@@ -17,7 +17,7 @@ blp = Blueprint("stats", __name__, url_prefix="/api/monitoring/chat-requests",
 
 def _metadata(method, **extra):
     """Common metadata, including where the numbers came from and how fresh the rollups are."""
-    lag = rollups.lag(get_db()) if method == stats.RPC else None
+    lag = rollups.lag(get_db()) if method == stats_queries.RPC else None
     return {"timestamp": datetime.now(timezone.utc), "method": method,
             "source": current_app.config["STATS_SOURCE"] if lag else "raw",
             "rollup_lag_rows": lag and lag["lag_rows"],
@@ -35,7 +35,7 @@ class Providers(MethodView):
         Every provider, busiest first. Requests whose model is unknown are
         counted in `metadata.unattributed_requests`.
         """
-        rows, unattributed, method = stats.provider_stats(get_db(), args["start_date"], args["end_date"])
+        rows, unattributed, method = stats_queries.provider_stats(get_db(), args["start_date"], args["end_date"])
         return {"data": rows, "metadata": _metadata(
             method, total_providers=len(rows), unattributed_requests=unattributed, filters=args)}
 
@@ -51,8 +51,8 @@ class Models(MethodView):
         Models with at least one request in the range, busiest first;
         optionally only one provider's.
         """
-        rows, method = stats.model_stats(get_db(), args["start_date"], args["end_date"],
-                                         provider_id=args["provider_id"])
+        rows, method = stats_queries.model_stats(get_db(), args["start_date"], args["end_date"],
+                                                 provider_id=args["provider_id"])
         return {"data": rows, "metadata": _metadata(method, total_models=len(rows), filters=args)}
 
 
@@ -69,8 +69,8 @@ class ModelDetail(MethodView):
 
         Zeros when the model has no requests in the range.
         """
-        rows, method = stats.model_stats(get_db(), args["start_date"], args["end_date"],
-                                         model_id=model_id)
+        rows, method = stats_queries.model_stats(get_db(), args["start_date"], args["end_date"],
+                                                 model_id=model_id)
         if not rows:
             abort(404, message=f"Model {model_id} not found.")
         return {"data": rows[0], "metadata": _metadata(method, total_models=1, filters=args)}
