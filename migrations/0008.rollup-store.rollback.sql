@@ -5,10 +5,11 @@ DROP FUNCTION chat_rollup_horizon(chat_rollup_state, integer);
 DROP TABLE chat_rollup_state;
 DROP TABLE chat_rollups;
 DROP FUNCTION chat_latency_scale(vector, integer);
-DROP FUNCTION chat_latency_percentiles(vector, vector);
+DROP FUNCTION chat_latency_percentile(real[], real[], float8);
 DROP TABLE chat_latency_steps;
-DROP FUNCTION chat_latency_value(integer);
+DROP FUNCTION chat_latency_values();
 DROP FUNCTION chat_latency_bucket(integer);
 DROP FUNCTION chat_rollup_bucket(integer, timestamptz);
+DROP FUNCTION chat_rollup_top();
 DROP FUNCTION chat_rollup_widths();
 -- The vector extension stays: other objects may use it.

@@ -6,7 +6,7 @@
 -- One row per (level, bucket, model): request counts per status as columns, exact
 -- sums, and the latency histogram as pgvector vectors (summed in C by sum(vector),
 -- hundreds of times faster than merging arrays in SQL). Levels nest, each width
--- dividing the next: 15 minutes, 1 hour, 1 day, then blocks of 4, 16, 64, 256 and
+-- dividing the next: 15 minutes, 1 and 6 hours, 1 day, then blocks of 2, 4, 8, ...
 -- 1024 days, and all time. A range is cut into O(log) pieces of these levels plus
 -- raw rows at its ragged edges (0010). Quarters are kept for a configurable number
 -- of days (quarter_horizon below), everything coarser for ever.
@@ -14,19 +14,28 @@
 
 CREATE EXTENSION IF NOT EXISTS vector;
 
--- Bucket widths of levels 1-8, finest first (level 9: all time). Days count as 24 hours.
+-- Bucket widths of levels 1, 2, ..., finest first; the level after the last is all
+-- time. Days count as 24 hours.
 CREATE FUNCTION chat_rollup_widths()
 RETURNS interval[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT ARRAY['15 minutes', '1 hour', '1 day', '4 days', '16 days', '64 days', '256 days',
+    SELECT ARRAY['15 minutes', '1 hour', '6 hours', '1 day', '2 days', '4 days', '8 days',
+                 '16 days', '32 days', '64 days', '128 days', '256 days', '512 days',
                  '1024 days']::interval[]
+$$;
+
+-- The all-time level.
+CREATE FUNCTION chat_rollup_top()
+RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT cardinality(chat_rollup_widths()) + 1
 $$;
 
 -- The start of the level's bucket holding p_at (aligned to 2000-01-01 00:00 UTC).
 CREATE FUNCTION chat_rollup_bucket(p_level integer, p_at timestamptz)
 RETURNS timestamptz
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN p_level = 9 THEN '-infinity'::timestamptz
+    SELECT CASE WHEN p_level = chat_rollup_top() THEN '-infinity'::timestamptz
                 WHEN NOT isfinite(p_at) THEN p_at
                 ELSE date_bin((chat_rollup_widths())[p_level], p_at, timestamptz '2000-01-01 00:00:00+00')
            END
@@ -44,13 +53,15 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE 51 + floor(ln(p_ms / 100.0::float8) / ln(1.019794::float8))::integer END
 $$;
 
--- The value reported for a bucket: within 1 ms or 0.98% of every value in it.
-CREATE FUNCTION chat_latency_value(p_bucket integer)
-RETURNS numeric
+-- The value reported for each bucket: within 1 ms or 0.98% of every value in it. A
+-- constant, folded into queries when they are planned.
+CREATE FUNCTION chat_latency_values()
+RETURNS numeric[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN p_bucket <= 50 THEN 2 * (p_bucket - 1) + 0.5
-                ELSE round((100 * 1.019794::float8 ^ (p_bucket - 51)
-                            * 2 * 1.019794 / (1 + 1.019794))::numeric, 2) END
+    SELECT ARRAY(SELECT CASE WHEN b <= 50 THEN 2 * (b - 1) + 0.5
+                             ELSE round((100 * 1.019794::float8 ^ (b - 51)
+                                         * 2 * 1.019794 / (1 + 1.019794))::numeric, 2) END
+                   FROM generate_series(1, 912) b ORDER BY b)
 $$;
 
 -- Histograms are cumulative (element i counts the requests in buckets <= i), so that
@@ -70,21 +81,19 @@ SELECT b,
            ARRAY(SELECT (i >= b - 494)::integer::real FROM generate_series(1, 418) i)::vector(418) END
   FROM generate_series(1, 912) b;
 
--- p50, p95 and p99 of a merged histogram, as percentile_disc would rank them
--- (rank ceil(fraction * n), computed in float8 like percentile_disc); NULL when empty.
-CREATE FUNCTION chat_latency_percentiles(p_latency vector, p_over vector)
-RETURNS numeric[]
+-- A percentile of a merged histogram (its vectors as real[]), ranked as percentile_disc
+-- ranks (ceil(fraction * n), in float8 like percentile_disc); NULL when empty. The
+-- binary search is width_bucket's: how many cumulative counts are below the rank.
+CREATE FUNCTION chat_latency_percentile(p_latency real[], p_over real[], p_fraction float8)
+RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT ARRAY(
-        SELECT CASE WHEN ranked <= under
-                    THEN chat_latency_value(width_bucket(ranked - 0.5, main) + 1)
-                    ELSE chat_latency_value(494 + width_bucket(ranked - under - 0.5, over) + 1) END
-          FROM unnest(ARRAY[0.5, 0.95, 0.99]::float8[]) WITH ORDINALITY f (fraction, ord),
-               LATERAL (SELECT ceil(f.fraction * n) AS ranked) r
-         ORDER BY f.ord)
-      FROM (SELECT h.main, h.over, h.main[494] AS under, h.main[494] + coalesce(h.over[418], 0) AS n
-              FROM (SELECT p_latency::real[]::float8[] AS main, p_over::real[]::float8[] AS over) h) x
-     WHERE x.n > 0
+    SELECT (chat_latency_values())[CASE
+        WHEN ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) <= p_latency[494]
+        THEN 1 + width_bucket(
+            (ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1)::real, p_latency)
+        ELSE 495 + width_bucket(
+            (ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1 - p_latency[494])::real,
+            p_over) END]
 $$;
 
 -- k times a histogram (k = -1 takes requests out again).
@@ -97,7 +106,7 @@ $$;
 
 -- ## The store
 CREATE TABLE chat_rollups (
-    level               smallint NOT NULL CHECK (level BETWEEN 1 AND 9),
+    level               smallint NOT NULL CHECK (level BETWEEN 1 AND chat_rollup_top()),
     -- what id identifies: 'm' a model (0: requests without one); room for other dimensions
     dim                 "char" NOT NULL CHECK (dim = 'm'),
     bucket              timestamptz NOT NULL,

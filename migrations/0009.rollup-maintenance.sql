@@ -5,6 +5,23 @@
 -- and retention removes old request rows while their contribution stays.
 -- depends: 0008.rollup-store
 
+-- What the rollups read of a request.
+CREATE TYPE chat_rollup_input AS (
+    created_at          timestamptz,
+    model_id            integer,
+    status              text,
+    input_tokens        integer,
+    output_tokens       integer,
+    processing_time_ms  integer,
+    cost_usd            numeric);
+
+CREATE FUNCTION chat_rollup_input_of(r chat_completion_requests)
+RETURNS chat_rollup_input
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ROW(r.created_at, r.model_id, r.status, r.input_tokens, r.output_tokens,
+               r.processing_time_ms, r.cost_usd)::chat_rollup_input
+$$;
+
 -- Totals of some requests: per (bucket, model) when folded in, per model when read.
 CREATE TYPE chat_rollup_delta AS (
     bucket              timestamptz,
@@ -29,11 +46,9 @@ $$;
 -- p_sign times the totals of p_rows: per model and finest kept bucket, or per model
 -- only when p_state is NULL. Every path that counts raw rows goes through here.
 CREATE FUNCTION chat_rollup_deltas(
-    p_rows chat_completion_requests[], p_sign integer, p_state chat_rollup_state DEFAULT NULL)
+    p_rows chat_rollup_input[], p_sign integer, p_state chat_rollup_state DEFAULT NULL)
 RETURNS SETOF chat_rollup_delta
-LANGUAGE sql STABLE
-SET work_mem = '64MB'  -- a hash aggregate of histograms, not a sort of them
-AS $$
+LANGUAGE sql STABLE AS $$
     SELECT CASE WHEN p_state IS NOT NULL THEN chat_rollup_base_bucket(p_state, r.created_at) END,
            coalesce(r.model_id, 0)::bigint,
            p_sign * count(*) FILTER (WHERE r.status = 'completed'),
@@ -56,12 +71,12 @@ $$;
 CREATE FUNCTION chat_rollup_apply(p_deltas chat_rollup_delta[], p_state chat_rollup_state)
 RETURNS void
 LANGUAGE plpgsql
-SET work_mem = '64MB'  -- a hash aggregate of histograms, not a sort of them
+SET work_mem = '256MB'  -- a hash aggregate of histograms, not a sort of them
 AS $$
 DECLARE
     sums chat_rollup_delta[] := p_deltas;
 BEGIN
-    FOR lvl IN 1..9 LOOP
+    FOR lvl IN 1 .. chat_rollup_top() LOOP
         sums := ARRAY(
             SELECT ROW(g.*)::chat_rollup_delta
               FROM (SELECT chat_rollup_bucket(lvl, d.bucket), d.id, sum(d.completed)::bigint,
@@ -96,11 +111,14 @@ $$;
 -- Folds the requests with p_after < id <= p_upto into the rollups; returns how many.
 CREATE FUNCTION chat_rollup_fold(p_after bigint, p_upto bigint, p_state chat_rollup_state)
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET work_mem = '256MB'  -- a hash aggregate of histograms, not a sort of them
+AS $$
 DECLARE
     deltas chat_rollup_delta[] := ARRAY(
         SELECT d FROM chat_rollup_deltas(
-            ARRAY(SELECT c FROM chat_completion_requests c WHERE c.id > p_after AND c.id <= p_upto),
+            ARRAY(SELECT chat_rollup_input_of(c) FROM chat_completion_requests c
+                   WHERE c.id > p_after AND c.id <= p_upto),
             1, p_state) d);
 BEGIN
     PERFORM chat_rollup_apply(deltas, p_state);
@@ -173,14 +191,16 @@ BEGIN
     IF TG_OP = 'UPDATE' THEN
         deltas := ARRAY(
             SELECT d FROM chat_rollup_deltas(
-                ARRAY(SELECT o FROM old_rows o WHERE o.id <= st.watermark_id), -1, st) d
+                ARRAY(SELECT chat_rollup_input_of(o) FROM old_rows o
+                       WHERE o.id <= st.watermark_id), -1, st) d
             UNION ALL
             SELECT d FROM chat_rollup_deltas(
-                ARRAY(SELECT n FROM new_rows n WHERE n.id <= st.watermark_id), 1, st) d);
+                ARRAY(SELECT chat_rollup_input_of(n) FROM new_rows n
+                       WHERE n.id <= st.watermark_id), 1, st) d);
     ELSE
         deltas := ARRAY(
             SELECT d FROM chat_rollup_deltas(
-                ARRAY(SELECT o FROM old_rows o
+                ARRAY(SELECT chat_rollup_input_of(o) FROM old_rows o
                        WHERE o.id <= st.watermark_id AND o.created_at >= st.raw_horizon), -1, st) d);
     END IF;
     IF cardinality(deltas) > 0 THEN
@@ -224,8 +244,8 @@ DECLARE
     st chat_rollup_state;
     removed bigint;
 BEGIN
-    UPDATE chat_rollup_state SET quarter_horizon = chat_rollup_bucket(3, p_from)
-     WHERE quarter_horizon < chat_rollup_bucket(3, p_from)
+    UPDATE chat_rollup_state SET quarter_horizon = date_bin('1 day', p_from, timestamptz '2000-01-01 00:00:00+00')
+     WHERE quarter_horizon < date_bin('1 day', p_from, timestamptz '2000-01-01 00:00:00+00')
     RETURNING * INTO st;
     IF NOT FOUND THEN
         RETURN 0;
@@ -247,8 +267,8 @@ DECLARE
     st chat_rollup_state;
     removed bigint;
 BEGIN
-    UPDATE chat_rollup_state SET raw_horizon = chat_rollup_bucket(3, p_before)
-     WHERE raw_horizon < chat_rollup_bucket(3, p_before);
+    UPDATE chat_rollup_state SET raw_horizon = date_bin('1 day', p_before, timestamptz '2000-01-01 00:00:00+00')
+     WHERE raw_horizon < date_bin('1 day', p_before, timestamptz '2000-01-01 00:00:00+00');
     SELECT * INTO st FROM chat_rollup_state FOR SHARE;
     DELETE FROM chat_completion_requests c
      WHERE c.id IN (SELECT r.id FROM chat_completion_requests r
@@ -283,12 +303,14 @@ REVOKE EXECUTE ON ROUTINE
     FROM chatstats_api;
 GRANT EXECUTE ON ROUTINE
     chat_rollup_widths(),
+    chat_rollup_top(),
     chat_rollup_bucket(integer, timestamptz),
     chat_rollup_horizon(chat_rollup_state, integer),
     chat_latency_bucket(integer),
     chat_latency_scale(vector, integer),
     chat_rollup_base_bucket(chat_rollup_state, timestamptz),
-    chat_rollup_deltas(chat_completion_requests[], integer, chat_rollup_state),
+    chat_rollup_input_of(chat_completion_requests),
+    chat_rollup_deltas(chat_rollup_input[], integer, chat_rollup_state),
     chat_rollup_apply(chat_rollup_delta[], chat_rollup_state),
     chat_rollup_fold(bigint, bigint, chat_rollup_state),
     chat_rollup_refresh(bigint, integer, bigint, boolean),

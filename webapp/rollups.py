@@ -1,4 +1,5 @@
-"""Keeping the rollups current: the refresh procedure, its lag, and a background thread.
+"""Keeping the rollups current: the refresh procedure, its lag, retention, and a
+background thread.
 
 Every API process runs a Refresher thread; the procedure's advisory lock lets only
 one of them work at a time, so any number of processes (and cron) can run it.
@@ -12,7 +13,8 @@ from psycopg.rows import dict_row
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 1_000_000
+BATCH_ROWS = 500_000
+RETENTION_BATCH_ROWS = 10_000
 
 
 def refresh(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=200):
@@ -21,7 +23,7 @@ def refresh(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=200):
     Returns (rows rolled up, caught up), or None when another refresh, a long
     COPY or a VACUUM was in the way: try again later.
     """
-    result = conn.execute("CALL refresh_chat_request_rollups(%s, %s, NULL, NULL)",
+    result = conn.execute("CALL chat_rollup_refresh(%s, %s, NULL, NULL)",
                           (batch_rows, lock_timeout_ms)).fetchone()
     if result["caught_up"] is None:
         return None
@@ -50,17 +52,36 @@ def catch_up(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=2000, patience_s=600, 
             return total
 
 
+def prune(conn, quarter_days):
+    """Stop keeping 15-minute rollups older than quarter_days; return the rows deleted."""
+    return conn.execute("SELECT chat_rollup_prune(now() - make_interval(days => %s)) AS n",
+                        (quarter_days,)).fetchone()["n"]
+
+
+def retain(conn, raw_days, batch_rows=RETENTION_BATCH_ROWS, progress=None):
+    """Remove request rows older than raw_days, rolled up ones only, batch by batch (each
+    its own short transaction); their contribution stays in the rollups. Return how many."""
+    total = 0
+    while removed := conn.execute("SELECT chat_rollup_retain(now() - make_interval(days => %s), %s) AS n",
+                                  (raw_days, batch_rows)).fetchone()["n"]:
+        total += removed
+        if progress:
+            progress(removed)
+    return total
+
+
 def lag(conn):
     """{lag_rows, lag_seconds, watermark_id, refreshed_at}, or None without rollups."""
     try:
         with conn.transaction():
-            return conn.execute("SELECT * FROM chat_request_rollup_lag()").fetchone()
+            return conn.execute("SELECT * FROM chat_rollup_lag()").fetchone()
     except psycopg.errors.UndefinedFunction:
         return None
 
 
 class Refresher(threading.Thread):
-    """Refreshes every `interval_s` seconds on its own connection until stopped.
+    """Refreshes every `interval_s` seconds on its own connection until stopped, and
+    applies the retention settings (quarter_days; raw_days, None: keep every row).
 
     Its lock waits at most 200 ms, so writers queued behind it barely notice. An
     autovacuum of the table holds a conflicting lock for as long as it runs, and
@@ -70,10 +91,12 @@ class Refresher(threading.Thread):
 
     PATIENT_AFTER_S = 60
 
-    def __init__(self, database_url, interval_s):
+    def __init__(self, database_url, interval_s, quarter_days=90, raw_days=None):
         super().__init__(name="rollup-refresher", daemon=True)
         self.database_url = database_url
         self.interval_s = interval_s
+        self.quarter_days = quarter_days
+        self.raw_days = raw_days
         self.stopped = threading.Event()
 
     def run(self):
@@ -89,6 +112,10 @@ class Refresher(threading.Thread):
                         and not result[1]:
                     pass  # more than a batch waits: go on at once
                 blocked_since = (blocked_since or time.monotonic()) if result is None else None
+                if result is not None:
+                    prune(conn, self.quarter_days)
+                    if self.raw_days is not None:
+                        retain(conn, self.raw_days)
             except psycopg.errors.UndefinedFunction:
                 pass  # rollup migrations not applied (yet): nothing to do
             except psycopg.Error as error:

@@ -127,6 +127,14 @@ class StatsMetadata(Metadata):
         "description": "Requests not rolled up yet (read raw); null without rollups."})
     rollup_lag_seconds = fields.Float(allow_none=True, metadata={
         "description": "Seconds since the last refresh while rows wait; 0 when none wait."})
+    range_exact = fields.Boolean(metadata={
+        "description": "False when an edge of the range fell before the raw-data retention "
+                       "horizon at a finer precision than the rollups keep there, and was "
+                       "rounded outwards to whole buckets (see effective_*_date)."})
+    effective_start_date = fields.AwareDateTime(allow_none=True, default_timezone=timezone.utc, metadata={
+        "description": "The start the numbers cover: start_date unless rounded (null: open)."})
+    effective_end_date = fields.AwareDateTime(allow_none=True, default_timezone=timezone.utc, metadata={
+        "description": "The end the numbers cover: end_date unless rounded (null: open)."})
 
 
 class Provider(Schema):
@@ -156,6 +164,11 @@ class ProviderRef(Schema):
     slug = fields.String()
 
 
+_PERCENTILE = ("{} the processing times (percentile_disc's ranking), from the rollups' "
+               "latency histograms: within 1% or 1 ms, whichever is larger; exact in the "
+               "fallback and with the raw source. Null without requests.")
+
+
 class ModelStats(Schema):
     total_requests = fields.Integer()
     completed_requests = fields.Integer()
@@ -168,6 +181,12 @@ class ModelStats(Schema):
         "description": "Mean over all counted requests, 2 decimals; null without requests."})
     total_cost_usd = fields.Decimal(as_string=True, places=6, metadata={**_DECIMAL_STRING,
         "description": "Exact sum of the known costs, as a decimal string.", "example": "12.345678"})
+    p50_processing_time_ms = fields.Float(allow_none=True, metadata={
+        "description": _PERCENTILE.format("Median"), "example": 2148.71})
+    p95_processing_time_ms = fields.Float(allow_none=True, metadata={
+        "description": _PERCENTILE.format("95th percentile of"), "example": 8308.78})
+    p99_processing_time_ms = fields.Float(allow_none=True, metadata={
+        "description": _PERCENTILE.format("99th percentile of"), "example": 12788.25})
 
 
 class Model(Schema):

@@ -6,7 +6,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import RAISE
 
-from .. import rollups
 from ..db import get_db
 from ..queries import stats_queries
 from . import schemas
@@ -15,13 +14,20 @@ blp = Blueprint("stats", __name__, url_prefix="/api/monitoring/chat-requests",
                 description="Request statistics per provider and per model.")
 
 
-def _metadata(method, **extra):
-    """Common metadata, including where the numbers came from and how fresh the rollups are."""
-    lag = rollups.lag(get_db()) if method == stats_queries.RPC else None
+def _metadata(method, context, args, **extra):
+    """Common metadata: where the numbers came from, how fresh the rollups are, and the
+    range answered (wider than asked only where raw rows before the retention horizon
+    are gone and an edge was rounded to the rollups' buckets)."""
+    context = context or {}
+    start, end = args["start_date"], args["end_date"]
+    effective = (context.get("effective_start", start), context.get("effective_end", end))
     return {"timestamp": datetime.now(timezone.utc), "method": method,
-            "source": current_app.config["STATS_SOURCE"] if lag else "raw",
-            "rollup_lag_rows": lag and lag["lag_rows"],
-            "rollup_lag_seconds": lag and lag["lag_seconds"], **extra}
+            "source": current_app.config["STATS_SOURCE"] if context else "raw",
+            "rollup_lag_rows": context.get("rollup_lag_rows"),
+            "rollup_lag_seconds": context.get("rollup_lag_seconds"),
+            "range_exact": effective == (start, end),
+            "effective_start_date": effective[0], "effective_end_date": effective[1],
+            "filters": args, **extra}
 
 
 @blp.route("/providers")
@@ -35,9 +41,10 @@ class Providers(MethodView):
         Every provider, busiest first. Requests whose model is unknown are
         counted in `metadata.unattributed_requests`.
         """
-        rows, unattributed, method = stats_queries.provider_stats(get_db(), args["start_date"], args["end_date"])
+        rows, unattributed, context, method = stats_queries.provider_stats(
+            get_db(), args["start_date"], args["end_date"])
         return {"data": rows, "metadata": _metadata(
-            method, total_providers=len(rows), unattributed_requests=unattributed, filters=args)}
+            method, context, args, total_providers=len(rows), unattributed_requests=unattributed)}
 
 
 @blp.route("/models")
@@ -51,9 +58,9 @@ class Models(MethodView):
         Models with at least one request in the range, busiest first;
         optionally only one provider's.
         """
-        rows, method = stats_queries.model_stats(get_db(), args["start_date"], args["end_date"],
-                                                 provider_id=args["provider_id"])
-        return {"data": rows, "metadata": _metadata(method, total_models=len(rows), filters=args)}
+        rows, context, method = stats_queries.model_stats(
+            get_db(), args["start_date"], args["end_date"], provider_id=args["provider_id"])
+        return {"data": rows, "metadata": _metadata(method, context, args, total_models=len(rows))}
 
 
 # The id is validated by a schema, not by the route, so that a bad id gets a 422 naming it.
@@ -69,8 +76,8 @@ class ModelDetail(MethodView):
 
         Zeros when the model has no requests in the range.
         """
-        rows, method = stats_queries.model_stats(get_db(), args["start_date"], args["end_date"],
-                                                 model_id=model_id)
+        rows, context, method = stats_queries.model_stats(
+            get_db(), args["start_date"], args["end_date"], model_id=model_id)
         if not rows:
             abort(404, message=f"Model {model_id} not found.")
-        return {"data": rows[0], "metadata": _metadata(method, total_models=1, filters=args)}
+        return {"data": rows[0], "metadata": _metadata(method, context, args, total_models=1)}

@@ -1,14 +1,15 @@
 """Provider and model statistics.
 
-The SQL functions of the migrations answer (method `rpc`). If they are missing
-(SQLSTATE 42883, e.g. migration 0002 rolled back), plain SQL here computes the
-same numbers from the raw rows, only more slowly.
+The SQL functions of the migrations answer (method `rpc`), in one statement with
+the rollups' freshness and the range they covered, so all of it is one snapshot. If
+they are missing (SQLSTATE 42883, e.g. migrations rolled back), plain SQL here
+computes the same numbers from the raw rows (percentiles exact), only more slowly.
 """
 from psycopg import errors
 
 RPC = "rpc"
 
-# Per-model totals over [start, end), the same aggregation as chat_request_totals().
+# Per-model totals over [start, end), the same aggregation as chat_request_stats_raw().
 _TOTALS = """
     SELECT r.model_id,
            count(*) AS total_requests,
@@ -18,7 +19,13 @@ _TOTALS = """
            sum(r.input_tokens)::bigint AS total_input_tokens,
            sum(r.output_tokens)::bigint AS total_output_tokens,
            sum(r.processing_time_ms)::bigint AS processing_time_ms_sum,
-           round(coalesce(sum(r.cost_usd), 0), 6) AS total_cost_usd
+           round(coalesce(sum(r.cost_usd), 0), 6) AS total_cost_usd,
+           percentile_disc(0.5) WITHIN GROUP (ORDER BY r.processing_time_ms)
+               FILTER (WHERE %(latency)s) AS p50_processing_time_ms,
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY r.processing_time_ms)
+               FILTER (WHERE %(latency)s) AS p95_processing_time_ms,
+           percentile_disc(0.99) WITHIN GROUP (ORDER BY r.processing_time_ms)
+               FILTER (WHERE %(latency)s) AS p99_processing_time_ms
       FROM chat_completion_requests r
      WHERE (%(start)s::timestamptz IS NULL OR r.created_at >= %(start)s)
        AND (%(end)s::timestamptz IS NULL OR r.created_at < %(end)s)
@@ -55,7 +62,8 @@ _MODELS_FALLBACK = f"""
            coalesce(t.total_input_tokens + t.total_output_tokens, 0) AS total_tokens,
            round(t.processing_time_ms_sum::numeric / nullif(t.total_requests, 0), 2)
                AS avg_processing_time_ms,
-           coalesce(t.total_cost_usd, 0) AS total_cost_usd
+           coalesce(t.total_cost_usd, 0) AS total_cost_usd,
+           t.p50_processing_time_ms, t.p95_processing_time_ms, t.p99_processing_time_ms
       FROM models m
       JOIN providers p ON p.id = m.provider_id
       LEFT JOIN ({_TOTALS}) t ON t.model_id = m.id
@@ -66,35 +74,56 @@ _MODELS_FALLBACK = f"""
 """
 
 
-def _rpc_or_fallback(conn, rpc_query, fallback_query, params, fallback_method):
-    """Run rpc_query; if a function is missing, fallback_query (conn is autocommit)."""
+# The rollups' lag and the range the pieces covered (wider than asked only where an
+# edge falls before the raw-data retention horizon), joined to every answer.
+_CONTEXT = """
+    SELECT l.lag_rows AS rollup_lag_rows, l.lag_seconds AS rollup_lag_seconds,
+           e.effective_start, e.effective_end
+      FROM chat_rollup_lag() l, chat_rollup_effective_range(%(start)s, %(end)s) e
+"""
+_CONTEXT_COLUMNS = ("rollup_lag_rows", "rollup_lag_seconds", "effective_start", "effective_end")
+
+
+def _rpc_or_fallback(conn, rpc_query, order_by, fallback_query, params, fallback_method):
+    """(rows, context, method): rpc_query's rows, each joined to the context row (all NULL
+    when it has none), or if a function is missing, fallback_query's without context."""
     try:
-        return conn.execute(rpc_query, params).fetchall(), RPC
+        rows = conn.execute(f"SELECT c.*, s.* FROM ({_CONTEXT}) c LEFT JOIN LATERAL ({rpc_query}) s "
+                            f"ON true ORDER BY {order_by}", params).fetchall()
     except errors.UndefinedFunction:
-        return conn.execute(fallback_query, params).fetchall(), fallback_method
+        return conn.execute(fallback_query, params).fetchall(), None, fallback_method
+    context = {key: rows[0].pop(key) for key in _CONTEXT_COLUMNS}
+    for row in rows[1:]:
+        for key in _CONTEXT_COLUMNS:
+            del row[key]
+    return rows, context, RPC
 
 
 def provider_stats(conn, start=None, end=None):
-    """(providers, unattributed request count, method), busiest provider first."""
-    rows, method = _rpc_or_fallback(
+    """(providers busiest first, unattributed request count, context, method)."""
+    rows, context, method = _rpc_or_fallback(
         conn,
-        """SELECT u.unattributed, s.*
+        """SELECT u.unattributed, p.*
              FROM get_unattributed_request_count(%(start)s, %(end)s) AS u(unattributed)
-             LEFT JOIN get_provider_request_stats(%(start)s, %(end)s) s ON true
-            ORDER BY s.total_requests DESC, s.provider_id""",
-        _PROVIDERS_FALLBACK, {"start": start, "end": end, "model_id": None},
+             LEFT JOIN get_provider_request_stats(%(start)s, %(end)s) p ON true""",
+        "s.total_requests DESC, s.provider_id",
+        _PROVIDERS_FALLBACK, {"start": start, "end": end, "model_id": None, "latency": False},
         "fallback_with_counts")
     providers = [row for row in rows if row["provider_id"] is not None]
-    return providers, rows[0]["unattributed"], method
+    return providers, rows[0]["unattributed"], context, method
 
 
 def model_stats(conn, start=None, end=None, provider_id=None, model_id=None):
-    """(model rows, method); with model_id, that model even without requests."""
-    params = {"start": start, "end": end, "provider_id": provider_id, "model_id": model_id}
+    """(model rows busiest first, context, method); with model_id, that model even
+    without requests."""
+    params = {"start": start, "end": end, "provider_id": provider_id, "model_id": model_id,
+              "latency": True}
     if model_id is not None:
         rpc = "SELECT * FROM get_model_request_stats(%(model_id)s, %(start)s, %(end)s)"
     elif provider_id is not None:
         rpc = "SELECT * FROM get_models_with_requests_by_provider(%(provider_id)s, %(start)s, %(end)s)"
     else:
         rpc = "SELECT * FROM get_models_with_requests(%(start)s, %(end)s)"
-    return _rpc_or_fallback(conn, rpc, _MODELS_FALLBACK, params, "fallback_optimized")
+    rows, context, method = _rpc_or_fallback(conn, rpc, "s.total_requests DESC, s.model_id",
+                                             _MODELS_FALLBACK, params, "fallback_optimized")
+    return [row for row in rows if row["model_id"] is not None], context, method
