@@ -9,12 +9,13 @@ import pytest
 from click.testing import CliRunner
 from psycopg.rows import dict_row
 
-from webapp import auth, cli, create_app, db, embedded, migrate, rollups
+from webapp import auth, cli, create_app, db, embedded, migrate, refresher, rollups
 from webapp.dsn import with_database
 from webapp.config import PROJECT_DIR
 from webapp.queries import keys
 
 FIRST_MIGRATION = "0001.schema"
+TEST_SERVER_DIR = PROJECT_DIR / ".chatstats" / "test"
 
 
 def empty_tables(connection):
@@ -45,7 +46,14 @@ def stop_refreshers():
 
 @pytest.fixture(scope="session")
 def server_url():
-    return os.environ.get("TEST_DATABASE_URL") or embedded.start(PROJECT_DIR / ".chatstats" / "test")
+    """TEST_DATABASE_URL, or the embedded test server (stopped afterwards if this run started it)."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+        return
+    started = embedded.running_pid(TEST_SERVER_DIR) is None
+    yield embedded.start(TEST_SERVER_DIR)
+    if started:
+        embedded.stop(TEST_SERVER_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +132,7 @@ def app_factory():
 
     yield make
     for app in apps:
-        db.shutdown(app)
+        shutdown(app)
 
 
 @pytest.fixture
@@ -133,6 +141,12 @@ def app(database_url, conn, app_config):
     app = create_app({"TESTING": True, "DATABASE_URL": database_url, "STREAM_CHUNK_ROWS": 3,
                       **app_config})
     yield app
+    shutdown(app)
+
+
+def shutdown(app):
+    """Stop the app's refresher (if a test started one) and close its pool."""
+    refresher.stop(app)
     db.shutdown(app)
 
 

@@ -85,6 +85,16 @@ def test_every_operation_conforms_to_the_spec(live, tmp_path):
     assert "No issues found" in result.stdout or " passed" in result.stdout, result.stdout[-3000:]
 
 
+def test_served_workers_refresh_the_rollups(live, database_url):
+    """`chatstats serve` starts a refresher in each gunicorn worker (its config's hooks)."""
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        seed.seed(conn, 50, providers=3, models=6, days=1, seed=8)
+    deadline = time.monotonic() + 60
+    while (lag := live.session.get(live.url + "/ready").json()["rollup"])["lag_rows"]:
+        assert time.monotonic() < deadline, lag
+        time.sleep(0.2)
+
+
 def _assert_json_error(response, status):
     assert response.status_code == status, response.text[:500]
     assert response.headers["Content-Type"].startswith("application/json")
