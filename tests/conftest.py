@@ -2,6 +2,7 @@
 import os
 import threading
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
@@ -11,9 +12,9 @@ from psycopg.rows import dict_row
 
 from webapp import auth, cli, create_app, db, embedded, migrate, refresher, rollups
 from webapp.dsn import with_database
-from webapp.config import PROJECT_DIR
 from webapp.queries import keys
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the checkout: tests run from it
 FIRST_MIGRATION = "0001.schema"
 TEST_SERVER_DIR = PROJECT_DIR / ".chatstats" / "test"
 

@@ -20,9 +20,8 @@ import pytest
 import requests
 from psycopg.rows import dict_row
 
-from conftest import make_key
+from conftest import PROJECT_DIR, make_key
 from webapp import seed
-from webapp.config import PROJECT_DIR
 
 API = "/api/monitoring/chat-requests"
 

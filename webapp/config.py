@@ -2,8 +2,6 @@
 import os
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-
 
 def _int(name, default):
     return int(os.environ.get(name, default))
@@ -24,7 +22,7 @@ class Config:
     # database with that role as user, which is enough on the embedded server.
     API_DATABASE_URL = os.environ.get("CHATSTATS_API_DATABASE_URL") or None
     ROLLUP_DATABASE_URL = os.environ.get("CHATSTATS_ROLLUP_DATABASE_URL") or None
-    DATA_DIR = Path(os.environ.get("CHATSTATS_DATA_DIR", PROJECT_DIR / ".chatstats"))
+    DATA_DIR = Path(os.environ.get("CHATSTATS_DATA_DIR", ".chatstats")).absolute()
     POOL_MIN_SIZE = _int("CHATSTATS_POOL_MIN_SIZE", 1)
     POOL_MAX_SIZE = _int("CHATSTATS_POOL_MAX_SIZE", 10)
     POOL_TIMEOUT_S = float(os.environ.get("CHATSTATS_POOL_TIMEOUT_S", 5))
