@@ -1,5 +1,6 @@
 """Fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per run."""
 import os
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -149,6 +150,11 @@ def shutdown(app):
     """Stop the app's refresher (if a test started one) and close its pool."""
     refresher.stop(app)
     db.shutdown(app)
+
+
+def openapi_path(rule):
+    """The OpenAPI path of a Flask rule: /models/<model_id> is /models/{model_id}."""
+    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule)
 
 
 def make_key(conn, name):
