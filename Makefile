@@ -33,7 +33,8 @@ run: install
 test: install
 	$(BIN)/pytest
 
-bench: install  # 1M and 10M rows: chatstats bench's defaults
+bench: install  # 1M and 10M rows: chatstats bench's defaults; the embedded server unless DATABASE_URL
+	$(if $(DATABASE_URL),,$(BIN)/chatstats db start > /dev/null)
 	$(BIN)/chatstats bench
 
 loadtest: install

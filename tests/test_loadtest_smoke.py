@@ -13,7 +13,8 @@ import threading
 import psycopg
 
 from webapp import seed
-from webapp.config import PROJECT_DIR
+
+from conftest import PROJECT_DIR
 
 RUN = PROJECT_DIR / "loadtests" / "run.py"
 

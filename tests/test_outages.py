@@ -23,8 +23,9 @@ import pytest
 from psycopg.rows import dict_row
 
 from webapp import create_app, embedded, migrate, seed
-from webapp.config import PROJECT_DIR
 from webapp.dsn import with_database
+
+from conftest import PROJECT_DIR
 
 OUTAGE_DIR = PROJECT_DIR / ".chatstats" / "outage"
 PROVIDERS = "/api/monitoring/chat-requests/providers"

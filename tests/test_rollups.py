@@ -236,9 +236,9 @@ def test_lag_in_ready_and_metadata(conn, client):
     assert meta["rollup_lag_rows"] == 1 and meta["rollup_lag_seconds"] > 0
 
 
-@pytest.mark.parametrize("app_config", [{"ROLLUP_INTERVAL_S": 0.2}])
-def test_refresher_thread_rolls_up_by_itself(conn, client):
-    assert client.get("/ready").status_code == 200  # opens the pool, which starts the thread
+@pytest.mark.parametrize("app_config", [{"ROLLUP_INTERVAL_S": 0.2, "START_REFRESHER": True}])
+def test_refresher_thread_rolls_up_by_itself(conn, app):
+    assert isinstance(app.extensions["chatstats_refresher"], rollups.Refresher)  # create_app started it
     _filled(conn, rows=20)
     top = conn.execute("SELECT max(id) AS m FROM chat_completion_requests").fetchone()["m"]
     for _ in range(100):

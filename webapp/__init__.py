@@ -1,7 +1,7 @@
 """chatstats: usage statistics of an LLM gateway's chat completion requests."""
 from flask import Flask
 
-from . import auth, db, errors, headers, observability, ratelimit
+from . import auth, db, errors, headers, observability, ratelimit, refresher
 from .config import Config
 
 
@@ -28,4 +28,6 @@ def create_app(test_config=None):
     app.register_blueprint(metrics.blp)
     for module in (health, stats_views, request_list_views):
         api.register_blueprint(module.blp)
+    if app.config["START_REFRESHER"]:
+        refresher.start(app)
     return app

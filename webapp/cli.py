@@ -12,7 +12,7 @@ import click
 import psycopg
 from psycopg.rows import dict_row
 
-from . import bench, db, embedded, keys_cli, migrate, rollups, seed, serving
+from . import bench, embedded, keys_cli, migrate, rollups, seed, serving
 from .config import Config
 
 
@@ -24,7 +24,13 @@ class Settings(dict):
         return cls({name: getattr(Config, name) for name in dir(Config) if name.isupper()}, **overrides)
 
     def database_url(self):
-        return db.database_url(self)
+        """DATABASE_URL, or the embedded server's while it runs (never started here)."""
+        url = self["DATABASE_URL"] or embedded.running_url(self["DATA_DIR"])
+        if url is None:
+            raise click.ClickException(
+                "DATABASE_URL is not set and the embedded server is not running: set DATABASE_URL, "
+                "or start the embedded server with `chatstats db start`")
+        return url
 
     def connect(self):
         return psycopg.connect(self.database_url(), autocommit=True, row_factory=dict_row)
@@ -32,7 +38,7 @@ class Settings(dict):
 
 @click.group("db")
 def db_group():
-    """The embedded PostgreSQL server (used when DATABASE_URL is unset)."""
+    """The embedded PostgreSQL server (commands use it while it runs and DATABASE_URL is unset)."""
 
 
 @db_group.command("start")
@@ -53,7 +59,7 @@ def db_stop(settings):
 @db_group.command("url")
 @click.pass_obj
 def db_url(settings):
-    """Print the database URL in use (starting the embedded server if needed)."""
+    """Print the database URL the commands use."""
     click.echo(settings.database_url())
 
 
@@ -146,7 +152,8 @@ def serve_command(settings, host, port, workers, threads):
 @click.option("--port", default=8000, show_default=True)
 @click.pass_context
 def demo_command(ctx, rows, port):
-    """Embedded database, migrations, 1M seeded rows (if empty), then serve."""
+    """Embedded database (unless DATABASE_URL), migrations, 1M seeded rows (if empty), then serve."""
+    ctx.obj["DATABASE_URL"] = ctx.obj["DATABASE_URL"] or embedded.start(ctx.obj["DATA_DIR"])
     click.echo(f"database: {ctx.obj.database_url()}")
     ctx.invoke(migrate_command)
     with ctx.obj.connect() as conn:

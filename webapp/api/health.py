@@ -1,10 +1,11 @@
 """Liveness and readiness probes."""
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import abort
 
 from .. import migrate, rollups
 from ..db import get_db
 from . import schemas
+from .blueprint import Blueprint
 
 blp = Blueprint("health", __name__, description="Probes for load balancers and orchestrators.")
 

@@ -5,12 +5,11 @@ from datetime import datetime, timezone
 
 from flask import Response, current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint
-from marshmallow import RAISE
 
 from .. import db
 from ..queries.request_list_queries import stream_requests
 from . import schemas
+from .blueprint import Blueprint
 
 blp = Blueprint("requests", __name__, url_prefix="/api/monitoring/chat-requests",
                 description="Individual chat completion requests.")
@@ -45,7 +44,7 @@ def _json_body(args, chunk_rows):
 
 @blp.route("")
 class RequestList(MethodView):
-    @blp.arguments(schemas.RequestListArgs, location="query", unknown=RAISE)
+    @blp.arguments(schemas.RequestListArgs, location="query")
     @blp.response(200, schemas.RequestListResponse)
     @blp.alt_response(422, description="Invalid query parameters.")
     def get(self, args):
