@@ -7,7 +7,6 @@ DROP TABLE chat_rollups;
 DROP FUNCTION chat_latency_scale(vector, integer);
 DROP FUNCTION chat_latency_percentile(real[], real[], float8);
 DROP TABLE chat_latency_steps;
-DROP FUNCTION chat_latency_values();
 DROP FUNCTION chat_latency_bucket(integer);
 DROP FUNCTION chat_rollup_bucket(integer, timestamptz);
 DROP FUNCTION chat_rollup_top();

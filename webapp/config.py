@@ -4,7 +4,8 @@ from pathlib import Path
 
 
 def _int(name, default):
-    return int(os.environ.get(name, default))
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
 
 
 def _flag(name):
@@ -32,6 +33,10 @@ class Config:
     STATS_SOURCE = os.environ.get("CHATSTATS_STATS_SOURCE", "rollup")
     # Seconds between rollup refreshes in each server process; 0 turns the thread off.
     ROLLUP_INTERVAL_S = float(os.environ.get("CHATSTATS_ROLLUP_INTERVAL_S", 1))
+    # Days the 15-minute rollups are kept (older ranges' edges come from hours and raw rows).
+    QUARTER_ROLLUP_DAYS = _int("CHATSTATS_QUARTER_ROLLUP_DAYS", 90)
+    # Days request rows are kept (their statistics stay in the rollups); unset: all.
+    RAW_RETENTION_DAYS = _int("CHATSTATS_RAW_RETENTION_DAYS", None)
     # create_app() starts the refresher thread (servers other than `chatstats serve`, whose
     # gunicorn workers start theirs in a hook: see webapp/refresher.py).
     START_REFRESHER = _flag("CHATSTATS_START_REFRESHER")
