@@ -11,4 +11,12 @@ DROP FUNCTION chat_latency_bucket(integer);
 DROP FUNCTION chat_rollup_bucket(integer, timestamptz);
 DROP FUNCTION chat_rollup_top();
 DROP FUNCTION chat_rollup_widths();
--- The vector extension stays: other objects may use it.
+-- The vector extension goes if this migration created it (and nothing else uses it).
+DO $$
+BEGIN
+    IF obj_description((SELECT oid FROM pg_extension WHERE extname = 'vector'), 'pg_extension')
+       = 'chatstats: created by migration 0008.rollup-store' THEN
+        DROP EXTENSION vector;
+    END IF;
+END
+$$;

@@ -12,7 +12,26 @@
 -- of days (quarter_horizon below), everything coarser for ever.
 -- depends: 0007.roles
 
-CREATE EXTENSION IF NOT EXISTS vector;
+-- pgvector, unless the database has it: created with the usual privileges (executable by
+-- everyone; the default privileges of 0007 are for our own functions) and marked, so
+-- that the rollback drops only an extension this migration created.
+DO $$
+DECLARE
+    routine regprocedure;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'vector') THEN
+        CREATE EXTENSION vector;
+        COMMENT ON EXTENSION vector IS 'chatstats: created by migration 0008.rollup-store';
+        FOR routine IN
+            SELECT d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+             WHERE e.extname = 'vector' AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO PUBLIC', routine);
+            EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM chatstats_api', routine);
+        END LOOP;
+    END IF;
+END
+$$;
 
 -- Bucket widths of levels 1, 2, ..., finest first; the level after the last is all
 -- time. Days count as 24 hours.

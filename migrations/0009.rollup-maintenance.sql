@@ -49,7 +49,8 @@ CREATE FUNCTION chat_rollup_deltas(
     p_rows chat_rollup_input[], p_sign integer, p_state chat_rollup_state DEFAULT NULL)
 RETURNS SETOF chat_rollup_delta
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN p_state IS NOT NULL THEN chat_rollup_base_bucket(p_state, r.created_at) END,
+    -- (NOT (p_state IS NULL): a row IS NOT NULL only when all its fields are)
+    SELECT CASE WHEN NOT (p_state IS NULL) THEN chat_rollup_base_bucket(p_state, r.created_at) END,
            coalesce(r.model_id, 0)::bigint,
            p_sign * count(*) FILTER (WHERE r.status = 'completed'),
            p_sign * count(*) FILTER (WHERE r.status = 'failed'),

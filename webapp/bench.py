@@ -69,7 +69,8 @@ def ensure_database(server_url, name):
 
 
 def prepare(server_url, shape, quarter_days, log):
-    """The shape's database, migrated and seeded (unless it already is); returns its URL."""
+    """The shape's database, seeded (unless it already is) and migrated; returns its URL
+    and the rate at which its history was rolled up, when that happened now."""
     url = ensure_database(server_url, f"chatstats_bench_{shape}")
     migrate.apply(url)
     params = dict(SHAPES[shape])
@@ -79,21 +80,22 @@ def prepare(server_url, shape, quarter_days, log):
             log(f"seeding {rows:,} rows ({shape}) ...")
             seed.seed(conn, rows, **params)
             conn.execute("VACUUM ANALYZE chat_completion_requests")
-        rollups.prune(conn, quarter_days)
-        rollups.catch_up(conn)
-    return url
+    return url, backfill(url, quarter_days, log, again=False)
 
 
-def backfill(url, log):
-    """Rows per second rolling up the whole history again, from empty rollups."""
+def backfill(url, quarter_days, log, again=True):
+    """Rows per second rolling up the history (`chatstats migrate` on a table holding rows),
+    from empty rollups when `again`; None when there was next to nothing to roll up."""
     with connect(url) as conn:
-        conn.execute("TRUNCATE chat_rollups")
-        conn.execute("UPDATE chat_rollup_state SET watermark_id = 0")
+        if again:
+            conn.execute("TRUNCATE chat_rollups")
+            conn.execute("UPDATE chat_rollup_state SET watermark_id = 0")
+        rollups.prune(conn, quarter_days)
         started = time.perf_counter()
         rolled = rollups.catch_up(conn, progress=lambda n: log(f"  rolled up {n:,}"))
         elapsed = time.perf_counter() - started
         conn.execute("VACUUM ANALYZE chat_rollups")
-    return rolled / elapsed
+    return rolled / elapsed if rolled >= 100_000 else None
 
 
 def storage(url):

@@ -205,8 +205,10 @@ def bench_command(settings, shapes, reps, raw_reps, http_reps, backfill, ingest_
     report = {}
     for shape in shapes:
         log(f"== {shape}")
-        url = bench.prepare(server, shape, settings["QUARTER_ROLLUP_DAYS"], log)
-        report[shape] = {"backfill": bench.backfill(url, log) if backfill else None,
+        url, rate = bench.prepare(server, shape, settings["QUARTER_ROLLUP_DAYS"], log)
+        if backfill and rate is None:
+            rate = bench.backfill(url, settings["QUARTER_ROLLUP_DAYS"], log)
+        report[shape] = {"backfill": rate,
                          "storage": bench.storage(url),
                          "queries": bench.time_functions(url, reps, raw_reps, log),
                          "http": {(r["function"], r["range"]): r["http"]
