@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 500_000
+BATCH_ROWS = 250_000
 RETENTION_BATCH_ROWS = 10_000
 
 
