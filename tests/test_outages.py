@@ -21,6 +21,7 @@ import psutil
 import psycopg
 import pytest
 from psycopg.rows import dict_row
+from werkzeug.test import EnvironBuilder
 
 from webapp import create_app, embedded, migrate, seed
 from webapp.dsn import with_database
@@ -228,6 +229,21 @@ def test_client_gone_mid_stream(make_app, database):
     response.close()
 
     assert_exact(client.get(PROVIDERS), database)
+    assert [b["pid"] for b in api_backends(database)] == [backend]
+
+
+def test_client_gone_before_the_body(make_app, database):
+    """A response closed before its body starts ends its page: the same connection goes on."""
+    app = make_app(POOL_MAX_SIZE=1)
+    assert_exact(app.test_client().get(PROVIDERS), database)
+    [backend] = [b["pid"] for b in api_backends(database)]
+
+    status = []
+    environ = EnvironBuilder(path=REQUESTS, environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ()
+    app(environ, lambda line, headers: status.append(line)).close()
+    assert status == ["200 OK"]
+
+    assert_exact(app.test_client().get(PROVIDERS), database)
     assert [b["pid"] for b in api_backends(database)] == [backend]
 
 
