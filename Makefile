@@ -17,7 +17,7 @@ EXPORT_USERS ?= 0
 SOURCE     ?=
 LOADTEST_ARGS ?=
 
-.PHONY: install run test bench loadtest clean
+.PHONY: install run test schema-snapshot bench loadtest clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+schema-snapshot: install  # after adding a migration: record the schema (tests/schema_snapshot.txt)
+	$(BIN)/pytest -q tests/test_migration_history.py --update-schema-snapshot
 
 bench: install  # 1M and 10M rows: chatstats bench's defaults; the embedded server unless DATABASE_URL
 	$(if $(DATABASE_URL),,$(BIN)/chatstats db start > /dev/null)

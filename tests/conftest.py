@@ -20,6 +20,11 @@ FIRST_MIGRATION = "0001.schema"
 TEST_SERVER_DIR = PROJECT_DIR / ".chatstats" / "test"
 
 
+def pytest_addoption(parser):
+    parser.addoption("--update-schema-snapshot", action="store_true",
+                     help="Record the schema a fresh migration makes in tests/schema_snapshot.txt.")
+
+
 def empty_tables(connection):
     """Delete every row the tests may have written (the schema stays).
 

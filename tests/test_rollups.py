@@ -241,10 +241,8 @@ def test_refresher_thread_rolls_up_by_itself(conn, app):
     assert isinstance(app.extensions["chatstats_refresher"], rollups.Refresher)  # create_app started it
     _filled(conn, rows=20)
     top = conn.execute("SELECT max(id) AS m FROM chat_completion_requests").fetchone()["m"]
-    for _ in range(100):
-        lag = rollups.lag(conn)
-        if lag["watermark_id"] == top:
-            break
+    deadline = time.monotonic() + 60
+    while (lag := rollups.lag(conn))["watermark_id"] != top and time.monotonic() < deadline:
         time.sleep(0.1)
     assert lag["watermark_id"] == top and lag["lag_rows"] == 0
     rc.check_rollup_table(conn)

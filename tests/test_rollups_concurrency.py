@@ -32,7 +32,7 @@ def watermark(conn):
     return conn.execute("SELECT watermark_id FROM chat_request_rollup_state").fetchone()["watermark_id"]
 
 
-def wait_until_blocked(observer, session, timeout_s=10):
+def wait_until_blocked(observer, session, timeout_s=60):
     """Return once `session` waits for a lock (it is running a statement in another thread)."""
     pid = session.info.backend_pid
     deadline = time.monotonic() + timeout_s
@@ -107,7 +107,7 @@ def test_open_insert_transaction_holds_the_watermark_back(conn, database_url, ca
             pending = pool.submit(refresh_waiting, refresher)
             wait_until_blocked(conn, refresher)
             writer.commit()
-            assert pending.result(timeout=10) == 5
+            assert pending.result(timeout=60) == 5
     assert watermark(conn) == max(later_ids)
     assert len(check_everything(conn, provider_ids, model_ids, rng)) == 10
 
@@ -153,7 +153,7 @@ def test_refreshes_overlapping_across_their_two_phases(conn, database_url, catal
         second = pool.submit(rollups.refresh, b)
         wait_until_blocked(conn, b)
         holder.commit()
-        results = [first.result(timeout=10), second.result(timeout=10)]
+        results = [first.result(timeout=60), second.result(timeout=60)]
     # The one that reaches phase 2 second finds the state changed, and does nothing.
     assert None in results
     rolled = sum(result[0] for result in results if result)
@@ -175,7 +175,7 @@ def test_truncate_restart_identity_between_refresh_phases(conn, database_url, ca
         other.execute("TRUNCATE chat_completion_requests RESTART IDENTITY")
         rc.insert(other, [random_request(rng, model_ids) for _ in range(4)])
         other.commit()
-        pending.result(timeout=10)
+        pending.result(timeout=60)
     rc.insert(conn, [random_request(rng, model_ids) for _ in range(3)])  # ids 5..7 again
     assert len(check_everything(conn, provider_ids, model_ids, rng)) == 7
     rollups.catch_up(conn)
@@ -209,7 +209,7 @@ def test_open_update_transaction_of_rolled_up_rows(conn, database_url, catalog):
         pending = pool.submit(refresh_waiting, refresher)
         wait_until_blocked(conn, refresher)
         updater.commit()
-        assert pending.result(timeout=10) == 10
+        assert pending.result(timeout=60) == 10
     assert len(check_everything(conn, provider_ids, model_ids, rng)) == 30
 
 
@@ -228,10 +228,10 @@ def test_update_racing_refresh_phase_two(conn, database_url, catalog):
         updating = pool.submit(_update_some, updater, rng, model_ids, "id %% 2 = 0")
         wait_until_blocked(conn, updater)  # its trigger waits for the state row
         holder.commit()
-        updating.result(timeout=10)  # the update's trigger ran, before or after phase 2
+        updating.result(timeout=60)  # the update's trigger ran, before or after phase 2
         check_everything(conn, provider_ids, model_ids, rng)
         updater.commit()
-        assert refreshing.result(timeout=10) == (20, True)
+        assert refreshing.result(timeout=60) == (20, True)
     assert watermark(conn) == 40
     assert len(check_everything(conn, provider_ids, model_ids, rng)) == 40
 

@@ -16,6 +16,7 @@ def create_app(test_config=None):
     app.json.sort_keys = False  # keep the documented order: success, data, metadata
     db.init_app(app)
     api = errors.Api(app, spec_kwargs={"extra_plugins": [auth.SpecPlugin()]})
+    errors.init_app(app, api)
     # before_request order matters: request id, then the key, then its rate limit.
     observability.init_app(app)
     auth.init_app(app)

@@ -29,6 +29,8 @@ class Config:
     POOL_TIMEOUT_S = float(os.environ.get("CHATSTATS_POOL_TIMEOUT_S", 5))
     CONNECT_TIMEOUT_S = _int("CHATSTATS_CONNECT_TIMEOUT_S", 5)  # libpq's connect_timeout
     STATEMENT_TIMEOUT_MS = _int("CHATSTATS_STATEMENT_TIMEOUT_MS", 5000)
+    # Retry-After of every 503 and 504 (database down or busy, migrations pending, timeout).
+    RETRY_AFTER_S = _int("CHATSTATS_RETRY_AFTER_S", 5)
     # `rollup` (default) answers statistics from rollups; `raw` aggregates raw rows (the baseline).
     STATS_SOURCE = os.environ.get("CHATSTATS_STATS_SOURCE", "rollup")
     # Seconds between rollup refreshes in each server process; 0 turns the thread off.
