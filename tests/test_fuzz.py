@@ -139,7 +139,7 @@ def test_model_name_metacharacters_are_literal(live, value):
 
 
 def test_a_real_model_name_still_matches(live):
-    name = live.session.get(live.url + API, params={"limit": 1}).json()["data"][0]["model"]["model_name"]
+    name = live.session.get(live.url + API, params={"limit": 1}).json()["data"][0]["models"]["model_name"]
     body = live.session.get(live.url + API, params={"model_name": name.upper(), "limit": 5}).json()
     assert body["metadata"]["total_count"] > 0
 
