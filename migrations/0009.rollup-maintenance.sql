@@ -251,10 +251,12 @@ BEGIN
      WHERE raw_horizon < date_bin('1 day', p_before, timestamptz '2000-01-01 00:00:00+00');
     SELECT * INTO st FROM chat_rollup_state FOR SHARE;
     PERFORM set_config('chatstats.retention', 'on', true);  -- for chat_rollup_adjust
+    -- the conditions again on c: a row updated meanwhile is checked in its new version
     DELETE FROM chat_completion_requests c
      WHERE c.id IN (SELECT r.id FROM chat_completion_requests r
                      WHERE r.created_at < st.raw_horizon AND r.id <= st.watermark_id
-                     ORDER BY r.created_at LIMIT p_batch_rows);
+                     ORDER BY r.created_at LIMIT p_batch_rows)
+       AND c.created_at < st.raw_horizon AND c.id <= st.watermark_id;
     GET DIAGNOSTICS removed = ROW_COUNT;
     PERFORM set_config('chatstats.retention', 'off', true);
     RETURN removed;
