@@ -36,7 +36,7 @@ test: install
 schema-snapshot: install  # after adding a migration: record the schema (tests/schema_snapshot.txt)
 	$(BIN)/pytest -q tests/test_migration_history.py --update-schema-snapshot
 
-bench: install  # 1M and 10M rows: chatstats bench's defaults; the embedded server unless DATABASE_URL
+bench: install  # both data shapes (chatstats bench's defaults); the embedded server unless DATABASE_URL
 	$(if $(DATABASE_URL),,$(BIN)/chatstats db start > /dev/null)
 	$(BIN)/chatstats bench
 

@@ -167,8 +167,8 @@ END
 $$;
 
 -- Updates and deletes of rolled-up rows move their contribution. FOR SHARE waits for a
--- refresh in progress and holds the state still until this transaction ends. Deleted
--- rows from before raw_horizon are retention's: their contribution stays.
+-- refresh in progress and holds the state still until this transaction ends. Rows that
+-- retention deletes (it says so in chatstats.retention) keep their contribution.
 CREATE FUNCTION chat_rollup_adjust()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -181,11 +181,9 @@ BEGIN
             ARRAY(SELECT chat_rollup_input_of(n) FROM new_rows n WHERE n.id <= st.watermark_id),
             ARRAY(SELECT chat_rollup_input_of(o) FROM old_rows o WHERE o.id <= st.watermark_id),
             st);
-    ELSE
+    ELSIF current_setting('chatstats.retention', true) IS DISTINCT FROM 'on' THEN
         PERFORM chat_rollup_apply(
-            '{}',
-            ARRAY(SELECT chat_rollup_input_of(o) FROM old_rows o
-                   WHERE o.id <= st.watermark_id AND o.created_at >= st.raw_horizon),
+            '{}', ARRAY(SELECT chat_rollup_input_of(o) FROM old_rows o WHERE o.id <= st.watermark_id),
             st);
     END IF;
     RETURN NULL;
@@ -252,11 +250,15 @@ BEGIN
     UPDATE chat_rollup_state SET raw_horizon = date_bin('1 day', p_before, timestamptz '2000-01-01 00:00:00+00')
      WHERE raw_horizon < date_bin('1 day', p_before, timestamptz '2000-01-01 00:00:00+00');
     SELECT * INTO st FROM chat_rollup_state FOR SHARE;
+    PERFORM set_config('chatstats.retention', 'on', true);  -- for chat_rollup_adjust
+    -- the conditions again on c: a row updated meanwhile is checked in its new version
     DELETE FROM chat_completion_requests c
      WHERE c.id IN (SELECT r.id FROM chat_completion_requests r
                      WHERE r.created_at < st.raw_horizon AND r.id <= st.watermark_id
-                     ORDER BY r.created_at LIMIT p_batch_rows);
+                     ORDER BY r.created_at LIMIT p_batch_rows)
+       AND c.created_at < st.raw_horizon AND c.id <= st.watermark_id;
     GET DIAGNOSTICS removed = ROW_COUNT;
+    PERFORM set_config('chatstats.retention', 'off', true);
     RETURN removed;
 END
 $$;

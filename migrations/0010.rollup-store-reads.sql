@@ -67,17 +67,25 @@ BEGIN
         los := next_los;
         his := next_his;
     END LOOP;
+    -- What is left is finer than the kept levels: raw rows, where retention kept them;
+    -- else whole buckets of the finest level kept there. Horizons (UTC midnights) split
+    -- a region into parts of one kind each.
     FOR i IN 1 .. cardinality(los) LOOP
-        IF los[i] >= st.raw_horizon THEN
-            level := NULL; lo := los[i]; hi := his[i];
-        ELSE
-            finest := CASE WHEN los[i] >= st.quarter_horizon THEN 1 ELSE 2 END;
-            level := finest; exact := false;
-            lo := chat_rollup_bucket(finest, los[i]);
-            hi := chat_rollup_ceil(finest, his[i]);
-        END IF;
-        RETURN NEXT;
-        exact := true;
+        a := los[i];
+        FOREACH b IN ARRAY ARRAY(SELECT DISTINCT h FROM unnest(ARRAY[st.quarter_horizon, st.raw_horizon, his[i]]) h
+                                  WHERE h > los[i] AND h <= his[i] ORDER BY h) LOOP
+            IF a >= st.raw_horizon THEN
+                level := NULL; lo := a; hi := b;
+            ELSE
+                finest := CASE WHEN a >= st.quarter_horizon THEN 1 ELSE 2 END;
+                level := finest;
+                lo := chat_rollup_bucket(finest, a);
+                hi := chat_rollup_ceil(finest, b);
+            END IF;
+            exact := lo = a AND hi = b;
+            RETURN NEXT;
+            a := b;
+        END LOOP;
     END LOOP;
 END
 $$;
@@ -86,8 +94,8 @@ $$;
 CREATE FUNCTION chat_rollup_effective_range(
     p_start timestamptz, p_end timestamptz, OUT effective_start timestamptz, OUT effective_end timestamptz)
 LANGUAGE sql STABLE AS $$
-    SELECT least(p_start, min(p.lo) FILTER (WHERE NOT p.exact)),
-           greatest(p_end, max(p.hi) FILTER (WHERE NOT p.exact))
+    SELECT CASE WHEN p_start IS NOT NULL THEN least(p_start, min(p.lo) FILTER (WHERE NOT p.exact)) END,
+           CASE WHEN p_end IS NOT NULL THEN greatest(p_end, max(p.hi) FILTER (WHERE NOT p.exact)) END
       FROM chat_rollup_pieces(p_start, p_end) p
 $$;
 
@@ -139,7 +147,8 @@ LANGUAGE sql STABLE AS $$
                         UNION ALL
                         SELECT * FROM chat_rollups r
                          WHERE r.level = p.level AND r.dim = 'm'
-                           AND r.bucket >= p.lo AND r.bucket < p.hi AND r.id = ANY (p_ids)
+                           AND r.bucket >= p.lo AND r.bucket < p.hi
+                           AND r.id = ANY (p_ids) AND r.id <> 0  -- 0 files requests without a model
                         OFFSET 0) r
          WHERE p.level IS NOT NULL
         UNION ALL
@@ -147,11 +156,12 @@ LANGUAGE sql STABLE AS $$
                d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
           FROM pieces p, chat_rollup_raw(p.lo, p.hi, false, p_ids) d
          WHERE p.level IS NULL
-        UNION ALL
+        UNION ALL  -- the tail, over the range the pieces cover
         SELECT d.id, d.completed, d.failed, d.partial, d.input_tokens, d.output_tokens,
                d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
-          FROM chat_rollup_raw(coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity'),
-                               true, p_ids) d)
+          FROM chat_rollup_effective_range(p_start, p_end) e,
+               chat_rollup_raw(coalesce(e.effective_start, '-infinity'),
+                               coalesce(e.effective_end, 'infinity'), true, p_ids) d)
     SELECT NULL::timestamptz, t.id, sum(t.completed)::bigint, sum(t.failed)::bigint,
            sum(t.partial)::bigint, sum(t.input_tokens)::bigint, sum(t.output_tokens)::bigint,
            sum(t.processing_time_ms)::bigint, sum(t.cost_usd), sum(t.latency), sum(t.latency_over)

@@ -17,6 +17,8 @@ WITH rel AS (
            coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS relacl
       FROM pg_class c
      WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c')
+), members AS (  -- extensions' routines: theirs, whatever version is installed
+    SELECT d.objid FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
 ), own AS (
     SELECT c.oid, c.relname, c.relkind FROM rel c
      WHERE c.relname NOT LIKE '%%yoyo%%'
@@ -31,7 +33,7 @@ WITH rel AS (
     UNION ALL
     SELECT 'routine ' || p.oid::regprocedure::text,
            (aclexplode(coalesce(p.proacl, acldefault('f', p.proowner)))).*
-      FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace
+      FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND NOT p.oid IN (SELECT objid FROM members)
     UNION ALL
     SELECT 'default ' || d.defaclobjtype::text
            || CASE d.defaclnamespace WHEN 0 THEN '' ELSE ' in ' || d.defaclnamespace::regnamespace::text END,
@@ -74,7 +76,9 @@ SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' ELSE 'function ' END || p.oid::
        || coalesce(' set ' || array_to_string(p.proconfig, ', '), '')
        || ' body md5 ' || md5(p.prosrc)
   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
- WHERE p.pronamespace = 'public'::regnamespace
+ WHERE p.pronamespace = 'public'::regnamespace AND NOT p.oid IN (SELECT objid FROM members)
+UNION ALL
+SELECT 'extension ' || extname FROM pg_extension WHERE extname <> 'plpgsql'
 UNION ALL
 SELECT CASE t.typtype WHEN 'd' THEN 'domain ' || t.typname || ' over '
                                      || format_type(t.typbasetype, t.typtypmod)
