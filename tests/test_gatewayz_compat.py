@@ -220,7 +220,7 @@ def test_model_page_query_with_javascript_dates(client, gateway):
     body = get(client, "", model_id=model_id, start_date="2000-03-01T00:00:00.000Z",
                end_date=(T0 + timedelta(days=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                limit=1000)
-    assert body["metadata"]["total_count"] == 12
+    assert body["metadata"]["returned_count"] == len(body["data"]) == 12
     for row in body["data"]:  # the page's scatter plot and table read these
         assert row["total_tokens"] == row["input_tokens"] + row["output_tokens"]
         assert isinstance(row["processing_time_ms"], int) and row["status"] in ("completed", "failed")
@@ -252,7 +252,8 @@ def test_deliberate_differences(app, client, gateway):
     assert body["code"] == 422 and list(body["errors"]["query"]) == ["limt"]
     # end_date is exclusive (upstream: inclusive): a request at end_date is not counted.
     at = (T0 + 7 * timedelta(minutes=7)).isoformat()
-    assert get(client, "", start_date=T0.isoformat(), end_date=at)["metadata"]["total_count"] == 7
+    assert get(client, "/counts", start_date=T0.isoformat(), end_date=at)["metadata"]["total_requests"] == 7
+    assert len(get(client, "/plot-data", start_date=T0.isoformat(), end_date=at)["plot_data"]["tokens"]) == 7
     # status must be a known one.
     assert client.get(BASE, query_string={"status": "done"}).status_code == 422
     # Once a key exists, a request without one is refused (upstream: optional keys).
