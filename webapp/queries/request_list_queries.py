@@ -30,15 +30,17 @@ _ROW_JSON = """
     )::text
 """
 
-# The exact count comes from chat_request_totals(), which later migrations answer
-# from rollups; the filters on models become a filter on its model rows.
-_COUNT_FROM_TOTALS = """
+# The exact count comes from the statistics (the rollup store, without histograms);
+# the filters on models become a filter on its model rows.
+_COUNT_FROM_STATS = """
     SELECT coalesce(sum(CASE %(status)s::text
                             WHEN 'completed' THEN t.completed_requests
                             WHEN 'failed' THEN t.failed_requests
                             WHEN 'partial' THEN t.partial_requests
                             ELSE t.total_requests END), 0)::bigint AS n
-      FROM chat_request_totals(%(start_date)s, %(end_date)s, %(model_id)s) t
+      FROM chat_request_stats(%(start_date)s, %(end_date)s,
+                              CASE WHEN %(model_id)s::integer IS NOT NULL
+                                   THEN ARRAY[%(model_id)s::integer] END, false) t
       LEFT JOIN models m ON m.id = t.model_id
      WHERE {model_filters}
 """
@@ -73,7 +75,7 @@ def _filters(filters):
 def _count(conn, model_where, request_where, params):
     try:
         with conn.transaction():  # a savepoint: the fallback runs if the function is missing
-            return conn.execute(_COUNT_FROM_TOTALS.format(model_filters=model_where),
+            return conn.execute(_COUNT_FROM_STATS.format(model_filters=model_where),
                                 params).fetchone()["n"]
     except errors.UndefinedFunction:
         return conn.execute(f"SELECT count(*) AS n {_FROM} WHERE {model_where} AND {request_where}",
