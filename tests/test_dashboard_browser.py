@@ -12,15 +12,13 @@ from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import PROJECT_DIR, live_server
-
-selenium = pytest.importorskip("selenium")
-from selenium import webdriver  # noqa: E402
-from selenium.webdriver.chrome.service import Service  # noqa: E402
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 pytestmark = pytest.mark.browser
 
@@ -251,7 +249,9 @@ def _timings(driver):
 
 
 def _screenshot(driver, width, name):
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, max(800, min(height, 4000)))
+    """What a screen of this width and 800 px shows first, and the whole page."""
     driver.save_screenshot(str(SCREENSHOTS / f"dashboard-{name}.png"))
+    height = driver.execute_script("return document.documentElement.scrollHeight")
+    driver.set_window_size(width, min(height, 4000))
+    driver.save_screenshot(str(SCREENSHOTS / f"dashboard-{name}-full.png"))
     driver.set_window_size(width, 800)

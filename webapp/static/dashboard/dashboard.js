@@ -249,6 +249,10 @@ function renderTotals(totals, p95, unattributed) {
   }));
 }
 
+// plotly.js loads in parallel with the API calls: the tables need not wait for it.
+const plotly = window.Plotly ? Promise.resolve(window.Plotly)
+  : new Promise((resolve) => $("plotly-js").addEventListener("load", () => resolve(window.Plotly)));
+
 const CHART_LAYOUT = {margin: {l: 8, r: 8, t: 24, b: 8}, barmode: "stack", showlegend: true,
                       legend: {orientation: "h", x: 0, y: 1, yanchor: "bottom"}, paper_bgcolor: "rgba(0,0,0,0)",
                       plot_bgcolor: "rgba(0,0,0,0)", font: {size: 12}};
@@ -263,7 +267,7 @@ function renderModelsChart(models) {
     hovertemplate: "%{y}: %{x:,} " + status + "<extra></extra>"}));
   const layout = {...CHART_LAYOUT, height: 120 + 22 * top.length,
                   yaxis: {automargin: true}, xaxis: {automargin: true, tickformat: ","}};
-  return Plotly.react("chart-models", traces, layout, CHART_CONFIG);
+  return plotly.then((Plotly) => Plotly.react("chart-models", traces, layout, CHART_CONFIG));
 }
 
 function renderRecentChart(rows, zone) {
@@ -279,7 +283,7 @@ function renderRecentChart(rows, zone) {
   const layout = {...CHART_LAYOUT, height: 300,
                   xaxis: {automargin: true, title: {text: zone}},
                   yaxis: {automargin: true, title: {text: "ms"}, tickformat: ","}};
-  return Plotly.react("chart-recent", traces, layout, CHART_CONFIG);
+  return plotly.then((Plotly) => Plotly.react("chart-recent", traces, layout, CHART_CONFIG));
 }
 
 function renderRecent(rows, zone) {
@@ -375,7 +379,7 @@ function render(providers, models, recent, one) {
 
   const totals = one ? modelTotals(one.data) : sumModels(shownModels);
   const p95 = one ? one.data.stats.p95_processing_time_ms : null;
-  renderTotals(totals, {value: p95, text: one ? ms(p95) : "pick a model"},
+  renderTotals(totals, {value: p95, text: one ? ms(p95) : "select a model"},
                view.provider || view.model ? null : providers.metadata.unattributed_requests);
   marked("totals");
 
