@@ -205,6 +205,11 @@ def test_range_zone_and_filters_change_the_charts_and_the_url(page, browser):
     _wait_loaded(driver)
     assert Select(driver.find_element(By.ID, "model")).first_selected_option.text == model
 
+    _reload_and_wait(driver, lambda: Select(driver.find_element(By.ID, "range")).select_by_value("custom"))
+    start = driver.find_element(By.ID, "start")
+    assert start.is_displayed() and start.get_attribute("value")  # the last range, in the zone
+    assert "range=custom" in driver.current_url and "start=" in driver.current_url
+
 
 def test_no_other_host_screenshots_and_timings(browser, page, live):
     browser.execute_cdp_cmd("Network.clearBrowserCache", {})  # a first visit

@@ -375,7 +375,11 @@ function render(providers, models, recent, one) {
     ? models.data.filter((m) => String(m.provider.id) === view.provider) : models.data;
 
   fillSelect($("provider"), providers.data.map((p) => [p.provider_id, p.name]), view.provider);
-  fillSelect($("model"), shownModels.map((m) => [m.model_id, m.model_name]), view.model);
+  const modelOptions = shownModels.map((m) => [m.model_id, m.model_name]);
+  if (one && !shownModels.some((m) => m.model_id === one.data.model_id)) {
+    modelOptions.push([one.data.model_id, one.data.model_name]);  // selected, no requests in range
+  }
+  fillSelect($("model"), modelOptions, view.model);
 
   const totals = one ? modelTotals(one.data) : sumModels(shownModels);
   const p95 = one ? one.data.stats.p95_processing_time_ms : null;
