@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -169,6 +170,29 @@ def test_totals_and_tables_equal_the_api(page, live):
     rows = _table(driver, "recent-table")
     assert len(rows) == len(recent) == 50
     assert [row[3] for row in rows] == ["✖ failed" if r["status"] == "failed" else r["status"] for r in recent]
+
+
+def test_controls_and_rows_are_reachable_by_keyboard_with_visible_focus(page):
+    driver = page()
+    reached = []
+    for _ in range(16):
+        ActionChains(driver).send_keys(Keys.TAB).perform()
+        reached.append(driver.execute_script(
+            "const e = document.activeElement;"
+            "return [e.id || e.className, getComputedStyle(e).outlineStyle]"))
+    assert [name for name, _ in reached[:6]] == ["range", "tz", "provider", "model", "refresh", "scroll"]
+    assert {"sort", "pick"} <= {name for name, _ in reached}  # headers sort, rows filter
+    assert all(outline != "none" for _, outline in reached), reached
+
+
+def test_request_rows_of_either_shape_are_read(page):
+    """Today's rows carry `model` and `provider`; upstream's carry `models` with `providers`."""
+    driver = page()
+    today = {"model": {"id": 3, "model_name": "GPT-4o"}, "provider": {"id": 1, "name": "OpenAI"}}
+    upstream = {"models": {"id": 3, "model_name": "GPT-4o", "providers": {"id": 1, "name": "OpenAI"}}}
+    read = "return [...arguments].map((row) => rowModel(row))"
+    assert driver.execute_script(read, today, upstream) == [{"name": "GPT-4o", "provider": "OpenAI"}] * 2
+    assert driver.execute_script(read, {"model": None, "provider": None}, {"models": None}) == [None, None]
 
 
 def test_range_zone_and_filters_change_the_charts_and_the_url(page, browser):
