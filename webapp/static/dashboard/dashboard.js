@@ -358,10 +358,9 @@ async function load() {
       $("error").hidden = false;
     }
   }
-  const {start: shownStart, end: shownEnd} = {start, end};
   const format = new Intl.DateTimeFormat(undefined, {timeZone: view.tz, dateStyle: "medium", timeStyle: "short"});
-  $("showing").textContent = `${shownStart ? format.format(shownStart) : "the first request"} – ` +
-    `${shownEnd ? format.format(shownEnd) : "now"} (${view.tz}).`;
+  $("showing").textContent = `${start ? format.format(start) : "the first request"} – ` +
+    `${end ? format.format(end) : "now"} (${view.tz}).`;
 }
 
 function render(providers, models, recent, one) {
