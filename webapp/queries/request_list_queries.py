@@ -30,19 +30,25 @@ _ROW_JSON = """
     )::text
 """
 
-# The exact count comes from the statistics (the rollup store, without histograms);
-# the filters on models become a filter on its model rows.
+# The exact count comes from the statistics (the rollup store, without histograms)
+# from the raw-retention horizon on, where they count exactly the rows that exist,
+# plus the rows still present before it, counted raw (none, once retention is done).
+# The filters on models become a filter on the statistics' model rows.
 _COUNT_FROM_STATS = """
-    SELECT coalesce(sum(CASE %(status)s::text
-                            WHEN 'completed' THEN t.completed_requests
-                            WHEN 'failed' THEN t.failed_requests
-                            WHEN 'partial' THEN t.partial_requests
-                            ELSE t.total_requests END), 0)::bigint AS n
-      FROM chat_request_stats(%(start_date)s, %(end_date)s,
-                              CASE WHEN %(model_id)s::integer IS NOT NULL
-                                   THEN ARRAY[%(model_id)s::integer] END, false) t
-      LEFT JOIN models m ON m.id = t.model_id
-     WHERE {model_filters}
+    WITH h AS (SELECT CASE WHEN raw_horizon > '-infinity' THEN raw_horizon END AS at
+                 FROM chat_rollup_state)
+    SELECT (SELECT coalesce(sum(CASE %(status)s::text
+                                    WHEN 'completed' THEN t.completed_requests
+                                    WHEN 'failed' THEN t.failed_requests
+                                    WHEN 'partial' THEN t.partial_requests
+                                    ELSE t.total_requests END), 0)::bigint
+              FROM h, chat_request_stats(greatest(%(start_date)s, h.at), %(end_date)s,
+                                         CASE WHEN %(model_id)s::integer IS NOT NULL
+                                              THEN ARRAY[%(model_id)s::integer] END, false) t
+              LEFT JOIN models m ON m.id = t.model_id
+             WHERE {model_filters})
+         + (SELECT count(*) {from_rows}, h WHERE {model_filters} AND {request_filters}
+                                             AND r.created_at < h.at) AS n
 """
 
 
@@ -75,9 +81,10 @@ def _filters(filters):
 def _count(conn, model_where, request_where, params):
     try:
         with conn.transaction():  # a savepoint: the fallback runs if the function is missing
-            return conn.execute(_COUNT_FROM_STATS.format(model_filters=model_where),
-                                params).fetchone()["n"]
-    except errors.UndefinedFunction:
+            return conn.execute(_COUNT_FROM_STATS.format(
+                model_filters=model_where, request_filters=request_where, from_rows=_FROM),
+                params).fetchone()["n"]
+    except (errors.UndefinedFunction, errors.UndefinedTable):
         return conn.execute(f"SELECT count(*) AS n {_FROM} WHERE {model_where} AND {request_where}",
                             params).fetchone()["n"]
 
