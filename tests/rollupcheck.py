@@ -424,12 +424,12 @@ def pieces(conn, start, end):
 KNOWN_BUGS = ("straddle", "tail")
 
 
-def check_range_stats(conn, sh, retained, start, end, model_id=None, known=None):
+def check_range_stats(conn, sh, retained, start, end, model_id=None, known=None, now=None):
     """chat_request_stats (rollup) over [start, end) against the Python aggregation of the
     live and retained rows over the range it covered; the rounding only where it must be.
-    Returns (effective start, effective end)."""
-    st_ = state(conn)
-    rows = fetch_rows(conn)
+    `now`: (state, live rows) when the caller has just read them. Returns (effective start,
+    effective end)."""
+    st_, rows = now or (state(conn), fetch_rows(conn))
     ideal = (ideal_edge(sh, st_, start, False), ideal_edge(sh, st_, end, True))
     if start is not None and end is not None and start >= end:
         ideal = (start, end)
