@@ -227,6 +227,7 @@ def exact_percentile(values, fraction):
 
 def within_error(reported, exact):
     """The stated error: within max(1 ms, 1%) of the exact value."""
+    exact = float(exact)
     return abs(float(reported) - exact) <= max(1.0, 0.01 * exact)
 
 
