@@ -443,7 +443,8 @@ def check_range_stats(conn, sh, retained, start, end, model_id=None, known=None,
     if effective != ideal:
         straddled = any(p["lo"] < h < p["hi"] for p in inexact
                         for h in (st_.raw_horizon, st_.quarter_horizon) if h is not None)
-        assert straddled and effective[0] <= ideal[0] and (end is None or effective[1] >= ideal[1]), \
+        outwards = (start is None or effective[0] <= ideal[0]) and (end is None or effective[1] >= ideal[1])
+        assert straddled and outwards, \
             f"[{start}, {end}) answered as [{effective[0]}, {effective[1]}), must be {ideal} ({st_})"
         if known is not None:
             known["straddle"] += 1
@@ -532,16 +533,12 @@ def check_public_functions(conn, start, end, expected, providers_of):
             assert stats_part(row) == public_model_row(m, None)
             assert row["p50_processing_time_ms"] is None and row["p99_processing_time_ms"] is None
     providers = conn.execute("SELECT * FROM get_provider_request_stats(%(start)s, %(end)s)", args).fetchall()
-    assert {r["provider_id"]: (r["models_with_requests"], r["total_requests"]) for r in providers} == {
-        p: (sum(1 for m in busy if providers_of[m] == p),
-            sum(expected[m].requests for m in busy if providers_of[m] == p))
-        for p in set(providers_of.values())} | {
-        r["provider_id"]: (0, 0) for r in providers if r["provider_id"] not in providers_of.values()}
+    per_provider = {r["provider_id"]: (sum(1 for m in busy if providers_of[m] == r["provider_id"]),
+                                       sum(expected[m].requests for m in busy if providers_of[m] == r["provider_id"]))
+                    for r in providers}
+    assert {r["provider_id"]: (r["models_with_requests"], r["total_requests"]) for r in providers} == per_provider
+    assert [r["provider_id"] for r in providers] == sorted(per_provider, key=lambda p: (-per_provider[p][1], p))
+    assert set(providers_of.values()) <= set(per_provider)
     unattributed = conn.execute("SELECT get_unattributed_request_count(%(start)s, %(end)s) AS n",
                                 args).fetchone()["n"]
     assert unattributed == (expected[None].requests if None in expected else 0)
-
-
-def stats_source(conn, source):
-    """Statistics functions of this session read `source` ('raw' or 'rollup')."""
-    conn.execute("SELECT set_config('chatstats.stats_source', %s, false)", (source,))

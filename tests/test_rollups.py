@@ -11,7 +11,7 @@ percentiles within the stated error of the exact percentile_disc.
 """
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import psycopg
@@ -581,7 +581,6 @@ def test_pruned_quarters_are_answered_from_hours_and_raw_rows(conn):
 
 
 def test_retention_and_pruning_wrappers_count_days_from_now(conn):
-    sh = rc.shape(conn)
     rc.make_catalog(conn)
     now = conn.execute("SELECT now() AS t").fetchone()["t"]
     ages = [timedelta(days=9), timedelta(days=6, hours=1), timedelta(days=2), timedelta(hours=1)]
@@ -599,14 +598,19 @@ def test_retention_and_pruning_wrappers_count_days_from_now(conn):
     assert rc.sql_stats(conn)[None]["total_requests"] == 4
 
 
+def _retained_history(conn, batch_rows=10_000):
+    """_history() with retention at its third midnight (one batch); return that horizon."""
+    _history(conn, rc.shape(conn))
+    horizon = rc.SPAN_START + timedelta(days=2)
+    assert conn.execute("SELECT chat_rollup_retain(%s, %s) AS n", (horizon, batch_rows)).fetchone()["n"] > 0
+    return horizon
+
+
 @pytest.mark.xfail(strict=True, reason="0010: chat_rollup_effective_range(start, NULL) closes the open "
                                        "end at the rounded start's bucket end (greatest(NULL, x) = x); "
                                        "likewise an open start")
 def test_effective_range_keeps_an_open_edge_open(conn):
-    sh = rc.shape(conn)
-    _history(conn, sh)
-    horizon = rc.SPAN_START + timedelta(days=2)
-    conn.execute("SELECT chat_rollup_retain(%s, 10000)", (horizon,))
+    _retained_history(conn)
     ragged = rc.SPAN_START + timedelta(hours=10, minutes=5)
     assert rc.effective_range(conn, ragged, None) == (rc.SPAN_START + timedelta(hours=10), None)
     assert rc.effective_range(conn, None, ragged) == (None, rc.SPAN_START + timedelta(hours=10, minutes=15))
@@ -616,10 +620,7 @@ def test_effective_range_keeps_an_open_edge_open(conn):
                                        "raw horizon is rounded as one piece: its end, after the horizon "
                                        "where raw rows answer, is rounded too")
 def test_an_edge_after_the_raw_horizon_is_never_rounded(conn):
-    sh = rc.shape(conn)
-    _history(conn, sh)
-    horizon = rc.SPAN_START + timedelta(days=2)
-    conn.execute("SELECT chat_rollup_retain(%s, 10000)", (horizon,))
+    horizon = _retained_history(conn)
     start, end = horizon - timedelta(minutes=5), horizon + timedelta(minutes=5)
     # Expected: [23:45, 00:05) (the start rounded to its quarter); answered as [23:45, 00:15).
     assert rc.effective_range(conn, start, end) == (horizon - timedelta(minutes=15), end)
@@ -629,10 +630,7 @@ def test_an_edge_after_the_raw_horizon_is_never_rounded(conn):
                                        "inexact range are not counted (the tail is read over the range "
                                        "asked), so a refresh changes the answer for the same range")
 def test_rows_not_rolled_up_yet_count_in_the_rounded_part(conn):
-    sh = rc.shape(conn)
-    _history(conn, sh)
-    horizon = rc.SPAN_START + timedelta(days=2)
-    conn.execute("SELECT chat_rollup_retain(%s, 10000)", (horizon,))
+    _retained_history(conn)
     late = {**rc.fetch_rows(conn)[0], "created_at": rc.SPAN_START + timedelta(hours=10, minutes=2)}
     rc.insert(conn, [late])
     start, end = rc.SPAN_START + timedelta(hours=10, minutes=5), rc.SPAN_START + timedelta(hours=12)
@@ -647,10 +645,7 @@ def test_rows_not_rolled_up_yet_count_in_the_rounded_part(conn):
                                        "a row (a late arrival, or one a retention batch has not reached) "
                                        "stays counted")
 def test_delete_of_a_rolled_up_row_before_the_raw_horizon(conn):
-    sh = rc.shape(conn)
-    _history(conn, sh)
-    horizon = rc.SPAN_START + timedelta(days=2)
-    assert conn.execute("SELECT chat_rollup_retain(%s, 1) AS n", (horizon,)).fetchone()["n"] == 1
+    horizon = _retained_history(conn, batch_rows=1)  # removes one row, more are older
     left_before_horizon = conn.execute(
         "SELECT id FROM chat_completion_requests WHERE created_at < %s ORDER BY id LIMIT 1", (horizon,)).fetchone()
     total = rc.sql_stats(conn)
