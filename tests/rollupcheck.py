@@ -30,10 +30,9 @@ from webapp import rollups
 STATUSES = ("completed", "failed", "partial")
 # Buckets of every level are aligned to this origin (see chat_rollup_bucket()).
 ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
-# Generated data lives in [SPAN_START, SPAN_END): a few days around BASE, a boundary of
-# every level up to 32 days, so that the data holds boundaries of the fine levels and of
-# several day blocks.
-BASE = ORIGIN + timedelta(days=299 * 32)
+# Generated data lives in [SPAN_START, SPAN_END): a few days around BASE, a bucket boundary
+# of every level (shape() checks it), so that the data holds boundaries of every level.
+BASE = ORIGIN + timedelta(days=9 * 1024)
 SPAN_START, SPAN_END = BASE - timedelta(days=2), BASE + timedelta(days=3)
 DAY = timedelta(days=1)
 US = timedelta(microseconds=1)
@@ -125,7 +124,9 @@ def shape(conn):
             WHERE attrelid = 'chat_rollups'::regclass AND attname IN ('latency', 'latency_over')""")}
     assert top == len(widths) + 1
     assert all(b % a == timedelta(0) for a, b in zip(widths, widths[1:])), "levels must nest"
-    return Shape(tuple(widths), top, dims["latency"], dims["latency_over"])
+    found = Shape(tuple(widths), top, dims["latency"], dims["latency_over"])
+    assert all(found.floor(level, BASE) == BASE for level in range(1, top)), "move BASE to a boundary of every level"
+    return found
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def ranges(sh):
     """(start, end), either may be None (open): anywhere in or around the data, on or next
     to boundaries, far outside it, or both inside one quarter."""
     far = st.sampled_from([SPAN_START - timedelta(days=40), SPAN_END + timedelta(days=40),
-                           sh.floor(sh.top - 1, BASE), sh.floor(sh.top - 2, BASE)])
+                           BASE - sh.widths[-1], BASE + sh.widths[-2]])
     bound = st.none() | instants(sh) | far
     quarter = sh.widths[0]
     in_one_bucket = st.builds(
