@@ -3,12 +3,15 @@ whatever happened before.
 
 A hypothesis state machine interleaves inserts, updates (of every column the rollups
 read, and of the id), deletes, refreshes in small batches, pruning of quarters,
-raw-data retention and TRUNCATEs in one session. After every step the stored rollups
-are checked level by level against the rows below the watermark plus the rows
-retention removed (kept by the machine), and the statistics over random ranges (also
-with edges before the retention horizon) against the rows of the range they covered;
-percentiles within the stated error of the exact percentile_disc.
+raw-data retention and TRUNCATEs in one session. After every step: the stored rollups
+level by level against the rows below the watermark plus the rows retention removed
+(kept by the machine), honouring the quarter horizon; the statistics of all time, of a
+random range and model, and of ranges reaching back before the raw horizon, against the
+rows of the range they covered (rounded only where it must be); percentiles within the
+stated error of the exact percentile_disc. Reading rules add the public functions and
+the API.
 """
+import functools
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -37,6 +40,20 @@ def horizon_instants():
                        st.sampled_from(list(range(1, days))), st.sampled_from([0, 5, 23]))
     around = st.sampled_from([rc.SPAN_START - timedelta(hours=1), rc.SPAN_START, rc.SPAN_END])
     return st.one_of(inside, inside, around)
+
+
+def then_check_a_range(step):
+    """After the step, the statistics over a random range (and model) are checked against
+    the Python aggregation, percentiles within the error: (b) and (c) after every step."""
+    @functools.wraps(step)
+    def checked(self, probe, **kwargs):
+        step(self, **kwargs)
+        start, end = probe.draw(rc.ranges(self.sh), label="checked range")
+        model_id = self._model(probe.draw(st.integers(0, 4), label="checked model"))
+        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, model_id, self.known)
+        self.seen["inexact range"] += effective != (start, end)
+        self.seen["range with retained rows"] += bool(rc.in_range(self.retained, *effective))
+    return checked
 
 
 class RollupMachine(RuleBasedStateMachine):
@@ -68,18 +85,21 @@ class RollupMachine(RuleBasedStateMachine):
 
     # -- writes ------------------------------------------------------------------
 
-    @rule(data=st.data())
+    @rule(probe=st.data(), data=st.data())
+    @then_check_a_range
     def insert_one(self, data):
         rc.insert(self.conn, [data.draw(rc.requests(self.sh, self.model_ids))])
 
-    @rule(data=st.data(), statements=st.integers(1, 3))
+    @rule(probe=st.data(), data=st.data(), statements=st.integers(1, 3))
+    @then_check_a_range
     def insert_transaction(self, data, statements):
         with self.conn.transaction():
             for _ in range(statements):
                 rc.insert(self.conn, data.draw(
                     st.lists(rc.requests(self.sh, self.model_ids), min_size=1, max_size=6)))
 
-    @rule(data=st.data(), position=positions)
+    @rule(probe=st.data(), data=st.data(), position=positions)
+    @then_check_a_range
     def update(self, data, position):
         values = data.draw(rc.requests(self.sh, self.model_ids))
         changed = data.draw(st.lists(st.sampled_from(rc.COLUMNS), min_size=1, max_size=4, unique=True))
@@ -88,7 +108,8 @@ class RollupMachine(RuleBasedStateMachine):
             f"UPDATE chat_completion_requests SET {', '.join(f'{c} = %s' for c in changed)} WHERE {where}",
             [*(values[c] for c in changed), *params])
 
-    @rule(data=st.data(), position=positions)
+    @rule(probe=st.data(), data=st.data(), position=positions)
+    @then_check_a_range
     def update_relative(self, data, position):
         """Shifts created_at (across bucket boundaries and horizons), scales processing times."""
         shift = data.draw(st.sampled_from([rc.US, -rc.US, timedelta(minutes=15), -timedelta(hours=1),
@@ -102,13 +123,15 @@ class RollupMachine(RuleBasedStateMachine):
                    AND processing_time_ms < 1000000""",
             [shift, factor, *params, shift, rc.SPAN_START, shift, rc.SPAN_END])
 
-    @rule(position=positions)
+    @rule(probe=st.data(), position=positions)
+    @then_check_a_range
     def renumber(self, position):
         """A new id moves a (maybe rolled-up) row into the tail."""
         where, params = self._where_positions(position)
         self.conn.execute(f"UPDATE chat_completion_requests SET id = DEFAULT WHERE {where}", params)
 
-    @rule(position=positions)
+    @rule(probe=st.data(), position=positions)
+    @then_check_a_range
     def delete(self, position):
         # Not rows that are rolled up and older than the raw horizon: their deletion is
         # taken for retention's (test_delete_of_a_rolled_up_row_before_the_raw_horizon).
@@ -117,7 +140,8 @@ class RollupMachine(RuleBasedStateMachine):
                       " AND created_at < (SELECT raw_horizon FROM chat_rollup_state))")
         self.conn.execute(f"DELETE FROM chat_completion_requests WHERE {where}", params)
 
-    @rule(restart=st.booleans())
+    @rule(probe=st.data(), restart=st.booleans())
+    @then_check_a_range
     def truncate(self, restart):
         self.conn.execute(f"TRUNCATE chat_completion_requests{' RESTART IDENTITY' if restart else ''}")
         self.retained = []
@@ -125,7 +149,8 @@ class RollupMachine(RuleBasedStateMachine):
 
     # -- maintenance ----------------------------------------------------------------
 
-    @rule(batch=st.sampled_from([1, 2, 3, 7, rollups.BATCH_ROWS]))
+    @rule(probe=st.data(), batch=st.sampled_from([1, 2, 3, 7, rollups.BATCH_ROWS]))
+    @then_check_a_range
     def refresh(self, batch):
         before = rc.state(self.conn).watermark
         rolled, caught_up = rollups.refresh(self.conn, batch)  # nobody else in the way: never None
@@ -135,13 +160,15 @@ class RollupMachine(RuleBasedStateMachine):
         assert before <= after <= before + batch
         assert caught_up == (after >= max(ids, default=0))
 
-    @rule(batch=st.sampled_from([2, 5, rollups.BATCH_ROWS]))
+    @rule(probe=st.data(), batch=st.sampled_from([2, 5, rollups.BATCH_ROWS]))
+    @then_check_a_range
     def catch_up(self, batch):
         rollups.catch_up(self.conn, batch)
         lag = rollups.lag(self.conn)
         assert lag["lag_rows"] == 0 and lag["lag_seconds"] == 0
 
-    @rule(at=horizon_instants())
+    @rule(probe=st.data(), at=horizon_instants())
+    @then_check_a_range
     def prune(self, at):
         old = rc.state(self.conn)
         horizon = max(old.quarter_horizon or rc.midnight(at), rc.midnight(at))
@@ -152,13 +179,18 @@ class RollupMachine(RuleBasedStateMachine):
         assert new == rc.State(old.watermark, horizon, old.raw_horizon)
         assert removed == doomed
 
-    @rule(at=horizon_instants(), batch=st.sampled_from([2, 10_000]))
+    @rule(probe=st.data(), at=horizon_instants(), batch=st.sampled_from([2, 10_000]))
+    @then_check_a_range
     def catch_up_and_retain(self, at, batch):
         rollups.catch_up(self.conn)
-        self.retain(at, batch, True)
+        self._retain(at, batch, True)
 
-    @rule(at=horizon_instants(), batch=st.sampled_from([1, 2, 5, 10_000]), repeat=st.booleans())
+    @rule(probe=st.data(), at=horizon_instants(), batch=st.sampled_from([1, 2, 5, 10_000]), repeat=st.booleans())
+    @then_check_a_range
     def retain(self, at, batch, repeat):
+        self._retain(at, batch, repeat)
+
+    def _retain(self, at, batch, repeat):
         old = rc.state(self.conn)
         horizon = max(old.raw_horizon or rc.midnight(at), rc.midnight(at))
         while True:
@@ -181,14 +213,6 @@ class RollupMachine(RuleBasedStateMachine):
 
     def _model(self, choice):
         return [None, *self.model_ids, self.model_ids[-1] + 1000][choice % (len(self.model_ids) + 2)]
-
-    @rule(data=st.data(), model=st.integers(0, 4))
-    def check_range(self, data, model):
-        start, end = data.draw(rc.ranges(self.sh))
-        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, self._model(model),
-                                         self.known)
-        self.seen["inexact range"] += effective != (start, end)
-        self.seen["range with retained rows"] += bool(rc.in_range(self.retained, *effective))
 
     @rule(data=st.data(), model=st.integers(0, 4))
     def check_range_at_a_horizon(self, data, model):
