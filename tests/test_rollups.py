@@ -677,3 +677,29 @@ def test_delete_of_a_rolled_up_row_before_the_raw_horizon(conn):
     conn.execute("DELETE FROM chat_completion_requests WHERE id = %s", (left_before_horizon["id"],))
     assert sum(r["total_requests"] for r in rc.sql_stats(conn).values()) == \
         sum(r["total_requests"] for r in total.values()) - 1
+
+
+def test_refresher_prunes_and_retains_after_catching_up(conn, database_url):
+    """The Refresher thread (as the owner here: see test_refresher_thread_rolls_up_by_itself
+    for the rollup role) rolls up, then applies quarter_days and raw_days."""
+    rc.make_catalog(conn)
+    now = conn.execute("SELECT now() AS t").fetchone()["t"]
+    ages = [timedelta(days=12), timedelta(days=8), timedelta(days=3), timedelta(minutes=5)]
+    rc.insert(conn, [{"model_id": None, "input_tokens": 1, "output_tokens": 1, "processing_time_ms": 10 * i,
+                      "status": "completed", "cost_usd": None, "created_at": now - age}
+                     for i, age in enumerate(ages)])
+    refresher = rollups.Refresher(database_url, 0.05, quarter_days=5, raw_days=7)
+    refresher.start()
+    try:
+        for _ in range(100):
+            if len(rc.fetch_rows(conn)) == 2 and rc.state(conn).quarter_horizon is not None:
+                break
+            time.sleep(0.05)
+    finally:
+        refresher.stop()
+    st_ = rc.state(conn)
+    assert st_.watermark == 4
+    assert st_.quarter_horizon == rc.midnight(now - timedelta(days=5))
+    assert st_.raw_horizon == rc.midnight(now - timedelta(days=7))
+    assert sorted(r["created_at"] for r in rc.fetch_rows(conn)) == [now - ages[2], now - ages[3]]
+    assert rc.sql_stats(conn)[None]["total_requests"] == 4
