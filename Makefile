@@ -17,7 +17,7 @@ EXPORT_USERS ?= 0
 SOURCE     ?=
 LOADTEST_ARGS ?=
 
-.PHONY: install run test bench loadtest clean
+.PHONY: install run test schema-snapshot bench loadtest clean
 
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,11 @@ run: install
 test: install
 	$(BIN)/pytest
 
-bench: install  # 1M and 10M rows: chatstats bench's defaults
+schema-snapshot: install  # after adding a migration: record the schema (tests/schema_snapshot.txt)
+	$(BIN)/pytest -q tests/test_migration_history.py --update-schema-snapshot
+
+bench: install  # both data shapes (chatstats bench's defaults); the embedded server unless DATABASE_URL
+	$(if $(DATABASE_URL),,$(BIN)/chatstats db start > /dev/null)
 	$(BIN)/chatstats bench
 
 loadtest: install

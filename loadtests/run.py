@@ -26,9 +26,10 @@ import psycopg
 
 from report import table
 from webapp import dsn, embedded
-from webapp.config import PROJECT_DIR, Config
+from webapp.config import Config
 
 HERE = Path(__file__).resolve().parent
+PROJECT_DIR = HERE.parent
 BIN = Path(sys.executable).parent
 
 

@@ -7,9 +7,16 @@ DROP TABLE chat_rollups;
 DROP FUNCTION chat_latency_scale(vector, integer);
 DROP FUNCTION chat_latency_percentile(real[], real[], float8);
 DROP TABLE chat_latency_steps;
-DROP FUNCTION chat_latency_values();
 DROP FUNCTION chat_latency_bucket(integer);
 DROP FUNCTION chat_rollup_bucket(integer, timestamptz);
 DROP FUNCTION chat_rollup_top();
 DROP FUNCTION chat_rollup_widths();
--- The vector extension stays: other objects may use it.
+-- The vector extension goes if this migration created it (and nothing else uses it).
+DO $$
+BEGIN
+    IF obj_description((SELECT oid FROM pg_extension WHERE extname = 'vector'), 'pg_extension')
+       = 'chatstats: created by migration 0008.rollup-store' THEN
+        DROP EXTENSION vector;
+    END IF;
+END
+$$;

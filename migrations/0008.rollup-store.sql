@@ -12,7 +12,26 @@
 -- of days (quarter_horizon below), everything coarser for ever.
 -- depends: 0007.roles
 
-CREATE EXTENSION IF NOT EXISTS vector;
+-- pgvector, unless the database has it: created with the usual privileges (executable by
+-- everyone; the default privileges of 0007 are for our own functions) and marked, so
+-- that the rollback drops only an extension this migration created.
+DO $$
+DECLARE
+    routine regprocedure;
+BEGIN
+    IF NOT EXISTS (SELECT FROM pg_extension WHERE extname = 'vector') THEN
+        CREATE EXTENSION vector;
+        COMMENT ON EXTENSION vector IS 'chatstats: created by migration 0008.rollup-store';
+        FOR routine IN
+            SELECT d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+             WHERE e.extname = 'vector' AND d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
+        LOOP
+            EXECUTE format('GRANT EXECUTE ON ROUTINE %s TO PUBLIC', routine);
+            EXECUTE format('REVOKE EXECUTE ON ROUTINE %s FROM chatstats_api', routine);
+        END LOOP;
+    END IF;
+END
+$$;
 
 -- Bucket widths of levels 1, 2, ..., finest first; the level after the last is all
 -- time. Days count as 24 hours.
@@ -53,17 +72,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE 51 + floor(ln(p_ms / 100.0::float8) / ln(1.019794::float8))::integer END
 $$;
 
--- The value reported for each bucket: within 1 ms or 0.98% of every value in it. A
--- constant, folded into queries when they are planned.
-CREATE FUNCTION chat_latency_values()
-RETURNS numeric[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT ARRAY(SELECT CASE WHEN b <= 50 THEN 2 * (b - 1) + 0.5
-                             ELSE round((100 * 1.019794::float8 ^ (b - 51)
-                                         * 2 * 1.019794 / (1 + 1.019794))::numeric, 2) END
-                   FROM generate_series(1, 912) b ORDER BY b)
-$$;
-
 -- Histograms are cumulative (element i counts the requests in buckets <= i), so that
 -- a merged histogram's percentile is one binary search (width_bucket). Each request
 -- adds its bucket's step: zeros below the bucket, ones from it on.
@@ -82,18 +90,30 @@ SELECT b,
   FROM generate_series(1, 912) b;
 
 -- A percentile of a merged histogram (its vectors as real[]), ranked as percentile_disc
--- ranks (ceil(fraction * n), in float8 like percentile_disc); NULL when empty. The
--- binary search is width_bucket's: how many cumulative counts are below the rank.
+-- ranks: the r-th value, r = ceil(fraction * n) computed in float8 like percentile_disc;
+-- NULL when empty. width_bucket(r - 1, counts) is a binary search: how many cumulative
+-- counts lie below r, i.e. the bucket of the r-th value, minus one. The value reported
+-- for a bucket is within 1 ms (below 100 ms) or 0.98% of every value in it: the middle
+-- of a 2 ms bucket, or 2 lo hi / (lo + hi) of a log bucket [lo, hi). One expression
+-- (with n and r spelt out each time), so that it is inlined into its callers.
 CREATE FUNCTION chat_latency_percentile(p_latency real[], p_over real[], p_fraction float8)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (chat_latency_values())[CASE
-        WHEN ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) <= p_latency[494]
-        THEN 1 + width_bucket(
-            (ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1)::real, p_latency)
-        ELSE 495 + width_bucket(
-            (ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1 - p_latency[494])::real,
-            p_over) END]
+    SELECT CASE
+        WHEN p_latency[494] + coalesce(p_over[418], 0) = 0 THEN NULL
+        WHEN ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) > p_latency[494] THEN
+            round((100 * 1.019794::float8 ^ (444 + width_bucket(
+                (ceil(p_fraction * (p_latency[494] + p_over[418])) - 1 - p_latency[494])::real, p_over))
+                * 2 * 1.019794 / (1 + 1.019794))::numeric, 2)
+        WHEN width_bucket((ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1)::real,
+                          p_latency) < 50 THEN
+            2 * width_bucket((ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1)::real,
+                             p_latency) + 0.5
+        ELSE
+            round((100 * 1.019794::float8 ^ (width_bucket(
+                (ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1)::real, p_latency) - 50)
+                * 2 * 1.019794 / (1 + 1.019794))::numeric, 2)
+    END
 $$;
 
 -- k times a histogram (k = -1 takes requests out again).
@@ -124,8 +144,6 @@ CREATE TABLE chat_rollups (
 ) WITH (toast_tuple_target = 128);
 -- Histograms compressed inline: most rows hold a few requests, so a step or two.
 ALTER TABLE chat_rollups ALTER latency SET STORAGE MAIN, ALTER latency_over SET STORAGE MAIN;
--- One model's rows (the primary key serves every model of a piece at once).
-CREATE INDEX chat_rollups_id_idx ON chat_rollups (dim, id, level, bucket);
 
 -- One row. Requests with id <= watermark_id are in the rollups. Quarters (level 1)
 -- before quarter_horizon are not kept; request rows before raw_horizon were removed

@@ -8,7 +8,7 @@ DROP TRIGGER ccr_rollup_store_update ON chat_completion_requests;
 DROP FUNCTION chat_rollup_adjust();
 DROP PROCEDURE chat_rollup_refresh(bigint, integer, bigint, boolean);
 DROP FUNCTION chat_rollup_fold(bigint, bigint, chat_rollup_state);
-DROP FUNCTION chat_rollup_apply(chat_rollup_delta[], chat_rollup_state);
+DROP FUNCTION chat_rollup_apply(chat_rollup_input[], chat_rollup_input[], chat_rollup_state);
 DROP FUNCTION chat_rollup_deltas(chat_rollup_input[], integer, chat_rollup_state);
 DROP FUNCTION chat_rollup_base_bucket(chat_rollup_state, timestamptz);
 DROP TYPE chat_rollup_delta;

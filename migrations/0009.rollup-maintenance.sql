@@ -49,7 +49,8 @@ CREATE FUNCTION chat_rollup_deltas(
     p_rows chat_rollup_input[], p_sign integer, p_state chat_rollup_state DEFAULT NULL)
 RETURNS SETOF chat_rollup_delta
 LANGUAGE sql STABLE AS $$
-    SELECT CASE WHEN p_state IS NOT NULL THEN chat_rollup_base_bucket(p_state, r.created_at) END,
+    -- (NOT (p_state IS NULL): a row IS NOT NULL only when all its fields are)
+    SELECT CASE WHEN NOT (p_state IS NULL) THEN chat_rollup_base_bucket(p_state, r.created_at) END,
            coalesce(r.model_id, 0)::bigint,
            p_sign * count(*) FILTER (WHERE r.status = 'completed'),
            p_sign * count(*) FILTER (WHERE r.status = 'failed'),
@@ -65,64 +66,52 @@ LANGUAGE sql STABLE AS $$
      GROUP BY 1, 2
 $$;
 
--- Adds deltas to every level whose bucket is kept, finest first, each level summed
--- from the one below. Rows are upserted in key order, so that two transactions adding
--- overlapping deltas lock rows in the same order.
-CREATE FUNCTION chat_rollup_apply(p_deltas chat_rollup_delta[], p_state chat_rollup_state)
+-- Adds the rows p_added and takes out p_removed at every level whose bucket is kept, in
+-- one statement: every level's sums hashed at once. Rows are upserted in key order, so
+-- that two transactions adding overlapping deltas lock rows in the same order.
+CREATE FUNCTION chat_rollup_apply(
+    p_added chat_rollup_input[], p_removed chat_rollup_input[], p_state chat_rollup_state)
 RETURNS void
-LANGUAGE plpgsql
+LANGUAGE sql
 SET work_mem = '256MB'  -- a hash aggregate of histograms, not a sort of them
 AS $$
-DECLARE
-    sums chat_rollup_delta[] := p_deltas;
-BEGIN
-    FOR lvl IN 1 .. chat_rollup_top() LOOP
-        sums := ARRAY(
-            SELECT ROW(g.*)::chat_rollup_delta
-              FROM (SELECT chat_rollup_bucket(lvl, d.bucket), d.id, sum(d.completed)::bigint,
-                           sum(d.failed)::bigint, sum(d.partial)::bigint,
-                           sum(d.input_tokens)::bigint, sum(d.output_tokens)::bigint,
-                           sum(d.processing_time_ms)::bigint, sum(d.cost_usd), sum(d.latency),
-                           sum(d.latency_over)
-                      FROM unnest(sums) d
-                     GROUP BY 1, 2) g);
-        INSERT INTO chat_rollups AS r
-        SELECT lvl, 'm', d.bucket, d.id, d.completed, d.failed, d.partial, d.input_tokens,
-               d.output_tokens, d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
-          FROM unnest(sums) d
-         WHERE d.bucket >= chat_rollup_horizon(p_state, lvl)
-         ORDER BY d.bucket, d.id
-        ON CONFLICT (level, dim, bucket, id) DO UPDATE
-           SET completed = r.completed + excluded.completed,
-               failed = r.failed + excluded.failed,
-               partial = r.partial + excluded.partial,
-               input_tokens = r.input_tokens + excluded.input_tokens,
-               output_tokens = r.output_tokens + excluded.output_tokens,
-               processing_time_ms = r.processing_time_ms + excluded.processing_time_ms,
-               cost_usd = r.cost_usd + excluded.cost_usd,
-               latency = r.latency + excluded.latency,
-               latency_over = CASE WHEN r.latency_over IS NULL THEN excluded.latency_over
-                                   WHEN excluded.latency_over IS NULL THEN r.latency_over
-                                   ELSE r.latency_over + excluded.latency_over END;
-    END LOOP;
-END
+    INSERT INTO chat_rollups AS r
+    SELECT l.level, 'm', chat_rollup_bucket(l.level, d.bucket), d.id,
+           sum(d.completed), sum(d.failed), sum(d.partial), sum(d.input_tokens),
+           sum(d.output_tokens), sum(d.processing_time_ms), sum(d.cost_usd),
+           sum(d.latency), sum(d.latency_over)
+      FROM (SELECT * FROM chat_rollup_deltas(p_added, 1, p_state)
+            UNION ALL
+            SELECT * FROM chat_rollup_deltas(p_removed, -1, p_state)) d
+     CROSS JOIN generate_series(1, chat_rollup_top()) l (level)
+     WHERE chat_rollup_bucket(l.level, d.bucket) >= chat_rollup_horizon(p_state, l.level)
+     GROUP BY 1, 2, 3, 4
+     ORDER BY 1, 2, 3, 4
+    ON CONFLICT (level, dim, bucket, id) DO UPDATE
+       SET completed = r.completed + excluded.completed,
+           failed = r.failed + excluded.failed,
+           partial = r.partial + excluded.partial,
+           input_tokens = r.input_tokens + excluded.input_tokens,
+           output_tokens = r.output_tokens + excluded.output_tokens,
+           processing_time_ms = r.processing_time_ms + excluded.processing_time_ms,
+           cost_usd = r.cost_usd + excluded.cost_usd,
+           latency = r.latency + excluded.latency,
+           latency_over = CASE WHEN r.latency_over IS NULL THEN excluded.latency_over
+                               WHEN excluded.latency_over IS NULL THEN r.latency_over
+                               ELSE r.latency_over + excluded.latency_over END
 $$;
 
 -- Folds the requests with p_after < id <= p_upto into the rollups; returns how many.
 CREATE FUNCTION chat_rollup_fold(p_after bigint, p_upto bigint, p_state chat_rollup_state)
 RETURNS bigint
-LANGUAGE plpgsql
-SET work_mem = '256MB'  -- a hash aggregate of histograms, not a sort of them
-AS $$
+LANGUAGE plpgsql AS $$
 DECLARE
-    deltas chat_rollup_delta[] := ARRAY(
-        SELECT d FROM chat_rollup_deltas(
-            ARRAY(SELECT chat_rollup_input_of(c) FROM chat_completion_requests c
-                   WHERE c.id > p_after AND c.id <= p_upto),
-            1, p_state) d);
+    added chat_rollup_input[] := ARRAY(
+        SELECT chat_rollup_input_of(c) FROM chat_completion_requests c
+         WHERE c.id > p_after AND c.id <= p_upto);
 BEGIN
-    PERFORM chat_rollup_apply(deltas, p_state);
-    RETURN (SELECT coalesce(sum(d.completed + d.failed + d.partial), 0) FROM unnest(deltas) d);
+    PERFORM chat_rollup_apply(added, '{}', p_state);
+    RETURN cardinality(added);
 END
 $$;
 
@@ -137,7 +126,7 @@ $$;
 -- that id unless the state row changed since phase 1; its row lock orders refreshes
 -- with the update/delete triggers, pruning and retention below.
 CREATE PROCEDURE chat_rollup_refresh(
-    p_batch_rows bigint DEFAULT 200000,
+    p_batch_rows bigint DEFAULT 250000,
     p_lock_timeout_ms integer DEFAULT 200,
     INOUT rolled_up bigint DEFAULT NULL,
     INOUT caught_up boolean DEFAULT NULL)
@@ -178,33 +167,24 @@ END
 $$;
 
 -- Updates and deletes of rolled-up rows move their contribution. FOR SHARE waits for a
--- refresh in progress and holds the state still until this transaction ends. Deleted
--- rows from before raw_horizon are retention's: their contribution stays.
+-- refresh in progress and holds the state still until this transaction ends. Rows that
+-- retention deletes (it says so in chatstats.retention) keep their contribution.
 CREATE FUNCTION chat_rollup_adjust()
 RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
     st chat_rollup_state;
-    deltas chat_rollup_delta[];
 BEGIN
     SELECT * INTO st FROM chat_rollup_state FOR SHARE;
     IF TG_OP = 'UPDATE' THEN
-        deltas := ARRAY(
-            SELECT d FROM chat_rollup_deltas(
-                ARRAY(SELECT chat_rollup_input_of(o) FROM old_rows o
-                       WHERE o.id <= st.watermark_id), -1, st) d
-            UNION ALL
-            SELECT d FROM chat_rollup_deltas(
-                ARRAY(SELECT chat_rollup_input_of(n) FROM new_rows n
-                       WHERE n.id <= st.watermark_id), 1, st) d);
-    ELSE
-        deltas := ARRAY(
-            SELECT d FROM chat_rollup_deltas(
-                ARRAY(SELECT chat_rollup_input_of(o) FROM old_rows o
-                       WHERE o.id <= st.watermark_id AND o.created_at >= st.raw_horizon), -1, st) d);
-    END IF;
-    IF cardinality(deltas) > 0 THEN
-        PERFORM chat_rollup_apply(deltas, st);
+        PERFORM chat_rollup_apply(
+            ARRAY(SELECT chat_rollup_input_of(n) FROM new_rows n WHERE n.id <= st.watermark_id),
+            ARRAY(SELECT chat_rollup_input_of(o) FROM old_rows o WHERE o.id <= st.watermark_id),
+            st);
+    ELSIF current_setting('chatstats.retention', true) IS DISTINCT FROM 'on' THEN
+        PERFORM chat_rollup_apply(
+            '{}', ARRAY(SELECT chat_rollup_input_of(o) FROM old_rows o WHERE o.id <= st.watermark_id),
+            st);
     END IF;
     RETURN NULL;
 END
@@ -270,11 +250,15 @@ BEGIN
     UPDATE chat_rollup_state SET raw_horizon = date_bin('1 day', p_before, timestamptz '2000-01-01 00:00:00+00')
      WHERE raw_horizon < date_bin('1 day', p_before, timestamptz '2000-01-01 00:00:00+00');
     SELECT * INTO st FROM chat_rollup_state FOR SHARE;
+    PERFORM set_config('chatstats.retention', 'on', true);  -- for chat_rollup_adjust
+    -- the conditions again on c: a row updated meanwhile is checked in its new version
     DELETE FROM chat_completion_requests c
      WHERE c.id IN (SELECT r.id FROM chat_completion_requests r
                      WHERE r.created_at < st.raw_horizon AND r.id <= st.watermark_id
-                     ORDER BY r.created_at LIMIT p_batch_rows);
+                     ORDER BY r.created_at LIMIT p_batch_rows)
+       AND c.created_at < st.raw_horizon AND c.id <= st.watermark_id;
     GET DIAGNOSTICS removed = ROW_COUNT;
+    PERFORM set_config('chatstats.retention', 'off', true);
     RETURN removed;
 END
 $$;
@@ -295,7 +279,7 @@ $$;
 
 -- The API reads; only the rollup job maintains.
 REVOKE EXECUTE ON ROUTINE
-    chat_rollup_apply(chat_rollup_delta[], chat_rollup_state),
+    chat_rollup_apply(chat_rollup_input[], chat_rollup_input[], chat_rollup_state),
     chat_rollup_fold(bigint, bigint, chat_rollup_state),
     chat_rollup_refresh(bigint, integer, bigint, boolean),
     chat_rollup_prune(timestamptz),
@@ -311,7 +295,7 @@ GRANT EXECUTE ON ROUTINE
     chat_rollup_base_bucket(chat_rollup_state, timestamptz),
     chat_rollup_input_of(chat_completion_requests),
     chat_rollup_deltas(chat_rollup_input[], integer, chat_rollup_state),
-    chat_rollup_apply(chat_rollup_delta[], chat_rollup_state),
+    chat_rollup_apply(chat_rollup_input[], chat_rollup_input[], chat_rollup_state),
     chat_rollup_fold(bigint, bigint, chat_rollup_state),
     chat_rollup_refresh(bigint, integer, bigint, boolean),
     chat_rollup_prune(timestamptz),

@@ -61,12 +61,12 @@ LANGUAGE sql STABLE AS $$
      WHERE t.model_id IS NULL
 $$;
 
-DROP FUNCTION chat_request_stats(timestamptz, timestamptz, integer, boolean);
-DROP FUNCTION chat_request_stats_rollup(timestamptz, timestamptz, integer, boolean);
-DROP FUNCTION chat_request_stats_raw(timestamptz, timestamptz, integer, boolean);
+DROP FUNCTION chat_request_stats(timestamptz, timestamptz, integer[], boolean);
+DROP FUNCTION chat_request_stats_rollup(timestamptz, timestamptz, integer[], boolean);
+DROP FUNCTION chat_request_stats_raw(timestamptz, timestamptz, integer[], boolean);
 DROP TYPE chat_request_stat;
-DROP FUNCTION chat_rollup_sums(timestamptz, timestamptz, bigint, boolean);
-DROP FUNCTION chat_rollup_raw(timestamptz, timestamptz, boolean, bigint);
+DROP FUNCTION chat_rollup_sums(timestamptz, timestamptz, integer[], boolean);
+DROP FUNCTION chat_rollup_raw(timestamptz, timestamptz, boolean, integer[]);
 DROP FUNCTION chat_rollup_effective_range(timestamptz, timestamptz);
 DROP FUNCTION chat_rollup_pieces(timestamptz, timestamptz);
 DROP FUNCTION chat_rollup_ceil(integer, timestamptz);

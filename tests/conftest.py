@@ -1,7 +1,9 @@
 """Fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per run."""
 import os
+import re
 import threading
 import uuid
+from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
@@ -9,12 +11,18 @@ import pytest
 from click.testing import CliRunner
 from psycopg.rows import dict_row
 
-from webapp import auth, cli, create_app, db, embedded, migrate, rollups
+from webapp import auth, cli, create_app, db, embedded, migrate, refresher, rollups
 from webapp.dsn import with_database
-from webapp.config import PROJECT_DIR
 from webapp.queries import keys
 
+PROJECT_DIR = Path(__file__).resolve().parent.parent  # the checkout: tests run from it
 FIRST_MIGRATION = "0001.schema"
+TEST_SERVER_DIR = PROJECT_DIR / ".chatstats" / "test"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-schema-snapshot", action="store_true",
+                     help="Record the schema a fresh migration makes in tests/schema_snapshot.txt.")
 
 
 def empty_tables(connection):
@@ -45,7 +53,14 @@ def stop_refreshers():
 
 @pytest.fixture(scope="session")
 def server_url():
-    return os.environ.get("TEST_DATABASE_URL") or embedded.start(PROJECT_DIR / ".chatstats" / "test")
+    """TEST_DATABASE_URL, or the embedded test server (stopped afterwards if this run started it)."""
+    if os.environ.get("TEST_DATABASE_URL"):
+        yield os.environ["TEST_DATABASE_URL"]
+        return
+    started = embedded.running_pid(TEST_SERVER_DIR) is None
+    yield embedded.start(TEST_SERVER_DIR)
+    if started:
+        embedded.stop(TEST_SERVER_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +139,7 @@ def app_factory():
 
     yield make
     for app in apps:
-        db.shutdown(app)
+        shutdown(app)
 
 
 @pytest.fixture
@@ -133,7 +148,18 @@ def app(database_url, conn, app_config):
     app = create_app({"TESTING": True, "DATABASE_URL": database_url, "STREAM_CHUNK_ROWS": 3,
                       **app_config})
     yield app
+    shutdown(app)
+
+
+def shutdown(app):
+    """Stop the app's refresher (if a test started one) and close its pool."""
+    refresher.stop(app)
     db.shutdown(app)
+
+
+def openapi_path(rule):
+    """The OpenAPI path of a Flask rule: /models/<model_id> is /models/{model_id}."""
+    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule)
 
 
 def make_key(conn, name):

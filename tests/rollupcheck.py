@@ -361,8 +361,8 @@ def check_store(conn, sh, retained=()):
 def sql_stats(conn, start=None, end=None, model_id=None, source="rollup"):
     """chat_request_stats_<source>(...) as {model id: row}."""
     assert source in ("rollup", "raw")
-    rows = conn.execute(f"SELECT * FROM chat_request_stats_{source}(%s, %s, %s, true)",
-                        (start, end, model_id)).fetchall()
+    rows = conn.execute(f"SELECT * FROM chat_request_stats_{source}(%s, %s, %s::integer[], true)",
+                        (start, end, None if model_id is None else [model_id])).fetchall()
     found = {r["model_id"]: r for r in rows}
     assert len(found) == len(rows), "a model twice"
     return found
@@ -416,17 +416,7 @@ def pieces(conn, start, end):
              FROM chat_rollup_pieces(%s, %s)""", (start, end)).fetchall()
 
 
-# Known bugs of 0010 the checks tolerate (each shown by a strict xfail test in
-# test_rollups.py); the state machine counts how often it met each.
-#  straddle: a range with no whole kept bucket inside that straddles the raw horizon (or,
-#    before it, the quarter horizon) is rounded as one piece, at the precision of its start:
-#    an end edge after the raw horizon is rounded although raw rows answer it there.
-#  tail: rows not rolled up yet that lie in the rounded-out part of an inexact range are
-#    not counted (the tail is read over the range asked, the rollups over the wider one).
-KNOWN_BUGS = ("straddle", "tail")
-
-
-def check_range_stats(conn, sh, retained, start, end, model_id=None, known=None, now=None):
+def check_range_stats(conn, sh, retained, start, end, model_id=None, now=None):
     """chat_request_stats (rollup) over [start, end) against the Python aggregation of the
     live and retained rows over the range it covered; the rounding only where it must be.
     `now`: (state, live rows) when the caller has just read them. Returns (effective start,
@@ -435,29 +425,13 @@ def check_range_stats(conn, sh, retained, start, end, model_id=None, known=None,
     ideal = (ideal_edge(sh, st_, start, False), ideal_edge(sh, st_, end, True))
     if start is not None and end is not None and start >= end:
         ideal = (start, end)
-    sql_start, sql_end = effective_range(conn, start, end)
-    # An open edge stays open (chat_rollup_effective_range's answer there is checked by
-    # test_effective_range_keeps_an_open_edge_open).
-    effective = (None if start is None else sql_start, None if end is None else sql_end)
+    effective = effective_range(conn, start, end)
     inexact = [p for p in pieces(conn, start, end) if not p["exact"]]
     assert bool(inexact) == (effective != (start, end)), (start, end, effective, inexact)
-    if effective != ideal:
-        straddled = any(p["lo"] < h < p["hi"] for p in inexact
-                        for h in (st_.raw_horizon, st_.quarter_horizon) if h is not None)
-        outwards = (start is None or effective[0] <= ideal[0]) and (end is None or effective[1] >= ideal[1])
-        assert straddled and outwards, \
-            f"[{start}, {end}) answered as [{effective[0]}, {effective[1]}), must be {ideal} ({st_})"
-        if known is not None:
-            known["straddle"] += 1
+    assert effective == ideal, \
+        f"[{start}, {end}) answered as [{effective[0]}, {effective[1]}), must be {ideal} ({st_})"
     actual = sql_stats(conn, start, end, model_id)
-    folded = [r for r in rows if r["id"] <= st_.watermark] + list(retained)
-    tail = [r for r in rows if r["id"] > st_.watermark]
-    expected = python_stats(folded + tail, *effective, model_id)
-    asked = {r["id"] for r in in_range(tail, start, end)}
-    if any(r["id"] not in asked for r in in_range(tail, *effective, model_id)):
-        expected = python_stats(in_range(folded, *effective) + in_range(tail, start, end), model_id=model_id)
-        if known is not None:
-            known["tail"] += 1
+    expected = python_stats(rows + list(retained), *effective, model_id)
     if start is not None and end is not None and start >= end:
         expected = {}
     compare_stats(actual, expected, f"[{start}, {end}) as [{effective[0]}, {effective[1]}) "

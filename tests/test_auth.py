@@ -1,6 +1,5 @@
 """API keys: storage, verification, caching, revocation, loopback-only and anonymous modes."""
 import hashlib
-import time
 
 import pytest
 
@@ -72,14 +71,17 @@ def test_a_key_with_the_right_prefix_but_wrong_secret_is_401(app, api_key):
     _assert_401(app.test_client().get(PROVIDERS, headers={"X-API-Key": forged}), "invalid_token")
 
 
-def test_revoked_key_is_401_within_the_cache_period(fresh_app, conn, api_key, runner):
-    app = fresh_app(AUTH_CACHE_S=0.5)
+def test_revoked_key_is_401_within_the_cache_period(fresh_app, conn, api_key):
+    app = fresh_app()
+    now = [0.0]  # the cache's clock, turned by hand
+    app.extensions["chatstats_auth"] = auth.VerdictCache(30, timer=lambda: now[0])
     client = app.test_client()
     headers = {"X-API-Key": api_key}
     assert client.get(PROVIDERS, headers=headers).status_code == 200
     conn.execute("UPDATE api_keys SET revoked_at = now()")
+    now[0] = 29.9
     assert client.get(PROVIDERS, headers=headers).status_code == 200  # still cached
-    time.sleep(0.6)
+    now[0] = 30.1
     _assert_401(client.get(PROVIDERS, headers=headers), "invalid_token")
 
 
@@ -97,17 +99,15 @@ def test_verified_keys_are_cached_and_last_used_written_once(fresh_app, conn, ap
     assert conn.execute("SELECT last_used_at FROM api_keys").fetchone()["last_used_at"] == first_use
 
 
-def test_cached_verification_costs_microseconds(fresh_app, api_key):
+def test_cached_verification_touches_no_database(fresh_app, api_key, monkeypatch):
     """What auth adds to a request once the key is cached: a SHA-256 and a dict lookup."""
     app = fresh_app()
     headers = {"X-API-Key": api_key}
     assert app.test_client().get(PROVIDERS, headers=headers).status_code == 200  # now cached
+    monkeypatch.setattr(auth, "get_db", lambda: pytest.fail("a cached key was looked up"))
     with app.test_request_context(PROVIDERS, headers=headers):
-        started = time.perf_counter()
-        for _ in range(2000):
+        for _ in range(100):
             assert auth._verify(api_key)["name"] == "tests"
-        per_check_us = (time.perf_counter() - started) / 2000 * 1e6
-    assert per_check_us < 100, per_check_us
 
 
 def test_loopback_only_without_keys(app):
@@ -136,3 +136,18 @@ def test_database_down_during_verification_is_503_not_500(fresh_app, api_key):
     response = app.test_client().get(PROVIDERS, headers={"X-API-Key": api_key})
     assert response.status_code == 503
     assert response.get_json()["success"] is False and response.headers["Retry-After"]
+
+
+def test_a_key_before_its_migration_is_503_migrations_pending(fresh_app, database_url,
+                                                               without_stats_functions):
+    """Not a 401: the key may be fine, the schema is behind. Without a key the documented
+    fallback serves loopback (no key can exist yet)."""
+    app = fresh_app(API_DATABASE_URL=database_url, RETRY_AFTER_S=7)  # 0007's role is gone too
+    client = app.test_client()
+    for path in (PROVIDERS, "/ready"):
+        response = client.get(path, headers={"X-API-Key": "cs_" + "x" * 43})
+        assert response.status_code == 503, (path, response.get_json())
+        assert "Migrations are pending" in response.get_json()["message"]
+        assert response.headers["Retry-After"] == "7"
+    assert "0006.api-keys" in client.get("/ready").get_json()["message"]
+    assert client.get(PROVIDERS).status_code == 200

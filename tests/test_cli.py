@@ -9,43 +9,8 @@ import pytest
 from psycopg.rows import dict_row
 
 from conftest import run_cli
+from schemasnapshot import snapshot
 from webapp import cli, create_app, db
-
-# Everything the migrations may create in the public schema, yoyo's own tables and the
-# members of extensions aside (0008 creates the vector extension and, by design, leaves
-# it installed when rolled back: other objects may use it).
-SCHEMA_OBJECTS = """
-    SELECT 'column ' || table_name || '.' || column_name || ' ' || data_type || ' '
-           || is_nullable || ' ' || coalesce(column_default, '') || coalesce(generation_expression, '')
-      FROM information_schema.columns
-     WHERE table_schema = 'public' AND table_name NOT LIKE '%%yoyo%%'
-    UNION ALL
-    SELECT 'index ' || indexdef FROM pg_indexes
-     WHERE schemaname = 'public' AND tablename NOT LIKE '%%yoyo%%'
-    UNION ALL
-    SELECT 'constraint ' || conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(c.oid)
-      FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace
-     WHERE n.nspname = 'public' AND conrelid::regclass::text NOT LIKE '%%yoyo%%'
-    UNION ALL
-    SELECT 'routine ' || p.oid::regprocedure || ' ' || coalesce(p.proacl::text, '') || ' '
-           || md5(CASE WHEN p.prokind IN ('f', 'p') THEN pg_get_functiondef(p.oid) ELSE '' END)
-      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE n.nspname = 'public' AND NOT EXISTS (
-           SELECT FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid
-              AND d.deptype = 'e')
-    UNION ALL
-    SELECT 'type ' || t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-     WHERE n.nspname = 'public' AND t.typtype IN ('c', 'd', 'e') AND NOT EXISTS (
-           SELECT 1 FROM pg_class r WHERE r.oid = t.typrelid AND r.relkind <> 'c')
-    UNION ALL
-    SELECT 'relation ' || c.relkind::text || ' ' || c.relname FROM pg_class c
-      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname = 'public' AND c.relkind IN ('r', 'v', 'm', 'S', 'p')
-       AND c.relname NOT LIKE '%%yoyo%%'
-    UNION ALL
-    SELECT 'trigger ' || tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal
-    ORDER BY 1
-"""
 
 # The seeded rows, apart from created_at's absolute time (seeding is relative to now()).
 FINGERPRINT = """
@@ -75,38 +40,35 @@ def query(url, sql, *params):
         return conn.execute(sql, params).fetchall()
 
 
-def schema(url):
-    return [row["?column?"] for row in query(url, SCHEMA_OBJECTS)]
-
-
 def applied(url):
     return [row["migration_id"] for row in query(
         url, "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc, migration_id")]
 
 
 def test_migrate_up_down_up(make_database, chatstats):
+    empty = snapshot(make_database())
     url = make_database()
     assert "applied: 0001.schema, 0002.stats-functions" in chatstats(url, "migrate")
     ids = applied(url)
-    full = schema(url)
+    full = snapshot(url)
     assert "up to date" in chatstats(url, "migrate")  # idempotent
-    assert schema(url) == full
+    assert snapshot(url) == full
 
     levels = {len(ids): full}  # schema after the first k migrations
     for k in range(len(ids) - 1, -1, -1):
         assert f"rolled back: {ids[k]}" in chatstats(url, "migrate", "--rollback", "1")
-        levels[k] = schema(url)
+        levels[k] = snapshot(url)
         assert levels[k] != levels[k + 1], f"rolling back {ids[k]} changed nothing"
         assert applied(url) == ids[:k]
-    assert levels[0] == []
+    assert levels[0] == empty
 
     chatstats(url, "migrate")
-    assert schema(url) == full
+    assert snapshot(url) == full
     for k in range(len(ids)):  # down to each level at once, then up again
         chatstats(url, "migrate", "--rollback", str(len(ids) - k))
-        assert schema(url) == levels[k], k
+        assert snapshot(url) == levels[k], k
         chatstats(url, "migrate")
-        assert schema(url) == full and applied(url) == ids
+        assert snapshot(url) == full and applied(url) == ids
 
 
 def test_rollback_keeps_rows_it_does_not_own(make_database, chatstats):

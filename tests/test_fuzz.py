@@ -20,9 +20,8 @@ import pytest
 import requests
 from psycopg.rows import dict_row
 
-from conftest import make_key
+from conftest import PROJECT_DIR, make_key
 from webapp import seed
-from webapp.config import PROJECT_DIR
 
 API = "/api/monitoring/chat-requests"
 
@@ -83,6 +82,16 @@ def test_every_operation_conforms_to_the_spec(live, tmp_path):
                             text=True, timeout=240, cwd=tmp_path)  # its cache stays out of the tree
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "No issues found" in result.stdout or " passed" in result.stdout, result.stdout[-3000:]
+
+
+def test_served_workers_refresh_the_rollups(live, database_url):
+    """`chatstats serve` starts a refresher in each gunicorn worker (its config's hooks)."""
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        seed.seed(conn, 50, providers=3, models=6, days=1, seed=8)
+    deadline = time.monotonic() + 60
+    while (lag := live.session.get(live.url + "/ready").json()["rollup"])["lag_rows"]:
+        assert time.monotonic() < deadline, lag
+        time.sleep(0.2)
 
 
 def _assert_json_error(response, status):

@@ -94,7 +94,7 @@ def test_rollup_lag_gauges(app, client, conn):
     conn.execute("UPDATE chat_rollup_state SET refreshed_at = now() - interval '90 seconds'")
     samples = _samples(client.get("/metrics").get_data(as_text=True))
     assert _value(samples, "chatstats_rollup_lag_rows") == 7
-    assert _value(samples, "chatstats_rollup_lag_seconds") == pytest.approx(90, abs=5)
+    assert 90 <= _value(samples, "chatstats_rollup_lag_seconds") < 150  # however slow the machine
 
     rollups.catch_up(conn)
     samples = _samples(client.get("/metrics").get_data(as_text=True))

@@ -3,15 +3,13 @@ import re
 
 from openapi_spec_validator import validate
 
+from conftest import openapi_path
+
 URL = re.compile(r"https?://[^\s\"'<>)]+")
 # Routes that serve the documentation itself, and Prometheus' text format: not the JSON API.
 UNDOCUMENTED_ENDPOINTS = ("static", "docs_assets.static", "api-docs.openapi_json",
                           "api-docs.openapi_swagger_ui", "metrics.metrics")
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
-
-
-def openapi_path(rule):
-    return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule)
 
 
 def test_spec_is_valid_openapi(client):

@@ -49,8 +49,8 @@ def then_check_a_range(step):
     def checked(self, probe, **kwargs):
         step(self, **kwargs)
         start, end = probe.draw(rc.ranges(self.sh), label="checked range")
-        model_id = self._model(probe.draw(st.integers(0, 4), label="checked model"))
-        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, model_id, self.known)
+        model_id = self._model(probe.draw(st.integers(0, 5), label="checked model"))
+        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, model_id)
         self.seen["inexact range"] += effective != (start, end)
         self.seen["range with retained rows"] += bool(rc.in_range(self.retained, *effective))
     return checked
@@ -68,14 +68,13 @@ class RollupMachine(RuleBasedStateMachine):
         # example replayable.
         conn.execute("TRUNCATE chat_completion_requests RESTART IDENTITY")
         self.retained = []  # rows retention removed: their contribution stays
-        self.known = Counter()  # known bugs met (rc.KNOWN_BUGS)
         self.seen = Counter()  # what the checks met, to show that they are not vacuous
 
-    def _where_positions(self, position, extra="true"):
+    def _where_positions(self, position):
         start, count = position
         total = self.conn.execute("SELECT count(*) AS n FROM chat_completion_requests").fetchone()["n"]
-        return (f"id IN (SELECT id FROM chat_completion_requests WHERE {extra} "
-                f"ORDER BY id OFFSET %s LIMIT %s)", [start % max(total, 1), count])
+        return ("id IN (SELECT id FROM chat_completion_requests ORDER BY id OFFSET %s LIMIT %s)",
+                [start % max(total, 1), count])
 
     @initialize(data=st.data(), refresh=st.booleans())
     def some_history(self, data, refresh):
@@ -133,11 +132,7 @@ class RollupMachine(RuleBasedStateMachine):
     @rule(probe=st.data(), position=positions)
     @then_check_a_range
     def delete(self, position):
-        # Not rows that are rolled up and older than the raw horizon: their deletion is
-        # taken for retention's (test_delete_of_a_rolled_up_row_before_the_raw_horizon).
-        where, params = self._where_positions(
-            position, "NOT (id <= (SELECT watermark_id FROM chat_rollup_state)"
-                      " AND created_at < (SELECT raw_horizon FROM chat_rollup_state))")
+        where, params = self._where_positions(position)
         self.conn.execute(f"DELETE FROM chat_completion_requests WHERE {where}", params)
 
     @rule(probe=st.data(), restart=st.booleans())
@@ -212,9 +207,11 @@ class RollupMachine(RuleBasedStateMachine):
     # -- reads ----------------------------------------------------------------------
 
     def _model(self, choice):
-        return [None, *self.model_ids, self.model_ids[-1] + 1000][choice % (len(self.model_ids) + 2)]
+        """None (all), a model, a model id no model has, or 0 (the rollups' id of "no model")."""
+        choices = [None, *self.model_ids, self.model_ids[-1] + 1000, 0]
+        return choices[choice % len(choices)]
 
-    @rule(data=st.data(), model=st.integers(0, 4))
+    @rule(data=st.data(), model=st.integers(0, 5))
     def check_range_at_a_horizon(self, data, model):
         """Edges right around the raw or quarter horizon, often both within a bucket of it."""
         now = rc.state(self.conn)
@@ -227,38 +224,28 @@ class RollupMachine(RuleBasedStateMachine):
         if data.draw(st.booleans()):
             start = data.draw(st.none() | st.just(start))
             end = data.draw(st.none() | st.just(end))
-        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, self._model(model),
-                                         self.known)
+        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, self._model(model))
         self.seen["inexact range"] += effective != (start, end)
 
-    @rule(data=st.data(), model=st.integers(0, 4))
+    @rule(data=st.data(), model=st.integers(0, 5))
     def check_raw(self, data, model):
         rc.check_raw_stats(self.conn, *data.draw(rc.ranges(self.sh)), self._model(model))
 
     @rule(data=st.data())
     def check_public(self, data):
         start, end = data.draw(rc.ranges(self.sh))
-        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, None, self.known)
+        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, None)
         expected = rc.python_stats(rc.fetch_rows(self.conn) + self.retained, *effective)
         if start is not None and end is not None and start >= end:
             expected = {}
-        if effective != (start, end) and self._tail_in_rounded_part(start, end, effective):
-            return  # known bug "tail": check_range_stats has checked the numbers
         rc.check_public_functions(self.conn, start, end, expected, self.providers_of)
-
-    def _tail_in_rounded_part(self, start, end, effective):
-        wm = rc.state(self.conn).watermark
-        tail = [r for r in rc.fetch_rows(self.conn) if r["id"] > wm]
-        return len(rc.in_range(tail, *effective)) != len(rc.in_range(tail, start, end))
 
     @rule(data=st.data())
     def check_api(self, data):
         start, end = data.draw(rc.ranges(self.sh))
         if None not in (start, end):
             start, end = sorted((start, end))  # the API rejects start_date > end_date
-        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, None, self.known)
-        if self._tail_in_rounded_part(start, end, effective):
-            return
+        effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, None)
         self.seen["api checked"] += 1
         query = {k: v.isoformat() for k, v in (("start_date", start), ("end_date", end)) if v is not None}
         body = self.client.get(f"{API}/models", query_string=query).get_json()
@@ -274,10 +261,8 @@ class RollupMachine(RuleBasedStateMachine):
                 assert rc.within_error(stats[f"p{int(q * 100)}_processing_time_ms"], exact)
         meta = body["metadata"]
         assert meta["range_exact"] == (effective == (start, end))
-        for key, asked, answered in (("effective_start_date", start, effective[0]),
-                                     ("effective_end_date", end, effective[1])):
-            if asked is not None:  # an open edge: test_effective_range_keeps_an_open_edge_open
-                assert datetime.fromisoformat(meta[key]) == answered, (key, meta[key], answered)
+        for key, answered in (("effective_start_date", effective[0]), ("effective_end_date", effective[1])):
+            assert (meta[key] and datetime.fromisoformat(meta[key])) == answered, (key, meta[key], answered)
 
     @invariant()
     def rollups_match_rows(self):
@@ -297,7 +282,7 @@ class RollupMachine(RuleBasedStateMachine):
             return
         for start, end in ((horizon - timedelta(hours=30, minutes=7), horizon + timedelta(hours=2, seconds=1)),
                            (horizon - timedelta(hours=5, minutes=3, microseconds=1), None)):
-            effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, None, self.known, now)
+            effective = rc.check_range_stats(self.conn, self.sh, self.retained, start, end, None, now=now)
             self.seen["inexact range"] += effective != (start, end)
             self.seen["range with retained rows"] += bool(rc.in_range(self.retained, *effective))
 
@@ -315,7 +300,7 @@ def test_random_histories_keep_rollups_exact(conn, client):
         machine, settings=settings(max_examples=40, stateful_step_count=50, deadline=None,
                                    suppress_health_check=[HealthCheck.too_slow]))
     seen = sum((m.seen for m in machines), Counter())
-    print("known bugs met:", sum((m.known for m in machines), Counter()), "seen:", seen)
+    print("seen:", seen)
     # Not vacuous: retention, pruning, long latencies and rounded ranges were met often.
     assert min(seen[k] for k in ("with retained rows", "with pruned quarters", "with latency_over",
                                  "with tail and rolled-up rows", "inexact range",
@@ -373,15 +358,20 @@ def test_comparisons_catch_a_wrong_rollup(conn):
 
 
 def test_latency_buckets_and_values(conn):
-    """Every processing time's bucket reports a value within max(1 ms, 1%) of it; buckets
-    grow with the time, fill the vectors exactly, and 10 minutes and more go to latency_over."""
+    """Every processing time's bucket reports a value within max(1 ms, 1%) of it (the
+    percentile of a histogram holding that one request); buckets grow with the time and
+    fill the vectors exactly, and 10 minutes and more go to latency_over."""
     sh = rc.shape(conn)
-    times = sorted({*range(0, 3000), *(int(1.01 ** k) for k in range(0, 2160)),
-                    *(int(1.01 ** k) + d for k in range(0, 2160) for d in (-1, 1)), 2**31 - 1} - {-1})
+    times = sorted({*range(0, 3000), *(int(1.01 ** k) + d for k in range(0, 2160) for d in (-1, 0, 1)),
+                    2**31 - 1} - {-1})
     times = [t for t in times if 0 <= t < 2**31]
     rows = conn.execute(
-        "SELECT ms, chat_latency_bucket(ms) AS b, (chat_latency_values())[chat_latency_bucket(ms)] AS v "
-        "FROM unnest(%s::integer[]) ms ORDER BY ms", (times,)).fetchall()
+        """SELECT ms, s.bucket AS b,
+                  chat_latency_percentile(s.latency::real[], s.latency_over::real[], 0.5) AS v
+             FROM unnest(%s::integer[]) ms
+             JOIN chat_latency_steps s ON s.bucket = chat_latency_bucket(ms)
+            ORDER BY ms""", (times,)).fetchall()
+    assert len(rows) == len(times)  # every time has a bucket with a step
     buckets = [r["b"] for r in rows]
     assert buckets == sorted(buckets) and buckets[0] == 1
     assert buckets[-1] == sh.main_dims + sh.over_dims  # the integer limit fills the last bucket
@@ -472,19 +462,15 @@ def test_lag_and_range_in_ready_and_metadata(conn, client):
     assert meta["rollup_lag_rows"] == 1 and meta["rollup_lag_seconds"] > 0
 
 
-@pytest.mark.xfail(strict=True, reason="0008: the rollup role may not execute the vector extension's "
-                                       "routines (sum(vector): permission denied), so the app's refresher "
-                                       "never rolls anything up (see test_roles.test_rollup_role_maintains_the_store)")
-@pytest.mark.parametrize("app_config", [{"ROLLUP_INTERVAL_S": 0.2}])
-def test_refresher_thread_rolls_up_by_itself(conn, client):
+@pytest.mark.parametrize("app_config", [{"ROLLUP_INTERVAL_S": 0.2, "START_REFRESHER": True}])
+def test_refresher_thread_rolls_up_by_itself(conn, app):
+    """Regression: the rollup role could not execute the vector extension's routines."""
+    assert isinstance(app.extensions["chatstats_refresher"], rollups.Refresher)  # create_app started it
     sh = rc.shape(conn)
-    assert client.get("/ready").status_code == 200  # opens the pool, which starts the thread
     _filled(conn, sh, rows=20)
     top = conn.execute("SELECT max(id) AS m FROM chat_completion_requests").fetchone()["m"]
-    for _ in range(50):
-        lag = rollups.lag(conn)
-        if lag["watermark_id"] == top:
-            break
+    deadline = time.monotonic() + 10
+    while (lag := rollups.lag(conn))["watermark_id"] != top and time.monotonic() < deadline:
         time.sleep(0.1)
     assert lag["watermark_id"] == top and lag["lag_rows"] == 0
     rc.check_store(conn, sh)
@@ -499,10 +485,8 @@ def test_no_model_can_take_the_unattributed_sentinel(conn):
                         VALUES (0, %s, 'zero', 'Zero', 'zero')""", (provider_ids[0],))
 
 
-@pytest.mark.xfail(strict=True, reason="0010: chat_request_stats(p_model_id => 0) answers the requests "
-                                       "without a model (filed under id 0 in the rollups) as model NULL")
 def test_stats_for_model_zero(conn):
-    """Asking for model 0 must not return the unattributed requests filed under 0."""
+    """Regression: asking for model 0 returned the unattributed requests filed under 0."""
     sh = rc.shape(conn)
     _filled(conn, sh, rows=8)
     rollups.catch_up(conn)
@@ -631,30 +615,26 @@ def _retained_history(conn, batch_rows=10_000):
     return horizon
 
 
-@pytest.mark.xfail(strict=True, reason="0010: chat_rollup_effective_range(start, NULL) closes the open "
-                                       "end at the rounded start's bucket end (greatest(NULL, x) = x); "
-                                       "likewise an open start")
 def test_effective_range_keeps_an_open_edge_open(conn):
+    """Regression: a rounded start closed an open end at its bucket's end (and vice versa)."""
     _retained_history(conn)
     ragged = rc.SPAN_START + timedelta(hours=10, minutes=5)
     assert rc.effective_range(conn, ragged, None) == (rc.SPAN_START + timedelta(hours=10), None)
     assert rc.effective_range(conn, None, ragged) == (None, rc.SPAN_START + timedelta(hours=10, minutes=15))
 
 
-@pytest.mark.xfail(strict=True, reason="0010: a range with no whole quarter inside that straddles the "
-                                       "raw horizon is rounded as one piece: its end, after the horizon "
-                                       "where raw rows answer, is rounded too")
 def test_an_edge_after_the_raw_horizon_is_never_rounded(conn):
+    """Regression: a range with no whole quarter inside, straddling the raw horizon, was
+    rounded as one piece: its end too, where raw rows answer."""
     horizon = _retained_history(conn)
     start, end = horizon - timedelta(minutes=5), horizon + timedelta(minutes=5)
     # Expected: [23:45, 00:05) (the start rounded to its quarter); answered as [23:45, 00:15).
     assert rc.effective_range(conn, start, end) == (horizon - timedelta(minutes=15), end)
 
 
-@pytest.mark.xfail(strict=True, reason="0010: rows not rolled up yet in the rounded-out part of an "
-                                       "inexact range are not counted (the tail is read over the range "
-                                       "asked), so a refresh changes the answer for the same range")
 def test_rows_not_rolled_up_yet_count_in_the_rounded_part(conn):
+    """Regression: the tail was read over the range asked, the rollups over the wider one
+    covered, so a refresh changed the answer for the same range."""
     _retained_history(conn)
     late = {**rc.fetch_rows(conn)[0], "created_at": rc.SPAN_START + timedelta(hours=10, minutes=2)}
     rc.insert(conn, [late])
@@ -665,11 +645,9 @@ def test_rows_not_rolled_up_yet_count_in_the_rounded_part(conn):
     assert rc.sql_stats(conn, start, end) == before  # the late row lies in [10:00, 12:00) either way
 
 
-@pytest.mark.xfail(strict=True, reason="0009: chat_rollup_adjust takes every deleted rolled-up row older "
-                                       "than the raw horizon for retention's, so a user's DELETE of such "
-                                       "a row (a late arrival, or one a retention batch has not reached) "
-                                       "stays counted")
 def test_delete_of_a_rolled_up_row_before_the_raw_horizon(conn):
+    """Regression: every deleted rolled-up row older than the raw horizon was taken for
+    retention's, so a user's DELETE of one (not reached by a retention batch yet) stayed counted."""
     horizon = _retained_history(conn, batch_rows=1)  # removes one row, more are older
     left_before_horizon = conn.execute(
         "SELECT id FROM chat_completion_requests WHERE created_at < %s ORDER BY id LIMIT 1", (horizon,)).fetchone()

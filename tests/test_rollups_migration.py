@@ -85,20 +85,9 @@ def without_percentiles(answer):
             if isinstance(rows, list) else rows for key, rows in answer.items()}
 
 
-# chat_rollup_deltas() tests `p_state IS NOT NULL`, false for a composite with any NULL field:
-# until a refresh (or TRUNCATE) set refreshed_at, every delta gets a NULL bucket and only
-# the all-time level is written. So the first batch after `migrate` is lost at every finer level.
-FIRST_REFRESH_BUG = ("0009: on a new state row (refreshed_at NULL) chat_rollup_deltas' `p_state IS NOT "
-                     "NULL` is false, so the first refresh writes only the all-time level")
-
-
-def work_around_first_refresh(conn, workaround):
-    if workaround:
-        conn.execute("UPDATE chat_rollup_state SET refreshed_at = now() WHERE refreshed_at IS NULL")
-
-
-@pytest.mark.xfail(strict=True, reason=FIRST_REFRESH_BUG)
 def test_first_refresh_of_a_new_database_fills_every_level(scratch_url):
+    """Regression: on a new state row (refreshed_at NULL) `p_state IS NOT NULL` was false, so
+    the first refresh after `migrate` wrote only the all-time level."""
     with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row) as conn:
         sh = rc.shape(conn)
         seed.seed(conn, 30, providers=1, models=2, days=1)
@@ -106,10 +95,8 @@ def test_first_refresh_of_a_new_database_fills_every_level(scratch_url):
         rc.check_store(conn, sh)
 
 
-@pytest.mark.parametrize("workaround", [
-    pytest.param(False, marks=pytest.mark.xfail(strict=True, reason=FIRST_REFRESH_BUG)), True])
 @pytest.mark.parametrize("first", [FIRST_STORE_MIGRATION, FIRST_ROLLUP_MIGRATION])
-def test_rollup_migrations_down_and_up_with_rows(scratch_url, first, workaround):
+def test_rollup_migrations_down_and_up_with_rows(scratch_url, first):
     rng = random.Random(11)
     # No prepared statements: the migrations change the functions' result types under them.
     with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
@@ -120,7 +107,6 @@ def test_rollup_migrations_down_and_up_with_rows(scratch_url, first, workaround)
         provider_ids = [r["id"] for r in conn.execute("SELECT id FROM providers ORDER BY id")]
         model_ids = [r["id"] for r in conn.execute("SELECT id FROM models ORDER BY id")]
         ranges = ranges_over(sh, rc.fetch_rows(conn), rng)
-        work_around_first_refresh(conn, workaround)
         assert rollups.catch_up(conn, batch_rows=700) == 3000
         check_all(conn, sh, ranges, model_ids)
         before = {bounds: public_answers(conn, *bounds, provider_ids, model_ids) for bounds in ranges[:5]}
@@ -146,7 +132,6 @@ def test_rollup_migrations_down_and_up_with_rows(scratch_url, first, workaround)
         assert (lag["lag_rows"], lag["watermark_id"]) == (total, 0)
         assert rc.state(conn) == rc.State(0, None, None)
         check_all(conn, sh, ranges, model_ids)  # exact at once: everything is tail
-        work_around_first_refresh(conn, workaround)
 
         assert rollups.catch_up(conn, batch_rows=1000) == total
         assert rollups.lag(conn)["lag_rows"] == 0

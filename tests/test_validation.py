@@ -1,5 +1,11 @@
 """Bad input gets a 4xx JSON error naming the offending field; never a 500 or a traceback."""
+import re
+
+import flask_smorest
 import pytest
+
+from conftest import openapi_path
+from webapp.api.blueprint import Blueprint
 
 BASE = "/api/monitoring/chat-requests"
 LIST, PROVIDERS, MODELS, MODEL = BASE, f"{BASE}/providers", f"{BASE}/models", f"{BASE}/models/1"
@@ -71,3 +77,20 @@ def test_unknown_route_is_json_404(client):
 
 def test_wrong_method_is_json_405(client):
     assert_clean_json_error(client.post(PROVIDERS), 405)
+
+
+def test_every_route_refuses_unknown_query_parameters(app, client):
+    """One Blueprint setting covers every endpoint, present and future: walk the routes."""
+    assert all(isinstance(blueprint, Blueprint) for blueprint in app.blueprints.values()
+               if isinstance(blueprint, flask_smorest.Blueprint))
+    paths = client.get("/openapi.json").get_json()["paths"]
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        operation = paths.get(openapi_path(rule.rule), {}).get("get", {})
+        if not any(parameter["in"] == "query" for parameter in operation.get("parameters", [])):
+            continue  # not an API operation, or one without query arguments
+        url = re.sub(r"<[^>]+>", "1", rule.rule)
+        body = assert_clean_json_error(client.get(url, query_string={"not_a_parameter": "1"}), 422)
+        assert list(body["errors"]["query"]) == ["not_a_parameter"], (url, body)
+        checked += 1
+    assert checked >= len(ALL)

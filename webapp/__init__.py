@@ -1,7 +1,7 @@
 """chatstats: usage statistics of an LLM gateway's chat completion requests."""
 from flask import Flask
 
-from . import auth, db, errors, headers, observability, ratelimit
+from . import auth, db, errors, headers, observability, ratelimit, refresher
 from .config import Config
 
 
@@ -16,6 +16,7 @@ def create_app(test_config=None):
     app.json.sort_keys = False  # keep the documented order: success, data, metadata
     db.init_app(app)
     api = errors.Api(app, spec_kwargs={"extra_plugins": [auth.SpecPlugin()]})
+    errors.init_app(app, api)
     # before_request order matters: request id, then the key, then its rate limit.
     observability.init_app(app)
     auth.init_app(app)
@@ -28,4 +29,6 @@ def create_app(test_config=None):
     app.register_blueprint(metrics.blp)
     for module in (health, stats_views, request_list_views):
         api.register_blueprint(module.blp)
+    if app.config["START_REFRESHER"]:
+        refresher.start(app)
     return app

@@ -14,6 +14,7 @@ import http
 import ipaddress
 import secrets
 import threading
+import time
 
 from apispec import BasePlugin
 from cachetools import TTLCache
@@ -62,15 +63,16 @@ def needs_key():
 
 
 def init_app(app):
-    app.extensions["chatstats_auth"] = _Cache(app.config["AUTH_CACHE_S"])
+    app.extensions["chatstats_auth"] = VerdictCache(app.config["AUTH_CACHE_S"])
     app.before_request(authenticate)
 
 
-class _Cache:
-    """Per-process TTL cache of key verdicts; thread-safe for gthread workers."""
+class VerdictCache:
+    """Per-process TTL cache of key verdicts; thread-safe for gthread workers.
+    `timer` is the clock its entries age by (tests turn it by hand)."""
 
-    def __init__(self, ttl_s):
-        self._entries = TTLCache(_CACHE_MAX, ttl_s) if ttl_s > 0 else None
+    def __init__(self, ttl_s, timer=time.monotonic):
+        self._entries = TTLCache(_CACHE_MAX, ttl_s, timer) if ttl_s > 0 else None
         self._lock = threading.Lock()
 
     def get(self, name, compute):

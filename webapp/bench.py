@@ -1,163 +1,63 @@
-"""The rollup benchmark: raw aggregation vs rollups, side by side in one run.
+"""The rollup benchmark: every public statistics function through the rollups and the
+raw baseline side by side, at the data shapes of issue 8, plus HTTP, storage, backfill
+and ingest figures.
 
-For each data size it seeds a database of its own (reused when already seeded),
-times every statistics query through both sources in alternation, checks that
-both give identical answers, and then measures ingest with and without the
-rollup machinery. Timings are client round trips over the local socket, an
-upper bound of the time spent in the database.
+Each shape gets a database of its own (chatstats_bench_<shape>, reused once seeded).
+Query timings are client round trips over the local socket; ranges end at the newest
+request, so a reused database answers the same questions. Every rollup answer is
+checked against the raw one: sums equal, percentiles within the stated error.
 """
-import io
+import os
+import random
+import shutil
 import statistics
+import subprocess
+import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+import urllib.request
+from datetime import timedelta
+from decimal import Decimal
 
 import psycopg
 from psycopg.rows import dict_row
 
-from . import migrate, rollups, seed
+from . import auth, migrate, rollups, seed
 from .dsn import with_database
-from .queries import stats_queries
+from .queries import keys
 
-QUERIES = {
-    "providers": lambda conn, r: stats_queries.provider_stats(conn, *r)[:2],
-    "models": lambda conn, r: stats_queries.model_stats(conn, *r)[0],
-    "models_by_provider": lambda conn, r: stats_queries.model_stats(conn, *r, provider_id=1)[0],
-    "single_model": lambda conn, r: stats_queries.model_stats(conn, *r, model_id=1)[0],
+SHAPES = {
+    "small": dict(rows=1_000_000, providers=5, models=20, days=30),
+    "gateway": dict(rows=20_000_000, providers=50, models=500, days=730, users=5000, keys=200,
+                    unattributed=0.03),
 }
 
+# The public functions and the HTTP endpoint answering the same question.
+FUNCTIONS = {
+    "providers": ("SELECT * FROM get_provider_request_stats(%(start)s, %(end)s)", "/providers"),
+    "unattributed": ("SELECT get_unattributed_request_count(%(start)s, %(end)s) AS n", None),
+    "models": ("SELECT * FROM get_models_with_requests(%(start)s, %(end)s)", "/models"),
+    "models_by_provider": ("SELECT * FROM get_models_with_requests_by_provider("
+                           "%(provider_id)s, %(start)s, %(end)s)", "/models?provider_id={provider_id}"),
+    "one_model": ("SELECT * FROM get_model_request_stats(%(model_id)s, %(start)s, %(end)s)",
+                  "/models/{model_id}"),
+}
+PERCENTILES = ("p50_processing_time_ms", "p95_processing_time_ms", "p99_processing_time_ms")
 
-def ranges(now):
-    """The ranges a dashboard asks for, plus one with edges inside hours and minutes."""
+
+def ranges(newest):
+    """All time, the last day and month, and ~200 days with second-precision edges."""
     return {
         "all": (None, None),
-        "24h": (now - timedelta(hours=24), now),
-        "7d": (now - timedelta(days=7), now),
-        "mid-hour": (now - timedelta(days=9, hours=3, minutes=17, seconds=23.5),
-                     now - timedelta(days=2, minutes=41, seconds=7.25)),
+        "24h": (newest - timedelta(hours=24), newest),
+        "30d": (newest - timedelta(days=30), newest),
+        "ragged-200d": (newest - timedelta(days=203, hours=5, minutes=17, seconds=23.5),
+                        newest - timedelta(days=3, hours=2, minutes=41, seconds=7.25)),
     }
 
 
-def _connect(url):
+def connect(url):
     return psycopg.connect(url, autocommit=True, row_factory=dict_row)
-
-
-def prepare(url, rows, log):
-    """Migrate, seed up to `rows` requests, roll everything up, VACUUM ANALYZE."""
-    migrate.apply(url)
-    with _connect(url) as conn:
-        have = conn.execute("SELECT count(*) AS n FROM chat_completion_requests").fetchone()["n"]
-        if have < rows:
-            log(f"seeding {rows - have} rows ...")
-            started = time.perf_counter()
-            seed.seed(conn, rows - have)
-            log(f"  seeded in {time.perf_counter() - started:.1f}s")
-        started = time.perf_counter()
-        rolled = rollups.catch_up(conn)
-        if rolled:
-            log(f"  rolled up {rolled} rows in {time.perf_counter() - started:.1f}s")
-        conn.execute("VACUUM ANALYZE")
-
-
-def _percentile(values, q):
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def time_queries(url, raw_reps, rollup_reps, log):
-    """{(query, range): {source: [ms, ...]}} and the list of mismatches."""
-    timings, mismatches = {}, []
-    with _connect(url) as conn:
-        now = conn.execute("SELECT now() AS t").fetchone()["t"]
-        for qname, query in QUERIES.items():
-            for rname, bounds in ranges(now).items():
-                samples = {"raw": [], "rollup": []}
-                answers = {}
-                for rep in range(max(raw_reps, rollup_reps)):
-                    for source, reps in (("raw", raw_reps), ("rollup", rollup_reps)):
-                        if rep >= reps:
-                            continue
-                        conn.execute(f"SET chatstats.stats_source = '{source}'")
-                        started = time.perf_counter()
-                        answers[source] = query(conn, bounds)
-                        samples[source].append((time.perf_counter() - started) * 1000)
-                    if answers["raw"] != answers["rollup"]:
-                        mismatches.append((qname, rname))
-                timings[(qname, rname)] = samples
-                log(f"  {qname:<18} {rname:<8} raw {statistics.median(samples['raw']):8.1f} ms"
-                    f"   rollup {statistics.median(samples['rollup']):6.2f} ms")
-        conn.execute("RESET chatstats.stats_source")
-    return timings, mismatches
-
-
-def summarize(timings):
-    rows = []
-    for (qname, rname), samples in timings.items():
-        raw, rollup = samples["raw"], samples["rollup"]
-        rows.append({"query": qname, "range": rname,
-                     "raw_median": statistics.median(raw), "raw_p95": _percentile(raw, 0.95),
-                     "rollup_median": statistics.median(rollup),
-                     "rollup_p95": _percentile(rollup, 0.95),
-                     "ratio": statistics.median(raw) / statistics.median(rollup)})
-    return rows
-
-
-# -- ingest ------------------------------------------------------------------
-
-_COPY_COLUMNS = ("request_id, model_id, input_tokens, output_tokens, processing_time_ms, "
-                 "status, cost_usd, created_at")
-
-
-def copy_payload(rows, tag):
-    """Tab-separated rows for COPY, made once and reused by every run."""
-    start = datetime.now(timezone.utc) - timedelta(hours=1)
-    buf = io.StringIO()
-    for i in range(rows):
-        status = "failed" if i % 37 == 0 else "completed"
-        buf.write(f"{tag}-{i}\t{1 + i % 20}\t{100 + i % 900}\t{i % 400}\t{200 + i % 3000}\t"
-                  f"{status}\t0.{i % 1000:06d}\t{start + timedelta(microseconds=3 * i)}\n")
-    return buf.getvalue()
-
-
-def copy_rows(url, payload):
-    """Rows per second for one COPY of the payload into the emptied table."""
-    with _connect(url) as conn:
-        conn.execute("TRUNCATE chat_completion_requests")
-        started = time.perf_counter()
-        with conn.cursor().copy(
-                f"COPY chat_completion_requests ({_COPY_COLUMNS}) FROM STDIN") as copy:
-            copy.write(payload)
-        elapsed = time.perf_counter() - started
-        count = conn.execute("SELECT count(*) AS n FROM chat_completion_requests").fetchone()["n"]
-    return count / elapsed
-
-
-def hot_writers(url, writers, seconds, model_id):
-    """Inserts per second by `writers` threads doing single-row autocommit inserts of one model."""
-    stop = threading.Event()
-    counts = [0] * writers
-
-    def work(slot):
-        with psycopg.connect(url, autocommit=True) as conn:
-            n = 0
-            while not stop.is_set():
-                conn.execute(
-                    "INSERT INTO chat_completion_requests (request_id, model_id, input_tokens,"
-                    " output_tokens, processing_time_ms, cost_usd)"
-                    " VALUES (%s, %s, 120, 80, 900, 0.000420)",
-                    (f"hot-{slot}-{n}-{time.monotonic_ns()}", model_id))
-                n += 1
-            counts[slot] = n
-
-    threads = [threading.Thread(target=work, args=(slot,)) for slot in range(writers)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join()
-    return sum(counts) / (time.perf_counter() - started)
 
 
 def ensure_database(server_url, name):
@@ -168,28 +68,281 @@ def ensure_database(server_url, name):
     return with_database(server_url, name)
 
 
-def measure_ingest(server_url, copy_rows_n, writers, seconds, rounds, log):
-    """Median ingest rates without rollups (migrations up to 0002) and with them
-    (all migrations, the refresher thread running), alternated round by round."""
+def prepare(server_url, shape, quarter_days, log):
+    """The shape's database, seeded (unless it already is) and migrated; returns its URL
+    and the rate at which its history was rolled up, when that happened now."""
+    url = ensure_database(server_url, f"chatstats_bench_{shape}")
+    migrate.apply(url)
+    params = dict(SHAPES[shape])
+    rows = params.pop("rows")
+    with connect(url) as conn:
+        if conn.execute("SELECT NOT EXISTS (SELECT FROM chat_completion_requests) AS e").fetchone()["e"]:
+            log(f"seeding {rows:,} rows ({shape}) ...")
+            seed.seed(conn, rows, **params)
+            conn.execute("VACUUM ANALYZE chat_completion_requests")
+    return url, backfill(url, quarter_days, log, again=False)
+
+
+def backfill(url, quarter_days, log, again=True):
+    """Rows per second rolling up the history (`chatstats migrate` on a table holding rows),
+    from empty rollups when `again`; None when there was next to nothing to roll up."""
+    with connect(url) as conn:
+        if again:
+            conn.execute("TRUNCATE chat_rollups")
+            conn.execute("UPDATE chat_rollup_state SET watermark_id = 0")
+        rollups.prune(conn, quarter_days)
+        started = time.perf_counter()
+        rolled = rollups.catch_up(conn, progress=lambda n: log(f"  rolled up {n:,}"))
+        elapsed = time.perf_counter() - started
+        conn.execute("VACUUM ANALYZE chat_rollups")
+    return rolled / elapsed if rolled >= 100_000 else None
+
+
+def storage(url):
+    """Bytes (tables, indexes, TOAST) of the rollups and of the request table."""
+    with connect(url) as conn:
+        return conn.execute(
+            """SELECT (SELECT sum(pg_total_relation_size(c)) FROM unnest(
+                           '{chat_rollups,chat_rollup_state,chat_latency_steps}'::regclass[]) c) AS rollups,
+                      pg_total_relation_size('chat_completion_requests') AS requests""").fetchone()
+
+
+def _params(conn):
+    """The busiest model and its provider, and the newest request's time."""
+    row = conn.execute(
+        """SELECT m.id AS model_id, m.provider_id,
+                  (SELECT max(created_at) FROM chat_completion_requests) AS newest
+             FROM models m
+            ORDER BY (SELECT count(*) FROM chat_completion_requests c
+                       WHERE c.model_id = m.id AND c.id < 100000) DESC, m.id LIMIT 1""").fetchone()
+    return row
+
+
+def within_error(estimate, exact):
+    """The stated error of a percentile: 1 ms or 1%, whichever is larger."""
+    if estimate is None or exact is None:
+        return estimate is exact
+    return abs(Decimal(str(estimate)) - Decimal(exact)) <= max(Decimal(1), Decimal(exact) / 100)
+
+
+def same_answer(rollup, raw):
+    """Equal rows, but for percentiles, which must be within the stated error."""
+    if len(rollup) != len(raw):
+        return False
+    for a, b in zip(rollup, raw):
+        if {k: v for k, v in a.items() if k not in PERCENTILES} != \
+                {k: v for k, v in b.items() if k not in PERCENTILES}:
+            return False
+        if not all(within_error(a.get(p), b.get(p)) for p in PERCENTILES):
+            return False
+    return True
+
+
+def _timed(conn, sql, args):
+    started = time.perf_counter()
+    rows = conn.execute(sql, args).fetchall()
+    return (time.perf_counter() - started) * 1000, rows
+
+
+def time_functions(url, reps, raw_reps, log):
+    """[{function, range, rollup: [ms], raw: [ms], exact}] with sources alternated."""
+    results = []
+    with connect(url) as conn:
+        params = _params(conn)
+        for name, (sql, _) in FUNCTIONS.items():
+            for rname, (start, end) in ranges(params["newest"]).items():
+                args = {**params, "start": start, "end": end}
+                samples, answers, exact = {"rollup": [], "raw": []}, {}, True
+                for rep in range(reps):
+                    for source in ("rollup", "raw"):
+                        if source == "raw" and rep >= raw_reps:
+                            continue
+                        conn.execute("SELECT set_config('chatstats.stats_source', %s, false)", (source,))
+                        ms, answers[source] = _timed(conn, sql, args)
+                        samples[source].append(ms)
+                    if rep < raw_reps:
+                        exact = exact and same_answer(answers["rollup"], answers["raw"])
+                results.append({"function": name, "range": rname, **samples, "exact": exact})
+                log(f"  {name:<19} {rname:<12} rollup {statistics.median(samples['rollup']):7.2f} ms"
+                    f"   raw {statistics.median(samples['raw']):9.1f} ms{'' if exact else '  MISMATCH'}")
+        conn.execute("RESET chatstats.stats_source")
+    return results
+
+
+def p95(samples):
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def time_http(url, reps, port, log):
+    """[{endpoint, range, http: [ms]}]: one client, sequential, against `chatstats serve`."""
+    key, prefix, key_hash = auth.new_key()
+    with connect(url) as conn:
+        keys.create(conn, f"bench-{time.time_ns()}", prefix, key_hash)
+        params = _params(conn)
+    chatstats = shutil.which("chatstats", path=os.path.dirname(sys.executable)) or "chatstats"
+    server = subprocess.Popen([chatstats, "serve", "--port", str(port)],
+                              env={**os.environ, "DATABASE_URL": url, "CHATSTATS_RATE_LIMIT": ""},
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}/api/monitoring/chat-requests"
+    results = []
+    try:
+        _wait_ready(f"http://127.0.0.1:{port}/health")
+        for name, (_, path) in FUNCTIONS.items():
+            if path is None:
+                continue
+            for rname, (start, end) in ranges(params["newest"]).items():
+                query = "&".join(f"{k}={v.isoformat().replace('+', '%2B')}"
+                                 for k, v in (("start_date", start), ("end_date", end)) if v)
+                target = base + path.format(**params)
+                target += ("&" if "?" in target else "?") + query if query else ""
+                samples = []
+                for _ in range(reps):
+                    request = urllib.request.Request(target, headers={"Authorization": f"Bearer {key}"})
+                    started = time.perf_counter()
+                    with urllib.request.urlopen(request) as response:
+                        response.read()
+                    samples.append((time.perf_counter() - started) * 1000)
+                results.append({"function": name, "range": rname, "http": samples})
+                log(f"  HTTP {name:<19} {rname:<12} {statistics.median(samples):7.2f} ms")
+    finally:
+        server.terminate()
+        server.wait()
+    return results
+
+
+def _wait_ready(url, timeout_s=60):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+# -- ingest ------------------------------------------------------------------
+
+def _writers(url, writers, rate, seconds, update_share, lag_samples):
+    """Rows per second inserted by `writers` threads, paced to `rate` rows/s in total, each
+    also updating one of its recent rows for `update_share` of its operations."""
+    stop = threading.Event()
+    counts = [0] * writers
+    model_ids = None
+
+    def work(slot):
+        rng = random.Random(slot)
+        interval = writers / rate
+        with psycopg.connect(url, autocommit=True) as conn:
+            recent, due = [], time.monotonic()
+            while not stop.is_set():
+                due += interval
+                (row_id,) = conn.execute(
+                    "INSERT INTO chat_completion_requests (request_id, model_id, input_tokens,"
+                    " output_tokens, processing_time_ms, cost_usd) VALUES (%s, %s, %s, %s, %s, %s)"
+                    " RETURNING id",
+                    (f"ingest-{slot}-{time.time_ns()}", rng.choice(model_ids), rng.randint(1, 4000),
+                     rng.randint(0, 1000), rng.randint(80, 30000), Decimal(rng.randint(0, 99999)) / 10**6)
+                ).fetchone()
+                counts[slot] += 1
+                recent = [*recent[-99:], row_id]
+                if rng.random() < update_share:
+                    conn.execute("UPDATE chat_completion_requests SET status = 'failed',"
+                                 " processing_time_ms = processing_time_ms + 1 WHERE id = %s",
+                                 (rng.choice(recent),))
+                time.sleep(max(0.0, due - time.monotonic()))
+
+    def sample_lag():
+        with connect(url) as conn:
+            while not stop.wait(0.5):
+                lag = rollups.lag(conn)
+                if lag is not None:
+                    lag_samples.append(float(lag["lag_seconds"]))
+
+    with connect(url) as conn:
+        model_ids = [r["id"] for r in conn.execute("SELECT id FROM models ORDER BY id LIMIT 50")]
+    threads = [threading.Thread(target=work, args=(slot,)) for slot in range(writers)]
+    threads.append(threading.Thread(target=sample_lag))
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def measure_ingest(server_url, writers, rate, seconds, update_share, log):
+    """{plain, rollups: rows/s, lag_p95_s}: the same paced load on a database without the
+    rollup machinery (migrations up to 0002) and on one with it (refresher running)."""
     plain = ensure_database(server_url, "chatstats_bench_ingest_plain")
     with_rollups = ensure_database(server_url, "chatstats_bench_ingest_rollups")
     for url in (plain, with_rollups):
         migrate.apply(url)
-        with _connect(url) as conn:
-            seed.ensure_catalog(conn, providers=5, models=20)
+        with connect(url) as conn:
+            seed.ensure_catalog(conn, providers=5, models=50)
+            conn.execute("TRUNCATE chat_completion_requests")
     migrate.rollback(plain, len(migrate.applied_ids(plain)) - 2)
-    payload = copy_payload(copy_rows_n, "bench")
+    results, lag_samples = {}, []
+    results["plain"] = _writers(plain, writers, rate, seconds, update_share, [])
+    log(f"  without rollups: {results['plain']:,.0f} rows/s")
     refresher = rollups.Refresher(with_rollups, interval_s=1.0)
     refresher.start()
-    results = {"copy": {"plain": [], "rollups": []}, "writers": {"plain": [], "rollups": []}}
     try:
-        for round_no in range(rounds):
-            for label, url in (("plain", plain), ("rollups", with_rollups)):
-                results["copy"][label].append(copy_rows(url, payload))
-                results["writers"][label].append(hot_writers(url, writers, seconds, model_id=1))
-                log(f"  round {round_no + 1} {label:<8} COPY {results['copy'][label][-1]:9.0f} rows/s"
-                    f"   {writers} writers {results['writers'][label][-1]:7.0f} inserts/s")
+        results["rollups"] = _writers(with_rollups, writers, rate, seconds, update_share, lag_samples)
     finally:
         refresher.stop()
-    return {kind: {label: statistics.median(v) for label, v in by_label.items()}
-            for kind, by_label in results.items()}
+    results["lag_p95_s"] = p95(lag_samples) if lag_samples else None
+    log(f"  with rollups:    {results['rollups']:,.0f} rows/s, lag p95 {results['lag_p95_s']} s")
+    return results
+
+
+# -- report ------------------------------------------------------------------
+
+def render(report, ingest, reps, raw_reps, http_reps, cores):
+    """The README's table and the target lines, as Markdown."""
+    lines = [f"{cores} cores; client round trips in ms; {reps} rollup / {raw_reps} raw runs per "
+             f"function and range (alternated), {http_reps} sequential HTTP requests per endpoint",
+             "",
+             "| shape | function | range | rollup median | rollup p95 | raw median | speed-up "
+             "| HTTP median | HTTP p95 |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+    for shape, result in report.items():
+        for q in result["queries"]:
+            http = result["http"].get((q["function"], q["range"]))
+            lines.append(
+                f"| {shape} | {q['function']} | {q['range']} | {statistics.median(q['rollup']):.2f} | "
+                f"{p95(q['rollup']):.2f} | {statistics.median(q['raw']):.1f} | "
+                f"{statistics.median(q['raw']) / statistics.median(q['rollup']):.0f}x | "
+                + (f"{statistics.median(http):.2f} | {p95(http):.2f} |" if http else "- | - |"))
+    lines.append("")
+    for shape, result in report.items():
+        worst = max(result["queries"], key=lambda q: p95(q["rollup"]))
+        lines.append(f"{shape}: worst function p95 {p95(worst['rollup']):.2f} ms ({worst['function']}, "
+                     f"{worst['range']}; target <= 10)")
+        if result["http"]:
+            key, samples = max(result["http"].items(), key=lambda item: p95(item[1]))
+            lines.append(f"{shape}: worst endpoint p95 {p95(samples):.2f} ms ({key[0]}, {key[1]}; "
+                         f"target <= 12)")
+        size = result["storage"]
+        lines.append(f"{shape}: rollups {size['rollups'] / 2**20:,.0f} MiB, request table "
+                     f"{size['requests'] / 2**20:,.0f} MiB = {100 * size['rollups'] / size['requests']:.1f}% "
+                     f"(target <= 30%)")
+        if result["backfill"]:
+            lines.append(f"{shape}: backfill {result['backfill']:,.0f} rows/s (target >= 100,000)")
+    if {"small", "gateway"} <= report.keys():
+        small = {(q["function"], q["range"]): p95(q["rollup"]) for q in report["small"]["queries"]}
+        ratio = max(p95(q["rollup"]) / small[(q["function"], q["range"])]
+                    for q in report["gateway"]["queries"])
+        lines.append(f"flatness: worst p95(gateway) / p95(small) = {ratio:.2f} (target <= 2)")
+    if ingest:
+        lines.append(f"ingest: {ingest['rollups']:,.0f} rows/s with rollups vs {ingest['plain']:,.0f} "
+                     f"without = {100 * ingest['rollups'] / ingest['plain']:.0f}% (target >= 90%); "
+                     f"rollup lag p95 {ingest['lag_p95_s']} s (target < 3)")
+    exact = all(q["exact"] for r in report.values() for q in r["queries"])
+    lines.append("exactness: " + ("every rollup answer equals the raw one (percentiles within 1% or 1 ms)"
+                                  if exact else "FAILED"))
+    return "\n".join(lines)

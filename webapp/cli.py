@@ -12,7 +12,7 @@ import click
 import psycopg
 from psycopg.rows import dict_row
 
-from . import bench, db, embedded, keys_cli, migrate, rollups, seed, serving
+from . import bench, embedded, keys_cli, migrate, rollups, seed, serving
 from .config import Config
 
 
@@ -24,7 +24,13 @@ class Settings(dict):
         return cls({name: getattr(Config, name) for name in dir(Config) if name.isupper()}, **overrides)
 
     def database_url(self):
-        return db.database_url(self)
+        """DATABASE_URL, or the embedded server's while it runs (never started here)."""
+        url = self["DATABASE_URL"] or embedded.running_url(self["DATA_DIR"])
+        if url is None:
+            raise click.ClickException(
+                "DATABASE_URL is not set and the embedded server is not running: set DATABASE_URL, "
+                "or start the embedded server with `chatstats db start`")
+        return url
 
     def connect(self):
         return psycopg.connect(self.database_url(), autocommit=True, row_factory=dict_row)
@@ -32,7 +38,7 @@ class Settings(dict):
 
 @click.group("db")
 def db_group():
-    """The embedded PostgreSQL server (used when DATABASE_URL is unset)."""
+    """The embedded PostgreSQL server (commands use it while it runs and DATABASE_URL is unset)."""
 
 
 @db_group.command("start")
@@ -53,7 +59,7 @@ def db_stop(settings):
 @db_group.command("url")
 @click.pass_obj
 def db_url(settings):
-    """Print the database URL in use (starting the embedded server if needed)."""
+    """Print the database URL the commands use."""
     click.echo(settings.database_url())
 
 
@@ -73,11 +79,13 @@ def migrate_command(settings, rollback_count):
 
 
 def _refresh_rollups(settings):
-    """Roll up everything not rolled up yet, e.g. the history of a table just migrated."""
+    """Roll up everything not rolled up yet, e.g. the history of a table just migrated
+    (15-minute rollups only as far back as they are kept)."""
     started = time.perf_counter()
     with settings.connect() as conn:
         if rollups.lag(conn) is None:
             return
+        rollups.prune(conn, settings["QUARTER_ROLLUP_DAYS"])
         rolled = rollups.catch_up(conn, progress=lambda n: click.echo(f"  rolled up {n} rows", err=True))
         lag = rollups.lag(conn)
     click.echo(f"rolled up {rolled} rows in {time.perf_counter() - started:.1f}s; "
@@ -106,6 +114,23 @@ def rollup_status(settings):
         raise click.ClickException("rollup migrations are not applied")
     for key, value in lag.items():
         click.echo(f"{key}: {value}")
+
+
+@click.command("retention")
+@click.option("--raw-days", type=click.IntRange(min=1), required=True,
+              help="Keep request rows of this many days; older ones are removed once rolled up.")
+@click.pass_obj
+def retention_command(settings, raw_days):
+    """Remove old request rows; their statistics stay in the rollups.
+
+    Rows go in batches of 10,000, each its own short transaction, so the gateway's
+    writers are never blocked for long. Statistics over older ranges stay what they
+    were; the request list no longer shows the rows.
+    """
+    _refresh_rollups(settings)
+    with settings.connect() as conn:
+        removed = rollups.retain(conn, raw_days, progress=lambda n: click.echo(f"  removed {n} rows", err=True))
+    click.echo(f"removed {removed} request rows older than {raw_days} days")
 
 
 @click.command("seed")
@@ -146,7 +171,8 @@ def serve_command(settings, host, port, workers, threads):
 @click.option("--port", default=8000, show_default=True)
 @click.pass_context
 def demo_command(ctx, rows, port):
-    """Embedded database, migrations, 1M seeded rows (if empty), then serve."""
+    """Embedded database (unless DATABASE_URL), migrations, 1M seeded rows (if empty), then serve."""
+    ctx.obj["DATABASE_URL"] = ctx.obj["DATABASE_URL"] or embedded.start(ctx.obj["DATA_DIR"])
     click.echo(f"database: {ctx.obj.database_url()}")
     ctx.invoke(migrate_command)
     with ctx.obj.connect() as conn:
@@ -158,66 +184,45 @@ def demo_command(ctx, rows, port):
 
 
 @click.command("bench")
-@click.option("--rows", "sizes", type=click.IntRange(min=1000), multiple=True,
-              default=[1_000_000, 10_000_000], show_default=True,
-              help="Data sizes, each in its own database chatstats_bench_<rows> (reused).")
-@click.option("--raw-reps", default=5, show_default=True, help="Timed runs per raw query.")
-@click.option("--rollup-reps", default=40, show_default=True, help="Timed runs per rollup query.")
-@click.option("--copy-rows", default=1_000_000, show_default=True)
-@click.option("--writers", default=8, show_default=True)
-@click.option("--writer-seconds", default=10.0, show_default=True)
-@click.option("--rounds", default=3, show_default=True, help="Ingest rounds (alternating).")
-@click.option("--skip-ingest", is_flag=True)
+@click.option("--shape", "shapes", type=click.Choice(list(bench.SHAPES)), multiple=True,
+              default=list(bench.SHAPES), show_default=True,
+              help="Data shapes, each in its own database chatstats_bench_<shape> (reused).")
+@click.option("--reps", default=40, show_default=True, help="Timed runs per rollup query.")
+@click.option("--raw-reps", default=3, show_default=True, help="Timed runs per raw query.")
+@click.option("--http-reps", default=30, show_default=True, help="Timed requests per endpoint; 0: none.")
+@click.option("--backfill/--no-backfill", default=True, show_default=True,
+              help="Roll up each shape's whole history again and time it.")
+@click.option("--ingest-seconds", default=120.0, show_default=True, help="0: no ingest run.")
+@click.option("--writers", default=16, show_default=True)
+@click.option("--rate", default=2000, show_default=True, help="Rows/s the writers insert together.")
+@click.option("--port", default=8123, show_default=True, help="Port of the server timed over HTTP.")
 @click.pass_obj
-def bench_command(settings, sizes, raw_reps, rollup_reps, copy_rows, writers, writer_seconds, rounds,
-                  skip_ingest):
-    """Raw aggregation vs rollups: latency, exactness, flatness and ingest."""
+def bench_command(settings, shapes, reps, raw_reps, http_reps, backfill, ingest_seconds, writers,
+                  rate, port):
+    """Rollups vs raw at each data shape: latency, exactness, storage, backfill, ingest."""
     server = settings.database_url()
     log = lambda text: click.echo(text, err=True)  # noqa: E731
-    summaries, failed = {}, False
-    for rows in sorted(sizes):
-        url = bench.ensure_database(server, f"chatstats_bench_{rows}")
-        log(f"== {rows} rows")
-        bench.prepare(url, rows, log)
-        timings, mismatches = bench.time_queries(url, raw_reps, rollup_reps, log)
-        summaries[rows] = bench.summarize(timings)
-        for qname, rname in mismatches:
-            click.echo(f"MISMATCH: {qname} {rname}: rollup answer differs from raw", err=True)
-            failed = True
-
-    click.echo(f"\n{os.cpu_count()} cores; medians and p95 in ms, client round trips; "
-               f"{raw_reps} raw / {rollup_reps} rollup runs each, alternated\n")
-    click.echo("| rows | query | range | raw median | raw p95 | rollup median | rollup p95 | speed-up |")
-    click.echo("|---:|---|---|---:|---:|---:|---:|---:|")
-    for rows, summary in summaries.items():
-        for r in summary:
-            click.echo(f"| {rows:,} | {r['query']} | {r['range']} | {r['raw_median']:.1f} | "
-                       f"{r['raw_p95']:.1f} | {r['rollup_median']:.2f} | {r['rollup_p95']:.2f} | "
-                       f"{r['ratio']:.0f}x |")
-    largest = summaries[max(summaries)]
-    worst_p95 = max(r["rollup_p95"] for r in largest)
-    click.echo(f"\nworst rollup p95 at {max(summaries):,} rows: {worst_p95:.2f} ms (target <= 25)")
-    all_time = [r["ratio"] for r in largest if r["range"] == "all" and "model" in r["query"]]
-    click.echo(f"all-time model stats speed-up: {min(all_time):.0f}x at least (target >= 50x)")
-    if len(summaries) > 1:
-        smallest = summaries[min(summaries)]
-        flat = max(big["rollup_p95"] / small["rollup_p95"] for big, small in zip(largest, smallest))
-        click.echo(f"flatness: worst p95({max(summaries):,}) / p95({min(summaries):,}) = "
-                   f"{flat:.2f} (target <= 1.5)")
-    if not skip_ingest:
+    report = {}
+    for shape in shapes:
+        log(f"== {shape}")
+        url, rate = bench.prepare(server, shape, settings["QUARTER_ROLLUP_DAYS"], log)
+        if backfill and rate is None:
+            rate = bench.backfill(url, settings["QUARTER_ROLLUP_DAYS"], log)
+        report[shape] = {"backfill": rate,
+                         "storage": bench.storage(url),
+                         "queries": bench.time_functions(url, reps, raw_reps, log),
+                         "http": {(r["function"], r["range"]): r["http"]
+                                  for r in (bench.time_http(url, http_reps, port, log) if http_reps else [])}}
+    ingest = None
+    if ingest_seconds:
         log("== ingest")
-        ingest = bench.measure_ingest(server, copy_rows, writers, writer_seconds, rounds, log)
-        for kind, label in (("copy", f"COPY of {copy_rows:,} rows (rows/s)"),
-                            ("writers", f"{writers} hot-model single-row writers (inserts/s)")):
-            plain, with_rollups = ingest[kind]["plain"], ingest[kind]["rollups"]
-            click.echo(f"{label}: without rollups {plain:,.0f}, with {with_rollups:,.0f} "
-                       f"= {100 * with_rollups / plain:.0f}% (target >= 90%)")
-    click.echo("exactness: " + ("FAILED" if failed else "every rollup answer equals the raw answer"))
-    if failed:
+        ingest = bench.measure_ingest(server, writers, rate, ingest_seconds, 0.05, log)
+    click.echo(bench.render(report, ingest, reps, raw_reps, http_reps, os.cpu_count()))
+    if not all(q["exact"] for r in report.values() for q in r["queries"]):
         sys.exit(1)
 
 
-@click.group("chatstats", commands=[db_group, migrate_command, rollup_group, bench_command,
+@click.group("chatstats", commands=[db_group, migrate_command, rollup_group, retention_command, bench_command,
                                      seed_command, serve_command, demo_command, keys_cli.keys_group])
 @click.pass_context
 def main(ctx):

@@ -2,11 +2,10 @@
 import os
 from pathlib import Path
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
-
 
 def _int(name, default):
-    return int(os.environ.get(name, default))
+    value = os.environ.get(name, "")
+    return int(value) if value.strip() else default
 
 
 def _flag(name):
@@ -18,22 +17,31 @@ def _list(name):
 
 
 class Config:
-    # Database: DATABASE_URL wins; unset means the embedded PostgreSQL under DATA_DIR.
+    # Database: the server needs DATABASE_URL; commands fall back to a running embedded server.
     DATABASE_URL = os.environ.get("DATABASE_URL") or None
     # The API's own login (role chatstats_api); unset means DATABASE_URL's server and
     # database with that role as user, which is enough on the embedded server.
     API_DATABASE_URL = os.environ.get("CHATSTATS_API_DATABASE_URL") or None
     ROLLUP_DATABASE_URL = os.environ.get("CHATSTATS_ROLLUP_DATABASE_URL") or None
-    DATA_DIR = Path(os.environ.get("CHATSTATS_DATA_DIR", PROJECT_DIR / ".chatstats"))
+    DATA_DIR = Path(os.environ.get("CHATSTATS_DATA_DIR", ".chatstats")).absolute()
     POOL_MIN_SIZE = _int("CHATSTATS_POOL_MIN_SIZE", 1)
     POOL_MAX_SIZE = _int("CHATSTATS_POOL_MAX_SIZE", 10)
     POOL_TIMEOUT_S = float(os.environ.get("CHATSTATS_POOL_TIMEOUT_S", 5))
     CONNECT_TIMEOUT_S = _int("CHATSTATS_CONNECT_TIMEOUT_S", 5)  # libpq's connect_timeout
     STATEMENT_TIMEOUT_MS = _int("CHATSTATS_STATEMENT_TIMEOUT_MS", 5000)
+    # Retry-After of every 503 and 504 (database down or busy, migrations pending, timeout).
+    RETRY_AFTER_S = _int("CHATSTATS_RETRY_AFTER_S", 5)
     # `rollup` (default) answers statistics from rollups; `raw` aggregates raw rows (the baseline).
     STATS_SOURCE = os.environ.get("CHATSTATS_STATS_SOURCE", "rollup")
-    # Seconds between rollup refreshes in each API process; 0 turns the thread off.
+    # Seconds between rollup refreshes in each server process; 0 turns the thread off.
     ROLLUP_INTERVAL_S = float(os.environ.get("CHATSTATS_ROLLUP_INTERVAL_S", 1))
+    # Days the 15-minute rollups are kept (older ranges' edges come from hours and raw rows).
+    QUARTER_ROLLUP_DAYS = _int("CHATSTATS_QUARTER_ROLLUP_DAYS", 90)
+    # Days request rows are kept (their statistics stay in the rollups); unset: all.
+    RAW_RETENTION_DAYS = _int("CHATSTATS_RAW_RETENTION_DAYS", None)
+    # create_app() starts the refresher thread (servers other than `chatstats serve`, whose
+    # gunicorn workers start theirs in a hook: see webapp/refresher.py).
+    START_REFRESHER = _flag("CHATSTATS_START_REFRESHER")
     # Rows fetched per round trip when streaming the request list.
     STREAM_CHUNK_ROWS = _int("CHATSTATS_STREAM_CHUNK_ROWS", 2000)
 

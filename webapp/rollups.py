@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 
 log = logging.getLogger(__name__)
 
-BATCH_ROWS = 500_000
+BATCH_ROWS = 250_000
 RETENTION_BATCH_ROWS = 10_000
 
 
@@ -102,7 +102,7 @@ class Refresher(threading.Thread):
     def run(self):
         conn = None
         blocked_since = None
-        while not self.stopped.wait(self.interval_s):
+        while True:  # at once, then every interval_s
             try:
                 if conn is None or conn.closed:
                     conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
@@ -123,6 +123,8 @@ class Refresher(threading.Thread):
                 if conn is not None:
                     conn.close()
                 conn = None
+            if self.stopped.wait(self.interval_s):
+                break
         if conn is not None:
             conn.close()
 

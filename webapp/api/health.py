@@ -1,10 +1,9 @@
 """Liveness and readiness probes."""
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
-
-from .. import migrate, rollups
+from .. import errors, migrate, rollups
 from ..db import get_db
 from . import schemas
+from .blueprint import Blueprint
 
 blp = Blueprint("health", __name__, description="Probes for load balancers and orchestrators.")
 
@@ -29,7 +28,6 @@ class Ready(MethodView):
         conn = get_db()
         pending = migrate.pending_ids(conn)
         if pending:
-            abort(503, message=f"Migrations pending: {', '.join(pending)}.",
-                  headers={"Retry-After": "5"})
+            raise errors.migrations_pending(pending)
         return {"status": "ready", "database": "ok", "pending_migrations": [],
                 "rollup": rollups.lag(conn)}

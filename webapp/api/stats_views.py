@@ -3,12 +3,12 @@ from datetime import datetime, timezone
 
 from flask import current_app
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
-from marshmallow import RAISE
+from flask_smorest import abort
 
 from ..db import get_db
 from ..queries import stats_queries
 from . import schemas
+from .blueprint import Blueprint
 
 blp = Blueprint("stats", __name__, url_prefix="/api/monitoring/chat-requests",
                 description="Request statistics per provider and per model.")
@@ -33,7 +33,7 @@ def _metadata(method, context, args, **extra):
 
 @blp.route("/providers")
 class Providers(MethodView):
-    @blp.arguments(schemas.RangeArgs, location="query", unknown=RAISE)
+    @blp.arguments(schemas.RangeArgs, location="query")
     @blp.response(200, schemas.ProvidersResponse)
     @blp.alt_response(422, description="Invalid query parameters.")
     def get(self, args):
@@ -50,7 +50,7 @@ class Providers(MethodView):
 
 @blp.route("/models")
 class Models(MethodView):
-    @blp.arguments(schemas.ModelsArgs, location="query", unknown=RAISE)
+    @blp.arguments(schemas.ModelsArgs, location="query")
     @blp.response(200, schemas.ModelsResponse)
     @blp.alt_response(422, description="Invalid query parameters.")
     def get(self, args):
@@ -68,7 +68,7 @@ class Models(MethodView):
 @blp.route("/models/<model_id>")
 class ModelDetail(MethodView):
     @blp.arguments(schemas.ModelPath, location="path", as_kwargs=True)
-    @blp.arguments(schemas.RangeArgs, location="query", unknown=RAISE)
+    @blp.arguments(schemas.RangeArgs, location="query")
     @blp.response(200, schemas.ModelResponse)
     @blp.alt_response(404, description="No model has this id.")
     @blp.alt_response(422, description="Invalid query parameters or model id out of range.")

@@ -24,12 +24,8 @@ def revoke(conn, name):
 
 
 def lookup(conn, prefix):
-    """Active keys with this prefix: [{id, name, key_hash}]; [] before migration 0006."""
-    try:
-        with conn.transaction():
-            return conn.execute("SELECT * FROM api_key_lookup(%s)", (prefix,)).fetchall()
-    except errors.UndefinedFunction:
-        return []
+    """Active keys with this prefix: [{id, name, key_hash}] (UndefinedFunction before 0006)."""
+    return conn.execute("SELECT * FROM api_key_lookup(%s)", (prefix,)).fetchall()
 
 
 def touch(conn, key_id):
@@ -38,7 +34,7 @@ def touch(conn, key_id):
 
 
 def any_active(conn):
-    """Whether an unrevoked key exists (False before migration 0006)."""
+    """Whether an unrevoked key exists (False before migration 0006: none can)."""
     try:
         with conn.transaction():
             return conn.execute("SELECT api_keys_active() AS a").fetchone()["a"]

@@ -1,4 +1,8 @@
 """The request list: filtered rows, newest first, streamed from a server-side cursor."""
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
 from psycopg import errors
 
 _FROM = """
@@ -73,24 +77,34 @@ def _count(conn, model_where, request_where, params):
                             params).fetchone()["n"]
 
 
-def stream_requests(conn, filters, limit, offset, chunk_rows):
-    """Yield the exact total count, then lists of at most chunk_rows JSON texts.
+@dataclass
+class Page:
+    total: int  # every row matching the filters
+    chunks: Iterator[list[str]]  # the page's rows as JSON texts, at most chunk_rows per list
 
-    Count and rows come from one REPEATABLE READ snapshot, so they agree.
-    """
+
+@contextmanager
+def open_page(conn, filters, limit, offset, chunk_rows):
+    """The Page, read while the context lasts: count and rows come from one
+    REPEATABLE READ snapshot, so they agree. Leaving ends it, also mid-page."""
     model_where, request_where, params = _filters(filters)
     params.update(limit=limit, offset=offset)
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         total = _count(conn, model_where, request_where, params)
-        yield total
-        if offset >= total:
-            return  # e.g. filters no row matches: the newest-first scan would read them all
-        with conn.cursor(name="request_page") as cursor:
-            cursor.itersize = chunk_rows
-            cursor.execute(
-                f"SELECT {_ROW_JSON} {_FROM} WHERE {model_where} AND {request_where}"
-                " ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s OFFSET %(offset)s",
-                params)
-            while rows := cursor.fetchmany(chunk_rows):
-                yield [row["json"] for row in rows]
+        with closing(_rows(conn, model_where, request_where, params, chunk_rows,
+                           skip=offset >= total)) as chunks:
+            yield Page(total, chunks)
+
+
+def _rows(conn, model_where, request_where, params, chunk_rows, skip):
+    if skip:
+        return  # e.g. filters no row matches: the newest-first scan would read them all
+    with conn.cursor(name="request_page") as cursor:
+        cursor.itersize = chunk_rows
+        cursor.execute(
+            f"SELECT {_ROW_JSON} {_FROM} WHERE {model_where} AND {request_where}"
+            " ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s OFFSET %(offset)s",
+            params)
+        while rows := cursor.fetchmany(chunk_rows):
+            yield [row["json"] for row in rows]

@@ -1,0 +1,56 @@
+"""Released migrations are append-only.
+
+yoyo tracks migrations by id, so a database migrated earlier would silently
+keep the old body of an edited file. Released files are recorded in
+released_migrations.sha256 (`sha256sum -c` reads it too) and must not change;
+new migrations sort after them. A fresh migration of the repository's files
+must make the schema recorded in schema_snapshot.txt (see ARCHITECTURE.md to
+record a new migration and regenerate the snapshot).
+"""
+import difflib
+import hashlib
+
+import psycopg
+import pytest
+
+from conftest import PROJECT_DIR
+from schemasnapshot import snapshot
+from webapp import migrate
+
+CHECKSUMS = PROJECT_DIR / "tests" / "released_migrations.sha256"
+SNAPSHOT = PROJECT_DIR / "tests" / "schema_snapshot.txt"
+SNAPSHOT_HEADER = "# Made by tests/test_migration_history.py --update-schema-snapshot on PostgreSQL {}\n"
+
+
+def released():
+    """{path in the checkout: sha256} of the released migration files."""
+    return {path: digest for digest, path in
+            (line.split(maxsplit=1) for line in CHECKSUMS.read_text().splitlines())}
+
+
+def test_released_migrations_are_unchanged():
+    for path, digest in released().items():
+        assert hashlib.sha256((PROJECT_DIR / path).read_bytes()).hexdigest() == digest, \
+            f"{path} was released: add a new migration instead of changing it"
+
+
+def test_new_migrations_come_after_the_released_ones():
+    newest = max(path.split("/")[-1].split(".")[0] for path in released())
+    for path in (PROJECT_DIR / "migrations").glob("*.sql"):
+        if f"migrations/{path.name}" not in released():
+            assert path.name.split(".")[0] > newest, f"{path.name} sorts before released {newest}"
+
+
+def test_a_fresh_migration_makes_the_recorded_schema(make_database, request):
+    url = make_database()
+    migrate.apply(url)
+    with psycopg.connect(url) as conn:
+        header = SNAPSHOT_HEADER.format(conn.info.server_version // 10000)
+    lines = [line + "\n" for line in snapshot(url)]
+    if request.config.getoption("update_schema_snapshot"):
+        SNAPSHOT.write_text(header + "".join(lines))
+    recorded = SNAPSHOT.read_text().splitlines(keepends=True)
+    if recorded[0] != header:
+        pytest.skip(f"the snapshot was not taken on this PostgreSQL version: {recorded[0]}")
+    diff = "".join(difflib.unified_diff(recorded[1:], lines, "schema_snapshot.txt", "fresh migration"))
+    assert not diff, "the migrations make another schema than recorded:\n" + diff
