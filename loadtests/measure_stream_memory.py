@@ -1,7 +1,8 @@
-"""Peak memory of one gunicorn worker serving request-list pages of 100 to 100,000 rows.
+"""Peak memory of one gunicorn worker serving request-list pages of 100 to 100,000 rows,
+and /plot-data over every row.
 
-The list streams from a server-side cursor, so the worker's peak RSS should not
-grow with the page size. This seeds a scratch database up to --rows (kept for
+Both stream from server-side cursors, so the worker's peak RSS should not grow with
+the page size or the rows plotted. This seeds a scratch database up to --rows (kept for
 reruns), starts `gunicorn wsgi:app` with one worker, and for each page size
 resets the worker's peak RSS (/proc/PID/clear_refs), fetches the page, and
 reads the new peak (VmHWM). Linux only.
@@ -86,18 +87,32 @@ def wait_healthy(base, server, timeout_s=60):
     raise click.ClickException("gunicorn did not become healthy")
 
 
-def measure_page(base, pid, limit):
+def measure(base, pid, path, rows_of):
+    """Fetch path with the worker's peak RSS reset first; rows_of(answer) counts its rows
+    (None when they do not add up)."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # peak RSS := current RSS
     before = proc_status(pid)["VmRSS"]
     started = time.perf_counter()
-    status, body = get(base, f"/api/monitoring/chat-requests?limit={limit}")
+    status, body = get(base, path)
     seconds = time.perf_counter() - started
     peak = proc_status(pid)["VmHWM"]
-    page = json.loads(body)
-    ok = (status == 200 and len(page["data"]) == limit
-          and page["metadata"]["returned_count"] == limit)
-    return {"limit": limit, "ok": ok, "bytes": len(body), "seconds": round(seconds, 2),
-            "rss_before_mib": before, "peak_rss_mib": peak, "growth_mib": peak - before}
+    rows = rows_of(json.loads(body)) if status == 200 else None
+    return {"path": path, "rows": rows, "ok": rows is not None, "bytes": len(body),
+            "seconds": round(seconds, 2), "rss_before_mib": before, "peak_rss_mib": peak,
+            "growth_mib": peak - before}
+
+
+def page_rows(limit):
+    def rows_of(page):
+        ok = len(page["data"]) == page["metadata"]["returned_count"] == limit
+        return limit if ok else None
+    return rows_of
+
+
+def plot_rows(plot):
+    """Every matching request's values: three arrays of total_count entries."""
+    lengths = {len(values) for values in plot["plot_data"].values()}
+    return plot["metadata"]["total_count"] if lengths == {plot["metadata"]["total_count"]} else None
 
 
 @click.command()
@@ -126,14 +141,16 @@ def main(database_url, rows, port, threads, pages, fresh):
         wait_healthy(base, server)
         pid = worker_pid(server.pid)
         get(base, "/api/monitoring/chat-requests?limit=100")  # warm up: imports, pool
-        results = [measure_page(base, pid, limit) for limit in limits]
+        results = [measure(base, pid, f"/api/monitoring/chat-requests?limit={limit}", page_rows(limit))
+                   for limit in limits]
+        results.append(measure(base, pid, "/api/monitoring/chat-requests/plot-data", plot_rows))
     finally:
         server.terminate()
         server.wait(timeout=30)
     click.echo(f"rows in database: {total}; worker threads: {threads}")
     click.echo(json.dumps(results, indent=2))
     if not all(r["ok"] for r in results):
-        raise click.ClickException("a page did not parse to the requested number of rows")
+        raise click.ClickException("an answer did not parse to the rows it announced")
 
 
 if __name__ == "__main__":

@@ -1,17 +1,25 @@
 """Fixtures: a real PostgreSQL (embedded, or TEST_DATABASE_URL), a fresh database per run."""
 import os
 import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 
 import psycopg
 import pytest
+import requests
 from click.testing import CliRunner
 from psycopg.rows import dict_row
 
-from webapp import auth, cli, create_app, db, embedded, migrate, refresher, rollups
+from webapp import auth, cli, create_app, db, embedded, migrate, refresher, rollups, seed
 from webapp.dsn import with_database
 from webapp.queries import keys
 
@@ -197,3 +205,47 @@ def cli_settings(database_url):
 def runner(cli_settings):
     """runner.invoke(args=[...]): a chatstats command against the test database."""
     return SimpleNamespace(invoke=lambda args: run_cli(cli_settings, args))
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def live_server(database_url, prometheus_dir, rows=3000):
+    """`chatstats serve` (gunicorn, 2 workers) on a free loopback port over freshly seeded
+    data, with one key: SimpleNamespace(url, key, session), the session sending the key."""
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute("TRUNCATE chat_completion_requests, models, providers, api_keys"
+                     " RESTART IDENTITY CASCADE")
+        seed.seed(conn, rows, providers=3, models=6, days=10, seed=7)
+        key = make_key(conn, "live")
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "CHATSTATS_RATE_LIMIT": "100000/minute",
+           "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir)}
+    chatstats = shutil.which("chatstats", path=os.path.dirname(sys.executable))
+    server = subprocess.Popen(
+        [chatstats, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+         "--threads", "4"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if requests.get(url + "/health", timeout=1).status_code == 200:
+                break
+        except requests.ConnectionError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            pytest.fail(f"server did not start: {server.stderr.read().decode()[-2000:]}")
+        time.sleep(0.2)
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {key}"
+    try:
+        yield SimpleNamespace(url=url, key=key, session=session)
+    finally:
+        session.close()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)

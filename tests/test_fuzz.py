@@ -8,63 +8,27 @@ content type, headers and schema. A longer run (the README documents it) is the 
 """
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import psycopg
 import pytest
 import requests
 from psycopg.rows import dict_row
 
-from conftest import PROJECT_DIR, make_key
+from conftest import PROJECT_DIR, live_server
 from webapp import seed
 
 API = "/api/monitoring/chat-requests"
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live(database_url, tmp_path_factory):
     """`chatstats serve` on a free loopback port, with a key and a little data."""
-    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        conn.execute("TRUNCATE chat_completion_requests, models, providers, api_keys"
-                     " RESTART IDENTITY CASCADE")
-        seed.seed(conn, 3000, providers=3, models=6, days=10, seed=7)
-        key = make_key(conn, "fuzz")
-    port = _free_port()
-    env = {**os.environ, "DATABASE_URL": database_url, "CHATSTATS_RATE_LIMIT": "100000/minute",
-           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path_factory.mktemp("prometheus"))}
-    chatstats = shutil.which("chatstats", path=os.path.dirname(sys.executable))
-    server = subprocess.Popen(
-        [chatstats, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-         "--threads", "4"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if requests.get(url + "/health", timeout=1).status_code == 200:
-                break
-        except requests.ConnectionError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            server.kill()
-            pytest.fail(f"server did not start: {server.stderr.read().decode()[-2000:]}")
-        time.sleep(0.2)
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {key}"
-    yield SimpleNamespace(url=url, key=key, session=session)
-    session.close()
-    server.send_signal(signal.SIGTERM)
-    server.wait(timeout=30)
+    with live_server(database_url, tmp_path_factory.mktemp("prometheus")) as server:
+        yield server
 
 
 def schemathesis_command(url, key, max_examples):
@@ -139,7 +103,7 @@ def test_model_name_metacharacters_are_literal(live, value):
 
 
 def test_a_real_model_name_still_matches(live):
-    name = live.session.get(live.url + API, params={"limit": 1}).json()["data"][0]["model"]["model_name"]
+    name = live.session.get(live.url + API, params={"limit": 1}).json()["data"][0]["models"]["model_name"]
     body = live.session.get(live.url + API, params={"model_name": name.upper(), "limit": 5}).json()
     assert body["metadata"]["total_count"] > 0
 

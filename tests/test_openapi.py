@@ -6,9 +6,11 @@ from openapi_spec_validator import validate
 from conftest import openapi_path
 
 URL = re.compile(r"https?://[^\s\"'<>)]+")
-# Routes that serve the documentation itself, and Prometheus' text format: not the JSON API.
+# Routes that serve the documentation itself, the dashboard, and Prometheus' text format:
+# not the JSON API.
 UNDOCUMENTED_ENDPOINTS = ("static", "docs_assets.static", "api-docs.openapi_json",
-                          "api-docs.openapi_swagger_ui", "metrics.metrics")
+                          "api-docs.openapi_swagger_ui", "metrics.metrics", "dashboard.page",
+                          "dashboard.asset")
 HTTP_METHODS = {"get", "post", "put", "patch", "delete"}
 
 

@@ -218,14 +218,16 @@ def test_statement_timeout(make_app, database):
     assert [b["pid"] for b in api_backends(database)] == [backend]
 
 
-def test_client_gone_mid_stream(make_app, database):
+@pytest.mark.parametrize("url", [f"/api/monitoring/chat-requests?limit={SEEDED_ROWS}",
+                                 "/api/monitoring/chat-requests/plot-data"])
+def test_client_gone_mid_stream(make_app, database, url):
     """The stream is closed early (as gunicorn does when the client disconnects): its
     transaction ends and the same connection serves the next request."""
     client = make_app(POOL_MAX_SIZE=1, STREAM_CHUNK_ROWS=10).test_client()
     assert client.get(REQUESTS).status_code == 200
     [backend] = [b["pid"] for b in api_backends(database)]
 
-    response = client.get(f"/api/monitoring/chat-requests?limit={SEEDED_ROWS}")
+    response = client.get(url)
     chunks = iter(response.response)
     assert next(chunks).startswith(b'{"success": true') and next(chunks)
     response.close()

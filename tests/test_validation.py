@@ -9,16 +9,21 @@ from webapp.api.blueprint import Blueprint
 
 BASE = "/api/monitoring/chat-requests"
 LIST, PROVIDERS, MODELS, MODEL = BASE, f"{BASE}/providers", f"{BASE}/models", f"{BASE}/models/1"
-ALL = (LIST, PROVIDERS, MODELS, MODEL)
+COUNTS, PLOT = f"{BASE}/counts", f"{BASE}/plot-data"
+ALL = (LIST, PROVIDERS, MODELS, MODEL, COUNTS, PLOT)
 BAD_IDS = ("x", "1.5", "", "0", "-1", str(2**31), "9" * 30, "1\x00")
 BAD_DATES = ("yesterday", "2026-13-01", "2026-02-30T00:00:00", "2026-01-01T25:00:00Z", "",
              "2026-01-01\x00")
 
 CASES = (
-    [(LIST, {key: bad}, "query", key) for key in ("model_id", "provider_id") for bad in BAD_IDS]
+    [(path, {key: bad}, "query", key) for path in (LIST, PLOT) for key in ("model_id", "provider_id")
+     for bad in BAD_IDS]
     + [(MODELS, {"provider_id": bad}, "query", "provider_id") for bad in BAD_IDS]
     + [(f"{BASE}/models/{bad}", {}, "path", "model_id") for bad in BAD_IDS if bad not in ("", "1.5")]
     + [(LIST, {"limit": bad}, "query", "limit") for bad in ("0", "100001", "-1", "ten", "")]
+    + [(path, {"limit": bad}, "query", "limit") for path in (COUNTS, MODELS)
+       for bad in ("0", "-1", "five", "", "2.5", str(2**31))]
+    + [(PLOT, {key: "1"}, "query", key) for key in ("limit", "offset", "status", "model_name")]
     + [(LIST, {"offset": bad}, "query", "offset") for bad in ("-1", "x", str(2**63))]
     + [(path, {key: bad}, "query", key) for path in ALL for key in ("start_date", "end_date")
        for bad in BAD_DATES]
@@ -58,6 +63,8 @@ def test_bad_input_names_the_field(client, path, query, location, field):
     (LIST, {"start_date": "2026-01-01", "end_date": "2026-01-01T00:00:00Z"}),  # empty, not an error
     (PROVIDERS, {"start_date": "2026-01-01T05:30:00+05:30", "end_date": "2026-01-01"}),
     (MODELS, {"provider_id": str(2**31 - 1)}),
+    (MODELS, {"limit": "1", "provider_id": "1"}), (COUNTS, {"limit": str(2**31 - 1)}),
+    (PLOT, {"model_id": "1", "provider_id": str(2**31 - 1), "start_date": "2026-01-01T00:00:00.000Z"}),
 ])
 def test_edge_values_are_accepted(client, path, query):
     response = client.get(path, query_string=query)

@@ -6,7 +6,6 @@ from the same indexes as `make install`, pinned to the versions tested here.
 """
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,7 +14,7 @@ import zipfile
 
 import pytest
 
-from conftest import PROJECT_DIR
+from conftest import PROJECT_DIR, free_port
 
 pytestmark = pytest.mark.slow
 PROVIDERS = "/api/monitoring/chat-requests/providers"
@@ -91,6 +90,7 @@ def test_installed_commands_and_servers(venv_bin, run_in, tmp_path):
         try:
             assert get(server, port, "/ready") == 200, (tmp_path / "server.log").read_text()
             assert get(server, port, PROVIDERS, key) == 200
+            assert get(server, port, "/") == 200  # the dashboard's template and assets shipped
         finally:
             server.send_signal(signal.SIGTERM)
             server.wait(timeout=30)
@@ -101,12 +101,6 @@ def test_a_server_without_a_database_stops_at_start_up(run_in, tmp_path):
                     background=True, DATABASE_URL="")
     assert server.wait(timeout=60) != 0
     assert "DATABASE_URL is not set" in (tmp_path / "server.log").read_text()
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(server, port, path, key=None, timeout_s=30):

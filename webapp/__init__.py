@@ -1,7 +1,7 @@
 """chatstats: usage statistics of an LLM gateway's chat completion requests."""
 from flask import Flask
 
-from . import auth, db, errors, headers, observability, ratelimit, refresher
+from . import auth, dashboard, db, errors, headers, observability, ratelimit, refresher
 from .config import Config
 
 
@@ -26,6 +26,7 @@ def create_app(test_config=None):
     from .api import docs, health, metrics, request_list_views, stats_views
 
     app.register_blueprint(docs.blp)
+    app.register_blueprint(dashboard.blp)
     app.register_blueprint(metrics.blp)
     for module in (health, stats_views, request_list_views):
         api.register_blueprint(module.blp)

@@ -30,10 +30,11 @@ SCHEMES = {
                    "description": "`Authorization: Bearer <key>`; create keys with `chatstats keys create`."},
     "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
-# Endpoints anyone may call: probes, the spec, Swagger UI and its assets.
+# Endpoints anyone may call: probes, the spec, Swagger UI, the dashboard and their assets
+# (the dashboard asks the API for data with the user's key).
 PUBLIC_ENDPOINTS = frozenset({
     "health.Health", "health.Ready", "api-docs.openapi_json", "api-docs.openapi_swagger_ui",
-    "docs_assets.static", "static"})
+    "docs_assets.static", "static", "dashboard.page", "dashboard.asset"})
 _PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
 _CACHE_MAX = 10_000
 _ANY_KEY = "any-active-key"

@@ -51,16 +51,32 @@ class RangeArgs(QueryArgs):
             raise ValidationError("start_date must not be after end_date.", "start_date")
 
 
+def _top_n(example):
+    return fields.Integer(
+        load_default=None, validate=validate.Range(min=1, max=INT32_MAX),
+        metadata={"description": "Only the first N models, busiest first; the metadata's "
+                                 "totals still count every model. Omitted: all.",
+                  "example": example})
+
+
 class ModelsArgs(RangeArgs):
     provider_id = fields.Integer(load_default=None, **_id,
                                  metadata={"description": "Only this provider's models.", "example": 1})
+    limit = _top_n(20)
 
 
-class RequestListArgs(RangeArgs):
+class CountsArgs(RangeArgs):
+    limit = _top_n(5)
+
+
+class PlotDataArgs(RangeArgs):
     model_id = fields.Integer(load_default=None, **_id,
                               metadata={"description": "Model (models.id).", "example": 3})
     provider_id = fields.Integer(load_default=None, **_id,
                                  metadata={"description": "Provider id.", "example": 1})
+
+
+class RequestListArgs(PlotDataArgs):
     model_name = fields.String(
         load_default=None, validate=validate.Length(min=1, max=200),
         metadata={"description": "Case-insensitive substring of the model's name (models.model_name).",
@@ -98,13 +114,20 @@ class RangeFilters(Schema):
     end_date = fields.AwareDateTime(allow_none=True, default_timezone=timezone.utc)
 
 
-class ModelsFilters(RangeFilters):
+class CountsFilters(RangeFilters):
+    limit = fields.Integer(allow_none=True)
+
+
+class ModelsFilters(CountsFilters):
     provider_id = fields.Integer(allow_none=True)
 
 
-class RequestListFilters(RangeFilters):
+class PlotDataFilters(RangeFilters):
     model_id = fields.Integer(allow_none=True)
     provider_id = fields.Integer(allow_none=True)
+
+
+class RequestListFilters(PlotDataFilters):
     model_name = fields.String(allow_none=True)
     status = fields.String(allow_none=True)
 
@@ -223,11 +246,40 @@ class ModelResponse(Schema):
     metadata = fields.Nested(ModelsMetadata)
 
 
-class RequestModelRef(Schema):
-    id = fields.Integer()
-    model_id = fields.String(metadata={"description": "Public identifier, e.g. gpt-4."})
-    model_name = fields.String()
-    provider_model_id = fields.String()
+class ModelCount(Schema):
+    model_id = fields.Integer(metadata={"description": "models.id", "example": 1})
+    model_name = fields.String(metadata={"example": "GPT-4o"})
+    model_identifier = fields.String(metadata={"description": "Public identifier (models.model_id).",
+                                               "example": "gpt-4o"})
+    provider_name = fields.String(metadata={"example": "OpenAI"})
+    provider_slug = fields.String(metadata={"example": "openai"})
+    request_count = fields.Integer(metadata={"description": "Requests in the range, whatever "
+                                             "their status.", "example": 458276})
+
+
+class CountsMetadata(StatsMetadata):
+    total_models = fields.Integer(metadata={"description": "Models with requests in the range "
+                                            "(all of them, also beyond `limit`).", "example": 20})
+    total_requests = fields.Integer(metadata={"description": "Their requests (all models, also "
+                                              "beyond `limit`).", "example": 1000000})
+    filters = fields.Nested(CountsFilters)
+
+
+class CountsResponse(Schema):
+    success = fields.Boolean(dump_default=True)
+    data = fields.List(fields.Nested(ModelCount))
+    metadata = fields.Nested(CountsMetadata)
+
+
+class RequestModel(Schema):
+    """A request's model as gatewayz nests it (PostgREST's embedding of models and providers)."""
+    id = fields.Integer(metadata={"description": "models.id", "example": 1})
+    model_id = fields.String(metadata={"description": "Public identifier, e.g. gpt-4.",
+                                       "example": "gpt-4o"})
+    model_name = fields.String(metadata={"example": "GPT-4o"})
+    provider_model_id = fields.String(metadata={"example": "gpt-4o-2024-08-06"})
+    provider_id = fields.Integer(metadata={"example": 1})
+    providers = fields.Nested(ProviderRef, metadata={"description": "The model's provider."})
 
 
 class RequestRow(Schema):
@@ -244,8 +296,8 @@ class RequestRow(Schema):
     api_key_id = fields.Integer(allow_none=True)
     cost_usd = fields.Decimal(as_string=True, allow_none=True, metadata=_DECIMAL_STRING)
     created_at = fields.AwareDateTime(default_timezone=timezone.utc)
-    model = fields.Nested(RequestModelRef, allow_none=True)
-    provider = fields.Nested(ProviderRef, allow_none=True)
+    models = fields.Nested(RequestModel, allow_none=True, metadata={
+        "description": "The model with its provider; null when the request has none."})
 
 
 class RequestListMetadata(Metadata):
@@ -260,6 +312,35 @@ class RequestListResponse(Schema):
     success = fields.Boolean(dump_default=True)
     data = fields.List(fields.Nested(RequestRow))
     metadata = fields.Nested(RequestListMetadata)
+
+
+class PlotData(Schema):
+    """One entry per request, oldest first; the arrays are aligned by index."""
+    tokens = fields.List(fields.Integer(), metadata={"description": "total_tokens of each request.",
+                                                     "example": [350, 420]})
+    latency = fields.List(fields.Integer(), metadata={
+        "description": "processing_time_ms of each request.", "example": [1234, 890]})
+    timestamps = fields.List(fields.AwareDateTime(default_timezone=timezone.utc), metadata={
+        "description": "created_at of each request.",
+        "example": ["2026-11-01T10:00:00+00:00", "2026-11-01T10:05:00.250000+00:00"]})
+
+
+class PlotDataMetadata(Metadata):
+    recent_count = fields.Integer(metadata={"description": "Rows in recent_requests (at most 10).",
+                                            "example": 10})
+    total_count = fields.Integer(metadata={"description": "Requests in plot_data: every request "
+                                           "matching the filters (exact).", "example": 5432})
+    compression = fields.String(metadata={"example": "arrays"})
+    format_version = fields.String(metadata={"example": "1.0"})
+    filters = fields.Nested(PlotDataFilters)
+
+
+class PlotDataResponse(Schema):
+    success = fields.Boolean(dump_default=True)
+    recent_requests = fields.List(fields.Nested(RequestRow), metadata={
+        "description": "The 10 newest matching requests, newest first."})
+    plot_data = fields.Nested(PlotData)
+    metadata = fields.Nested(PlotDataMetadata)
 
 
 class Health(Schema):

@@ -39,8 +39,9 @@ class Providers(MethodView):
     def get(self, args):
         """Request counts per provider
 
-        Every provider, busiest first. Requests whose model is unknown are
-        counted in `metadata.unattributed_requests`.
+        Providers with at least one request in the range, busiest first.
+        Requests whose model is unknown are counted in
+        `metadata.unattributed_requests`.
         """
         rows, unattributed, context, method = stats_queries.provider_stats(
             get_db(), args["start_date"], args["end_date"])
@@ -57,11 +58,34 @@ class Models(MethodView):
         """Statistics per model
 
         Models with at least one request in the range, busiest first;
-        optionally only one provider's.
+        optionally only one provider's, or only the first `limit`
+        (`metadata.total_models` still counts them all).
         """
-        rows, context, method = stats_queries.model_stats(
-            get_db(), args["start_date"], args["end_date"], provider_id=args["provider_id"])
-        return {"data": rows, "metadata": _metadata(method, context, args, total_models=len(rows))}
+        rows, totals, context, method = stats_queries.model_stats(
+            get_db(), args["start_date"], args["end_date"], provider_id=args["provider_id"],
+            limit=args["limit"])
+        return {"data": rows, "metadata": _metadata(method, context, args,
+                                                    total_models=totals["models"])}
+
+
+@blp.route("/counts")
+class Counts(MethodView):
+    @blp.arguments(schemas.CountsArgs, location="query")
+    @blp.response(200, schemas.CountsResponse)
+    @blp.alt_response(422, description="Invalid query parameters.")
+    def get(self, args):
+        """Request counts per model
+
+        The light alternative to `/models` (gatewayz's `/counts`): models with
+        at least one request in the range, busiest first, optionally only the
+        first `limit`. `metadata.total_models` and `metadata.total_requests`
+        count every model; requests without a model are not counted (see
+        `/providers`' `unattributed_requests`).
+        """
+        rows, totals, context, method = stats_queries.model_counts(
+            get_db(), args["start_date"], args["end_date"], limit=args["limit"])
+        return {"data": rows, "metadata": _metadata(
+            method, context, args, total_models=totals["models"], total_requests=totals["requests"])}
 
 
 # The id is validated by a schema, not by the route, so that a bad id gets a 422 naming it.
@@ -77,7 +101,7 @@ class ModelDetail(MethodView):
 
         Zeros when the model has no requests in the range.
         """
-        rows, context, method = stats_queries.model_stats(
+        rows, _, context, method = stats_queries.model_stats(
             get_db(), args["start_date"], args["end_date"], model_id=model_id)
         if not rows:
             abort(404, message=f"Model {model_id} not found.")

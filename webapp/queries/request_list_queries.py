@@ -1,7 +1,9 @@
-"""The request list: filtered rows, newest first, streamed from a server-side cursor."""
+"""Request rows, streamed from server-side cursors: the request list (filtered rows,
+newest first) and the plot feed (the newest rows, then every row's tokens, latency
+and time, oldest first)."""
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from psycopg import errors
 
@@ -12,7 +14,8 @@ _FROM = """
 """
 
 # Each row as the API's JSON (schemas.RequestRow), built by PostgreSQL: for
-# 100,000-row pages that is about ten times faster than serializing in Python.
+# 100,000-row pages that is about ten times faster than serializing in Python. The
+# model nests its provider, as gatewayz's rows do (PostgREST's embedding).
 _ROW_JSON = """
     json_build_object(
         'id', r.id, 'request_id', r.request_id, 'model_id', r.model_id,
@@ -20,22 +23,24 @@ _ROW_JSON = """
         'total_tokens', r.total_tokens, 'processing_time_ms', r.processing_time_ms,
         'status', r.status, 'error_message', r.error_message, 'user_id', r.user_id,
         'api_key_id', r.api_key_id, 'cost_usd', r.cost_usd::text, 'created_at', r.created_at,
-        'model', CASE WHEN m.id IS NOT NULL THEN json_build_object(
+        'models', CASE WHEN m.id IS NOT NULL THEN json_build_object(
             'id', m.id, 'model_id', m.model_id, 'model_name', m.model_name,
-            'provider_model_id', m.provider_model_id) END,
-        'provider', CASE WHEN p.id IS NOT NULL THEN json_build_object(
-            'id', p.id, 'name', p.name, 'slug', p.slug) END)::text AS json
+            'provider_model_id', m.provider_model_id, 'provider_id', m.provider_id,
+            'providers', json_build_object('id', p.id, 'name', p.name, 'slug', p.slug)) END
+    )::text
 """
 
-# The exact count comes from chat_request_totals(), which later migrations answer
-# from rollups; the filters on models become a filter on its model rows.
-_COUNT_FROM_TOTALS = """
+# The exact count comes from the statistics (the rollup store, without histograms);
+# the filters on models become a filter on its model rows.
+_COUNT_FROM_STATS = """
     SELECT coalesce(sum(CASE %(status)s::text
                             WHEN 'completed' THEN t.completed_requests
                             WHEN 'failed' THEN t.failed_requests
                             WHEN 'partial' THEN t.partial_requests
                             ELSE t.total_requests END), 0)::bigint AS n
-      FROM chat_request_totals(%(start_date)s, %(end_date)s, %(model_id)s) t
+      FROM chat_request_stats(%(start_date)s, %(end_date)s,
+                              CASE WHEN %(model_id)s::integer IS NOT NULL
+                                   THEN ARRAY[%(model_id)s::integer] END, false) t
       LEFT JOIN models m ON m.id = t.model_id
      WHERE {model_filters}
 """
@@ -70,11 +75,14 @@ def _filters(filters):
 def _count(conn, model_where, request_where, params):
     try:
         with conn.transaction():  # a savepoint: the fallback runs if the function is missing
-            return conn.execute(_COUNT_FROM_TOTALS.format(model_filters=model_where),
+            return conn.execute(_COUNT_FROM_STATS.format(model_filters=model_where),
                                 params).fetchone()["n"]
     except errors.UndefinedFunction:
         return conn.execute(f"SELECT count(*) AS n {_FROM} WHERE {model_where} AND {request_where}",
                             params).fetchone()["n"]
+
+
+_NEWEST_FIRST = "r.created_at DESC, r.id DESC LIMIT %(limit)s"
 
 
 @dataclass
@@ -84,27 +92,75 @@ class Page:
 
 
 @contextmanager
-def open_page(conn, filters, limit, offset, chunk_rows):
-    """The Page, read while the context lasts: count and rows come from one
-    REPEATABLE READ snapshot, so they agree. Leaving ends it, also mid-page."""
-    model_where, request_where, params = _filters(filters)
-    params.update(limit=limit, offset=offset)
+def _snapshot(conn):
+    """A REPEATABLE READ READ ONLY transaction: every statement in it sees the same rows."""
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield
+
+
+@contextmanager
+def open_page(conn, filters, limit, offset, chunk_rows):
+    """The Page, read while the context lasts: count and rows come from one
+    snapshot, so they agree. Leaving ends it, also mid-page."""
+    model_where, request_where, params = _filters(filters)
+    params.update(limit=limit, offset=offset)
+    with _snapshot(conn):
         total = _count(conn, model_where, request_where, params)
-        with closing(_rows(conn, model_where, request_where, params, chunk_rows,
-                           skip=offset >= total)) as chunks:
+        # offset >= total, e.g. filters no row matches: the newest-first scan would read them all
+        chunks = _stream(conn, "request_page", _ROW_JSON, f"{model_where} AND {request_where}",
+                         f"{_NEWEST_FIRST} OFFSET %(offset)s",
+                         params, chunk_rows, skip=offset >= total)
+        with closing(chunks):
             yield Page(total, chunks)
 
 
-def _rows(conn, model_where, request_where, params, chunk_rows, skip):
+# The plot feed's arrays: each request's value as a JSON text, in the same order.
+PLOT_SERIES = {"tokens": "r.total_tokens::text", "latency": "r.processing_time_ms::text",
+               "timestamps": "to_json(r.created_at)::text"}
+RECENT_ROWS = 10
+
+
+@dataclass
+class Plot:
+    recent: list[str]  # the newest RECENT_ROWS rows as JSON texts, newest first
+    series: Callable[[str], Iterator[list[str]]]  # a PLOT_SERIES name: its values, oldest first
+
+
+@contextmanager
+def open_plot(conn, filters, chunk_rows):
+    """The Plot, read while the context lasts, all from one snapshot: the newest rows
+    now, then each series on demand, one after the other (one server-side cursor
+    each, chunk_rows values per round trip), so that memory stays flat however
+    many requests match; every series has the same rows in the same order."""
+    model_where, request_where, params = _filters(filters)
+    where = f"{model_where} AND {request_where}"
+    params.update(limit=RECENT_ROWS)
+    with _snapshot(conn):
+        recent = [row for chunk in _stream(conn, "plot_recent", _ROW_JSON, where, _NEWEST_FIRST,
+                                           params, RECENT_ROWS) for row in chunk]
+        opened = []
+
+        def series(name):
+            chunks = _stream(conn, f"plot_{name}", PLOT_SERIES[name], where, "r.created_at, r.id",
+                             params, chunk_rows)
+            opened.append(chunks)
+            return chunks
+
+        try:
+            yield Plot(recent, series)
+        finally:
+            for chunks in opened:
+                chunks.close()
+
+
+def _stream(conn, name, value, where, order, params, chunk_rows, skip=False):
+    """Lists of at most chunk_rows `value`s of the matching rows in `order`, read through
+    the server-side cursor `name` (in the caller's transaction) while they are consumed."""
     if skip:
-        return  # e.g. filters no row matches: the newest-first scan would read them all
-    with conn.cursor(name="request_page") as cursor:
+        return
+    with conn.cursor(name=name) as cursor:
         cursor.itersize = chunk_rows
-        cursor.execute(
-            f"SELECT {_ROW_JSON} {_FROM} WHERE {model_where} AND {request_where}"
-            " ORDER BY r.created_at DESC, r.id DESC LIMIT %(limit)s OFFSET %(offset)s",
-            params)
+        cursor.execute(f"SELECT {value} AS value {_FROM} WHERE {where} ORDER BY {order}", params)
         while rows := cursor.fetchmany(chunk_rows):
-            yield [row["json"] for row in rows]
+            yield [row["value"] for row in rows]

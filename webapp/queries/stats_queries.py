@@ -33,19 +33,19 @@ _TOTALS = """
      GROUP BY r.model_id
 """
 
-# One row per provider, each carrying the unattributed count; one row of NULLs
-# (but the count) when there are no providers.
+# One row per provider with requests, each carrying the unattributed count; one row of
+# NULLs (but the count) when no provider has any.
 _PROVIDERS_FALLBACK = f"""
     WITH t AS ({_TOTALS})
     SELECT u.unattributed, s.*
       FROM (SELECT coalesce(sum(total_requests), 0)::bigint AS unattributed
               FROM t WHERE t.model_id IS NULL) u
       LEFT JOIN (SELECT p.id AS provider_id, p.name, p.slug,
-                        count(t.model_id) AS models_with_requests,
-                        coalesce(sum(t.total_requests), 0)::bigint AS total_requests
-                   FROM providers p
-                   LEFT JOIN models m ON m.provider_id = p.id
-                   LEFT JOIN t ON t.model_id = m.id
+                        count(*) AS models_with_requests,
+                        sum(t.total_requests)::bigint AS total_requests
+                   FROM t
+                   JOIN models m ON m.id = t.model_id
+                   JOIN providers p ON p.id = m.provider_id
                   GROUP BY p.id) s ON true
      ORDER BY s.total_requests DESC, s.provider_id
 """
@@ -71,6 +71,13 @@ _MODELS_FALLBACK = f"""
        AND (%(model_id)s::integer IS NULL OR m.id = %(model_id)s)
        AND (%(model_id)s::integer IS NOT NULL OR t.total_requests > 0)
      ORDER BY 8 DESC, m.id
+"""
+
+# gatewayz's light counts: the model rows above (percentiles not asked), fewer columns.
+_COUNTS_FALLBACK = f"""
+    SELECT model_id, model_name, model_identifier, provider_name, provider_slug,
+           total_requests AS request_count
+      FROM ({_MODELS_FALLBACK}) f
 """
 
 
@@ -121,17 +128,43 @@ def provider_stats(conn, start=None, end=None):
     return providers, rows[0]["unattributed"], context, method
 
 
-def model_stats(conn, start=None, end=None, provider_id=None, model_id=None):
-    """(model rows busiest first, context, method); with model_id, that model even
-    without requests."""
+def model_stats(conn, start=None, end=None, provider_id=None, model_id=None, limit=None):
+    """(the first `limit` model rows busiest first (None: all), totals of the whole
+    answer, context, method); with model_id, that model even without requests."""
     params = {"start": start, "end": end, "provider_id": provider_id, "model_id": model_id,
-              "latency": True}
+              "latency": True, "limit": limit}
     if model_id is not None:
         rpc = "SELECT * FROM get_model_request_stats(%(model_id)s, %(start)s, %(end)s)"
     elif provider_id is not None:
         rpc = "SELECT * FROM get_models_with_requests_by_provider(%(provider_id)s, %(start)s, %(end)s)"
     else:
         rpc = "SELECT * FROM get_models_with_requests(%(start)s, %(end)s)"
-    rows, context, method = _rpc_or_fallback(conn, rpc, "s.total_requests DESC, s.model_id",
-                                             _MODELS_FALLBACK, params, "fallback_optimized")
-    return [row for row in rows if row["model_id"] is not None], context, method
+    return _top_models(conn, rpc, _MODELS_FALLBACK, "total_requests", params)
+
+
+def model_counts(conn, start=None, end=None, limit=None):
+    """Requests per model, gatewayz's /counts: (the first `limit` rows busiest first (None:
+    all), totals of the whole answer, context, method)."""
+    params = {"start": start, "end": end, "provider_id": None, "model_id": None,
+              "latency": False, "limit": limit}
+    return _top_models(conn, "SELECT * FROM get_model_request_counts(%(start)s, %(end)s)",
+                       _COUNTS_FALLBACK, "request_count", params)
+
+
+def _top_models(conn, rpc, fallback, requests_column, params):
+    """A model query's first %(limit)s rows, busiest first, and {models, requests}: the
+    whole answer's totals, counted by window functions in the same statement (before
+    LIMIT applies), so that a top N still reports every model."""
+    def top(query):
+        return (f"SELECT q.*, count(*) OVER () AS answer_models,"
+                f" sum(q.{requests_column}) OVER ()::bigint AS answer_requests"
+                f" FROM ({query}) q ORDER BY q.{requests_column} DESC, q.model_id LIMIT %(limit)s")
+
+    rows, context, method = _rpc_or_fallback(conn, top(rpc), f"s.{requests_column} DESC, s.model_id",
+                                             top(fallback), params, "fallback_optimized")
+    first = rows[0] if rows else {}
+    totals = {"models": first.get("answer_models") or 0, "requests": first.get("answer_requests") or 0}
+    rows = [row for row in rows if row["model_id"] is not None]
+    for row in rows:
+        del row["answer_models"], row["answer_requests"]
+    return rows, totals, context, method

@@ -1,0 +1,488 @@
+// The chatstats dashboard. Everything it shows comes from the public JSON API, with the
+// key the user gave (kept in sessionStorage only). The view (range, zone, filters,
+// refresh) lives in the query string, so that a URL reproduces it.
+"use strict";
+
+const API = "/api/monitoring/chat-requests";
+const KEY_STORE = "chatstats.apiKey";
+const RANGES = {"1h": 3600e3, "24h": 24 * 3600e3, "7d": 7 * 24 * 3600e3,
+                "30d": 30 * 24 * 3600e3, "90d": 90 * 24 * 3600e3};
+const STATUS_COLORS = {completed: "#2f7d32", partial: "#b26a00", failed: "#c62828"};
+const $ = (id) => document.getElementById(id);
+
+const integer = new Intl.NumberFormat(undefined, {maximumFractionDigits: 0});
+const decimal = new Intl.NumberFormat(undefined, {maximumFractionDigits: 1});
+const percent = new Intl.NumberFormat(undefined, {style: "percent", maximumFractionDigits: 2});
+const usd = new Intl.NumberFormat(undefined, {style: "currency", currency: "USD",
+                                              minimumFractionDigits: 2, maximumFractionDigits: 4});
+
+class KeyNeeded extends Error {}
+
+// -- the view in the query string ------------------------------------------------------
+
+const BROWSER_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+
+function readView() {
+  const q = new URLSearchParams(location.search);
+  const range = q.get("range") in RANGES || q.get("range") === "custom" ? q.get("range") : "24h";
+  return {range, start: q.get("start") || "", end: q.get("end") || "",
+          tz: validZone(q.get("tz")) ? q.get("tz") : BROWSER_ZONE,
+          provider: q.get("provider") || "", model: q.get("model") || "",
+          refresh: ["10", "60"].includes(q.get("refresh")) ? q.get("refresh") : "0"};
+}
+
+function writeView(view) {
+  const q = new URLSearchParams();
+  q.set("range", view.range);
+  if (view.range === "custom") {
+    if (view.start) q.set("start", view.start);
+    if (view.end) q.set("end", view.end);
+  }
+  q.set("tz", view.tz);
+  for (const name of ["provider", "model"]) if (view[name]) q.set(name, view[name]);
+  if (view.refresh !== "0") q.set("refresh", view.refresh);
+  history.pushState(null, "", "?" + q);
+}
+
+function validZone(zone) {
+  if (!zone) return false;
+  try { new Intl.DateTimeFormat("en", {timeZone: zone}); return true; } catch { return false; }
+}
+
+// -- time in the chosen zone ---------------------------------------------------------------
+
+function wallParts(date, zone) {
+  const parts = new Intl.DateTimeFormat("en-US", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit"}).formatToParts(date);
+  return Object.fromEntries(parts.map((p) => [p.type, p.value]));
+}
+
+/** "YYYY-MM-DD HH:MM:SS" as a clock in `zone` shows the instant. */
+function wallTime(date, zone) {
+  const p = wallParts(date, zone);
+  return `${p.year}-${p.month}-${p.day} ${p.hour}:${p.minute}:${p.second}`;
+}
+
+function offsetMs(date, zone) {
+  const p = wallParts(date, zone);
+  return Date.UTC(p.year, p.month - 1, p.day, p.hour, p.minute, p.second) -
+    Math.floor(date.getTime() / 1000) * 1000;
+}
+
+/** The instant a datetime-local value ("2026-11-01T08:30") names in `zone`. */
+function instantOf(wall, zone) {
+  const [y, mo, d, h, mi] = wall.split(/[-T:]/).map(Number);
+  const guess = Date.UTC(y, mo - 1, d, h, mi);
+  const first = guess - offsetMs(new Date(guess), zone);
+  return new Date(guess - offsetMs(new Date(first), zone));
+}
+
+function rangeOf(view, now) {
+  if (view.range !== "custom") return {start: new Date(now - RANGES[view.range]), end: new Date(now)};
+  return {start: view.start ? instantOf(view.start, view.tz) : null,
+          end: view.end ? instantOf(view.end, view.tz) : null};
+}
+
+// -- the API -------------------------------------------------------------------------------
+
+async function api(path, params = {}) {
+  const url = new URL(path, location.origin);
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== "") url.searchParams.set(name, value);
+  }
+  const headers = {Accept: "application/json"};
+  const key = sessionStorage.getItem(KEY_STORE);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  const response = await fetch(url, {headers, cache: "no-store"});
+  const body = await response.json().catch(() => null);
+  if (response.status === 401) {
+    throw new KeyNeeded(key ? "The API refused this key: it is wrong or revoked. Enter another."
+                            : (body && body.message) || "The API needs a key.");
+  }
+  if (!response.ok) throw new Error((body && body.message) || `${response.status} ${response.statusText}`);
+  return body;
+}
+
+// -- numbers -------------------------------------------------------------------------------
+
+/** Costs are exact decimal strings: sum them in millionths of a dollar. */
+function micros(text) {
+  const [whole, fraction = ""] = String(text || "0").split(".");
+  const sign = whole.startsWith("-") ? -1n : 1n;
+  return BigInt(whole) * 1000000n + sign * BigInt((fraction + "000000").slice(0, 6));
+}
+
+function dollars(value) {
+  const sign = value < 0n ? "-" : "";
+  const abs = value < 0n ? -value : value;
+  return `${sign}${abs / 1000000n}.${String(abs % 1000000n).padStart(6, "0")}`;
+}
+
+const ms = (value) => (value === null || value === undefined ? "—" : `${decimal.format(value)} ms`);
+
+/** Sums over models (a provider, or the whole page). */
+function sumModels(models) {
+  const total = {requests: 0, completed: 0, failed: 0, partial: 0, input: 0, output: 0, tokens: 0,
+                 timeWeighted: 0, cost: 0n};
+  for (const {stats} of models) {
+    total.requests += stats.total_requests;
+    total.completed += stats.completed_requests;
+    total.failed += stats.failed_requests;
+    total.partial += stats.partial_requests;
+    total.input += stats.total_input_tokens;
+    total.output += stats.total_output_tokens;
+    total.tokens += stats.total_tokens;
+    total.timeWeighted += (stats.avg_processing_time_ms || 0) * stats.total_requests;
+    total.cost += micros(stats.total_cost_usd);
+  }
+  total.successRate = total.requests ? total.completed / total.requests : null;
+  total.avgMs = total.requests ? total.timeWeighted / total.requests : null;
+  return total;
+}
+
+// -- request rows: today's `model`/`provider`, or upstream's nested `models` -----------------
+
+function rowModel(row) {
+  if ("models" in row) {
+    const m = row.models;
+    return m && {name: m.model_name, provider: m.providers && m.providers.name};
+  }
+  return row.model && {name: row.model.model_name, provider: row.provider && row.provider.name};
+}
+
+// -- rendering -----------------------------------------------------------------------------
+
+function cell(tag, text, attrs = {}) {
+  const element = document.createElement(tag);
+  element.textContent = text;
+  for (const [name, value] of Object.entries(attrs)) element.setAttribute(name, value);
+  return element;
+}
+
+const sorting = {};
+
+/** A table with sortable headers; `pick(row)` selects a row (a button in its first cell). */
+function renderTable(table, columns, rows, {selected, pick} = {}) {
+  const id = table.id;
+  const sort = sorting[id] || (sorting[id] = {column: 1, descending: true});
+  const column = columns[sort.column];
+  const sorted = [...rows].sort((a, b) => {
+    const x = column.value(a), y = column.value(b);
+    const order = typeof x === "string" ? x.localeCompare(y) : (x ?? -1) - (y ?? -1);
+    return sort.descending ? -order : order;
+  });
+  const caption = table.querySelector("caption");
+  table.replaceChildren(...(caption ? [caption] : []));
+  const headRow = table.createTHead().insertRow();
+  columns.forEach((col, index) => {
+    const th = cell("th", "", {scope: "col"});
+    if (col.numeric) th.className = "num";
+    if (index === sort.column) th.setAttribute("aria-sort", sort.descending ? "descending" : "ascending");
+    const button = cell("button", col.label, {type: "button", class: "sort"});
+    button.addEventListener("click", () => {
+      sorting[id] = {column: index, descending: index === sort.column ? !sort.descending : col.numeric};
+      renderTable(table, columns, rows, {selected, pick});
+    });
+    th.append(button);
+    headRow.append(th);
+  });
+  const body = table.createTBody();
+  for (const row of sorted) {
+    const tr = body.insertRow();
+    columns.forEach((col, index) => {
+      const td = cell(index ? "td" : "th", "", index ? {} : {scope: "row"});
+      const shown = col.format ? col.format(row) : col.value(row);
+      if (index === 0 && pick) {
+        const button = cell("button", shown, {type: "button", class: "pick", "aria-pressed": String(selected === row)});
+        button.addEventListener("click", () => pick(row));
+        td.append(button);
+      } else {
+        td.textContent = shown;
+      }
+      if (col.numeric) { td.className = "num"; td.dataset.value = col.raw ? col.raw(row) : col.value(row) ?? ""; }
+      if (col.cls) td.className += " " + col.cls(row);
+      tr.append(td);
+    });
+    if (selected === row) tr.className = "selected";
+  }
+  if (!sorted.length) {
+    const td = body.insertRow().insertCell();
+    td.colSpan = columns.length;
+    td.textContent = "No requests in this range.";
+  }
+}
+
+function statsColumns(get) {
+  return [
+    {label: "Requests", numeric: true, value: (r) => get(r).requests, format: (r) => integer.format(get(r).requests)},
+    {label: "Success rate", numeric: true, value: (r) => get(r).successRate,
+     format: (r) => (get(r).successRate === null ? "—" : percent.format(get(r).successRate))},
+    {label: "Failed", numeric: true, value: (r) => get(r).failed, format: (r) => integer.format(get(r).failed)},
+    {label: "Avg latency", numeric: true, value: (r) => get(r).avgMs, format: (r) => ms(get(r).avgMs)},
+  ];
+}
+
+const tokenColumns = (get) => [
+  {label: "Tokens", numeric: true, value: (r) => get(r).tokens, format: (r) => integer.format(get(r).tokens)},
+  {label: "Cost", numeric: true, value: (r) => Number(get(r).cost) / 1e6, raw: (r) => dollars(get(r).cost),
+   format: (r) => usd.format(dollars(get(r).cost))},
+];
+
+function modelTotals(model) {
+  return sumModels([model]);
+}
+
+function renderTotals(totals, p95, unattributed) {
+  const items = [
+    ["Requests", integer.format(totals.requests), totals.requests],
+    ["Success rate", totals.successRate === null ? "—" : percent.format(totals.successRate), totals.successRate ?? ""],
+    ["Tokens", integer.format(totals.tokens), totals.tokens],
+    ["Cost", usd.format(dollars(totals.cost)), dollars(totals.cost)],
+    ["p95 latency", p95.text, p95.value ?? ""],
+    ["Unattributed requests", unattributed === null ? "—" : integer.format(unattributed), unattributed ?? ""],
+  ];
+  $("totals").replaceChildren(...items.map(([label, text, value]) => {
+    const div = document.createElement("div");
+    div.append(cell("dt", label), cell("dd", text, {"data-value": value}));
+    return div;
+  }));
+}
+
+// plotly.js loads in parallel with the API calls: the tables need not wait for it.
+const plotly = window.Plotly ? Promise.resolve(window.Plotly)
+  : new Promise((resolve) => $("plotly-js").addEventListener("load", () => resolve(window.Plotly)));
+
+const CHART_LAYOUT = {margin: {l: 8, r: 8, t: 24, b: 8}, barmode: "stack", showlegend: true,
+                      legend: {orientation: "h", x: 0, y: 1, yanchor: "bottom"}, paper_bgcolor: "rgba(0,0,0,0)",
+                      plot_bgcolor: "rgba(0,0,0,0)", font: {size: 12}};
+const CHART_CONFIG = {displayModeBar: false, responsive: true};
+
+function renderModelsChart(models) {
+  const top = [...models].sort((a, b) => b.stats.total_requests - a.stats.total_requests).slice(0, 15).reverse();
+  const names = top.map((m) => m.model_name);
+  const traces = ["completed", "partial", "failed"].map((status) => ({
+    type: "bar", orientation: "h", name: status, y: names, marker: {color: STATUS_COLORS[status]},
+    x: top.map((m) => m.stats[`${status}_requests`]),
+    hovertemplate: "%{y}: %{x:,} " + status + "<extra></extra>"}));
+  const layout = {...CHART_LAYOUT, height: 120 + 22 * top.length,
+                  yaxis: {automargin: true}, xaxis: {automargin: true, tickformat: ","}};
+  return plotly.then((Plotly) => Plotly.react("chart-models", traces, layout, CHART_CONFIG));
+}
+
+function renderRecentChart(rows, zone) {
+  const traces = ["completed", "partial", "failed"].map((status) => {
+    const mine = rows.filter((r) => r.status === status);
+    return {type: "scatter", mode: "markers", name: status,
+            marker: {color: STATUS_COLORS[status], symbol: status === "failed" ? "x" : "circle", size: 8},
+            x: mine.map((r) => wallTime(new Date(r.created_at), zone)),
+            y: mine.map((r) => r.processing_time_ms),
+            text: mine.map((r) => (rowModel(r) || {name: "no model"}).name),
+            hovertemplate: "%{x}<br>%{text}: %{y:,} ms<extra></extra>"};
+  });
+  const layout = {...CHART_LAYOUT, height: 300,
+                  xaxis: {automargin: true, title: {text: zone}},
+                  yaxis: {automargin: true, title: {text: "ms"}, tickformat: ","}};
+  return plotly.then((Plotly) => Plotly.react("chart-recent", traces, layout, CHART_CONFIG));
+}
+
+function renderRecent(rows, zone) {
+  const time = new Intl.DateTimeFormat(undefined, {timeZone: zone, dateStyle: "short", timeStyle: "medium"});
+  const columns = [
+    {label: "Time", value: (r) => r.created_at, format: (r) => time.format(new Date(r.created_at))},
+    {label: "Model", value: (r) => (rowModel(r) || {name: "— (no model)"}).name},
+    {label: "Provider", value: (r) => (rowModel(r) || {}).provider || "—"},
+    {label: "Status", value: (r) => r.status, format: (r) => (r.status === "failed" ? "✖ failed" : r.status),
+     cls: (r) => (r.status === "failed" ? "failed" : "")},
+    {label: "Tokens", numeric: true, value: (r) => r.total_tokens, format: (r) => integer.format(r.total_tokens)},
+    {label: "Latency", numeric: true, value: (r) => r.processing_time_ms, format: (r) => ms(r.processing_time_ms)},
+    {label: "Cost", numeric: true, value: (r) => (r.cost_usd === null ? null : Number(r.cost_usd)),
+     raw: (r) => r.cost_usd ?? "", format: (r) => (r.cost_usd === null ? "—" : usd.format(r.cost_usd))},
+  ];
+  if (!sorting["recent-table"]) sorting["recent-table"] = {column: 0, descending: true};
+  renderTable($("recent-table"), columns, rows);
+  for (const [index, row] of rows.entries()) {
+    if (row.status === "failed" && row.error_message) {
+      $("recent-table").tBodies[0].rows[index].title = row.error_message;
+    }
+  }
+}
+
+// -- one load of every panel ---------------------------------------------------------------
+
+let view = readView();
+let loadedAt = null;
+let lag = "";
+let refreshTimer = null;
+
+function fillSelect(select, options, value) {
+  const keep = select.options[0];
+  select.replaceChildren(keep, ...options.map(([id, label]) => new Option(label, id, false, String(id) === value)));
+  select.value = value;
+}
+
+/** Every load marks when each panel is drawn; the browser tests read the first marks. */
+function marked(name) {
+  performance.mark(`panel:${name}`);
+}
+
+async function load() {
+  const {start, end} = rangeOf(view, Date.now());
+  const range = {start_date: start && start.toISOString(), end_date: end && end.toISOString()};
+  const filters = {provider_id: view.provider, model_id: view.model};
+  try {
+    const [providers, models, recent, ready, one] = await Promise.all([
+      api(`${API}/providers`, range),
+      api(`${API}/models`, range),
+      api(API, {...range, ...filters, limit: 50}),
+      api("/ready").catch(() => null),
+      view.model ? api(`${API}/models/${view.model}`, range) : null,
+    ]);
+    $("key-panel").hidden = true;
+    $("panels").hidden = false;
+    $("error").hidden = true;
+    render(providers, models, recent, one);
+    const rollup = ready && ready.rollup;
+    lag = rollup ? `Rollup lag: ${integer.format(rollup.lag_rows)} rows, ${decimal.format(rollup.lag_seconds)} s.` : "";
+    loadedAt = Date.now();
+    tick();
+  } catch (error) {
+    if (error instanceof KeyNeeded) {
+      sessionStorage.removeItem(KEY_STORE);
+      $("key-message").textContent = error.message;
+      $("key-panel").hidden = false;
+      $("panels").hidden = true;
+      $("key").focus();
+    } else {
+      $("error").textContent = `Could not load the statistics: ${error.message}`;
+      $("error").hidden = false;
+    }
+  }
+  const format = new Intl.DateTimeFormat(undefined, {timeZone: view.tz, dateStyle: "medium", timeStyle: "short"});
+  $("showing").textContent = `${start ? format.format(start) : "the first request"} – ` +
+    `${end ? format.format(end) : "now"} (${view.tz}).`;
+}
+
+function render(providers, models, recent, one) {
+  const byProvider = new Map();
+  for (const model of models.data) {
+    const list = byProvider.get(model.provider.id) || [];
+    list.push(model);
+    byProvider.set(model.provider.id, list);
+  }
+  const shownModels = view.provider
+    ? models.data.filter((m) => String(m.provider.id) === view.provider) : models.data;
+
+  fillSelect($("provider"), providers.data.map((p) => [p.provider_id, p.name]), view.provider);
+  const modelOptions = shownModels.map((m) => [m.model_id, m.model_name]);
+  if (one && !shownModels.some((m) => m.model_id === one.data.model_id)) {
+    modelOptions.push([one.data.model_id, one.data.model_name]);  // selected, no requests in range
+  }
+  fillSelect($("model"), modelOptions, view.model);
+
+  const totals = one ? modelTotals(one.data) : sumModels(shownModels);
+  const p95 = one ? one.data.stats.p95_processing_time_ms : null;
+  renderTotals(totals, {value: p95, text: one ? ms(p95) : "select a model"},
+               view.provider || view.model ? null : providers.metadata.unattributed_requests);
+  marked("totals");
+
+  const providerRows = providers.data.map((p) => ({...p, sums: sumModels(byProvider.get(p.provider_id) || [])}));
+  renderTable($("providers-table"), [
+    {label: "Provider", value: (r) => r.name},
+    {...statsColumns((r) => r.sums)[0], value: (r) => r.total_requests, format: (r) => integer.format(r.total_requests)},
+    ...statsColumns((r) => r.sums).slice(1),
+    {label: "Models", numeric: true, value: (r) => r.models_with_requests, format: (r) => integer.format(r.models_with_requests)},
+    ...tokenColumns((r) => r.sums),
+  ], providerRows, {
+    selected: providerRows.find((r) => String(r.provider_id) === view.provider),
+    pick: (r) => change({provider: String(r.provider_id) === view.provider ? "" : String(r.provider_id), model: ""}),
+  });
+  marked("providers");
+
+  const modelRows = shownModels.map((m) => ({...m, sums: modelTotals(m)}));
+  renderTable($("models-table"), [
+    {label: "Model", value: (r) => r.model_name},
+    ...statsColumns((r) => r.sums),
+    {label: "p95 latency", numeric: true, value: (r) => r.stats.p95_processing_time_ms,
+     format: (r) => ms(r.stats.p95_processing_time_ms)},
+    ...tokenColumns((r) => r.sums),
+    {label: "Provider", value: (r) => r.provider.name},
+  ], modelRows, {
+    selected: modelRows.find((r) => String(r.model_id) === view.model),
+    pick: (r) => change({model: String(r.model_id) === view.model ? "" : String(r.model_id)}),
+  });
+  marked("models");
+
+  renderRecent(recent.data, view.tz);
+  marked("recent");
+  renderModelsChart(one ? [one.data] : shownModels).then(() => marked("chart-models"));
+  renderRecentChart(recent.data, view.tz).then(() => marked("chart-recent"));
+}
+
+function tick() {
+  if (loadedAt === null) return;
+  const seconds = Math.round((Date.now() - loadedAt) / 1000);
+  $("updated").textContent = `Updated ${integer.format(seconds)} s ago.`;
+  $("lag").textContent = lag;
+}
+
+// -- controls ------------------------------------------------------------------------------
+
+function showControls() {
+  $("range").value = view.range;
+  for (const label of document.querySelectorAll(".custom")) label.hidden = view.range !== "custom";
+  $("start").value = view.start;
+  $("end").value = view.end;
+  $("tz").value = view.tz;
+  $("refresh").value = view.refresh;
+  clearInterval(refreshTimer);
+  refreshTimer = view.refresh === "0" ? null : setInterval(load, Number(view.refresh) * 1000);
+}
+
+function change(changes) {
+  view = {...view, ...changes};
+  writeView(view);
+  showControls();
+  load();
+}
+
+function local(date, zone) {
+  return wallTime(date, zone).replace(" ", "T").slice(0, 16);
+}
+
+function wire() {
+  const zones = ["UTC", ...(Intl.supportedValuesOf ? Intl.supportedValuesOf("timeZone") : [])];
+  $("zones").replaceChildren(...zones.map((zone) => new Option(zone)));
+  $("controls").addEventListener("submit", (event) => event.preventDefault());
+  $("range").addEventListener("change", () => {
+    const range = $("range").value;
+    if (range !== "custom") return change({range});
+    const {start, end} = rangeOf(view, Date.now());
+    change({range, start: start ? local(start, view.tz) : "", end: end ? local(end, view.tz) : ""});
+  });
+  for (const id of ["start", "end"]) $(id).addEventListener("change", () => change({[id]: $(id).value}));
+  $("tz").addEventListener("change", () => {
+    const tz = $("tz").value.trim();
+    if (!validZone(tz)) {
+      $("error").textContent = `Unknown time zone “${tz}”: pick an IANA zone such as Europe/Berlin.`;
+      $("error").hidden = false;
+      return;
+    }
+    change({tz});
+  });
+  $("provider").addEventListener("change", () => change({provider: $("provider").value, model: ""}));
+  $("model").addEventListener("change", () => change({model: $("model").value}));
+  $("refresh").addEventListener("change", () => change({refresh: $("refresh").value}));
+  $("key-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    sessionStorage.setItem(KEY_STORE, $("key").value.trim());
+    $("key").value = "";
+    load();
+  });
+  window.addEventListener("popstate", () => { view = readView(); showControls(); load(); });
+  setInterval(tick, 1000);
+}
+
+wire();
+showControls();
+load();
