@@ -66,7 +66,9 @@ def public_answers(conn, start, end, provider_ids, model_ids, percentiles=True):
     def models(rows):
         return [{k: v for k, v in r.items() if percentiles or k not in PERCENTILES} for r in rows]
     answers = {
-        "providers": conn.execute("SELECT * FROM get_provider_request_stats(%(start)s, %(end)s)", args).fetchall(),
+        # (0011 lists providers with requests only, older bodies every provider)
+        "providers": [r for r in conn.execute("SELECT * FROM get_provider_request_stats(%(start)s, %(end)s)",
+                                              args) if r["total_requests"]],
         "unattributed": conn.execute("SELECT get_unattributed_request_count(%(start)s, %(end)s) AS n",
                                      args).fetchone(),
         "models": models(conn.execute("SELECT * FROM get_models_with_requests(%(start)s, %(end)s)", args)),
