@@ -1,16 +1,26 @@
-"""Shared by the rollup tests: writing requests, and checking rollup answers three ways.
+"""Shared by the rollup tests: writing requests, a Python model of the rollup store, checks.
 
-Every rollup answer is compared with the raw SQL aggregation and with an
-aggregation done here in Python over the rows themselves, so that a bug shared
-by both SQL paths (or a vacuous comparison) still shows.
+The store (migrations 0008-0010) is checked against aggregations done here in Python
+over the rows themselves, never against another SQL path alone:
+
+- the stored rows of chat_rollups, level by level, against the rows below the watermark
+  plus the rows retention removed (the caller keeps those), honouring the quarter horizon;
+- chat_request_stats() over a range against the rows of the range it covered (the
+  effective range: wider than asked only where an edge falls before the raw horizon at a
+  finer precision than kept there), sums exactly, percentiles within the stated error of
+  the exact percentile_disc computed here.
+
+The levels come from chat_rollup_widths() / chat_rollup_top() (Shape), never from here.
 """
+import bisect
 import itertools
+import math
 import os
 import threading
-from collections import defaultdict
-from contextlib import contextmanager
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 
 import pytest
 from hypothesis import strategies as st
@@ -18,15 +28,15 @@ from hypothesis import strategies as st
 from webapp import rollups
 
 STATUSES = ("completed", "failed", "partial")
-# Buckets are aligned to this origin (see chat_request_bucket()).
+# Buckets of every level are aligned to this origin (see chat_rollup_bucket()).
 ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
-GRAINS = (timedelta(minutes=1), timedelta(minutes=10), timedelta(hours=1), timedelta(hours=24))
-# Boundaries generated timestamps and range edges like to sit on (a 5-minute one is no grain).
-BOUNDARIES = (*GRAINS, timedelta(minutes=5))
-# Generated data lives in [BASE - 1 day, BASE + 3 days): a few days, with boundaries of every grain.
-BASE = datetime(2026, 3, 1, tzinfo=timezone.utc)
-SPAN = timedelta(days=4)
+# Generated data lives in [SPAN_START, SPAN_END): a few days around BASE, a bucket boundary
+# of every level (shape() checks it), so that the data holds boundaries of every level.
+BASE = ORIGIN + timedelta(days=9 * 1024)
+SPAN_START, SPAN_END = BASE - timedelta(days=2), BASE + timedelta(days=3)
 DAY = timedelta(days=1)
+US = timedelta(microseconds=1)
+QUANTILES = (0.5, 0.95, 0.99)
 
 _request_ids = itertools.count()
 
@@ -70,172 +80,439 @@ def make_catalog(conn, providers=2, models=3):
     return provider_ids, model_ids
 
 
+def model_providers(conn):
+    """{model id: provider id}."""
+    return {r["id"]: r["provider_id"] for r in conn.execute("SELECT id, provider_id FROM models")}
+
+
+# -- the store's shape -----------------------------------------------------------
+
+@dataclass(frozen=True)
+class Shape:
+    widths: tuple   # bucket width of levels 1, 2, ... (timedelta), finest first
+    top: int        # the all-time level
+    main_dims: int  # buckets in the latency vector; the rest are in latency_over
+    over_dims: int
+
+    def floor(self, level, at):
+        """The start of the level's bucket holding `at` (None: the all-time bucket)."""
+        if level == self.top:
+            return None
+        width = self.widths[level - 1]
+        return ORIGIN + (at - ORIGIN) // width * width
+
+    def ceil(self, level, at):
+        start = self.floor(level, at)
+        return start if start == at else start + self.widths[level - 1]
+
+    def boundaries(self, lo=SPAN_START, hi=SPAN_END):
+        """Every bucket start of every level (but all time) in [lo, hi)."""
+        found = set()
+        for level in range(1, self.top):
+            at = self.ceil(level, lo)
+            while at < hi:
+                found.add(at)
+                at += self.widths[level - 1]
+        return sorted(found)
+
+
+def shape(conn):
+    widths = conn.execute("SELECT chat_rollup_widths() AS w").fetchone()["w"]
+    top = conn.execute("SELECT chat_rollup_top() AS t").fetchone()["t"]
+    dims = {r["attname"]: r["atttypmod"] for r in conn.execute(
+        """SELECT attname, atttypmod FROM pg_attribute
+            WHERE attrelid = 'chat_rollups'::regclass AND attname IN ('latency', 'latency_over')""")}
+    assert top == len(widths) + 1
+    assert all(b % a == timedelta(0) for a, b in zip(widths, widths[1:])), "levels must nest"
+    found = Shape(tuple(widths), top, dims["latency"], dims["latency_over"])
+    assert all(found.floor(level, BASE) == BASE for level in range(1, top)), "move BASE to a boundary of every level"
+    return found
+
+
+@dataclass(frozen=True)
+class State:
+    watermark: int
+    quarter_horizon: datetime  # None: -infinity
+    raw_horizon: datetime      # None: -infinity
+
+
+def state(conn):
+    row = conn.execute(
+        """SELECT watermark_id,
+                  CASE WHEN isfinite(quarter_horizon) THEN quarter_horizon END AS qh,
+                  CASE WHEN isfinite(raw_horizon) THEN raw_horizon END AS rh,
+                  quarter_horizon = '-infinity' OR isfinite(quarter_horizon) AS qh_ok,
+                  raw_horizon = '-infinity' OR isfinite(raw_horizon) AS rh_ok
+             FROM chat_rollup_state""").fetchone()
+    assert row["qh_ok"] and row["rh_ok"], row
+    return State(row["watermark_id"], row["qh"], row["rh"])
+
+
+def before(at, horizon):
+    """at < horizon, horizon None meaning -infinity."""
+    return horizon is not None and at < horizon
+
+
+def midnight(at):
+    return ORIGIN + (at - ORIGIN) // DAY * DAY
+
+
 # -- strategies ---------------------------------------------------------------
 
-def instants():
-    """Timestamps in the data span: arbitrary, exactly on a boundary of some grain, or 1 µs off one."""
-    arbitrary = st.integers(0, int(SPAN.total_seconds() * 1e6) - 1).map(
-        lambda us: BASE - timedelta(days=1) + timedelta(microseconds=us))
-    aligned = st.sampled_from(BOUNDARIES).flatmap(lambda grain: st.builds(
-        lambda k, jitter_us: BASE + grain * k + timedelta(microseconds=jitter_us),
-        st.integers(-(DAY // grain), 3 * DAY // grain - 1), st.sampled_from([0, 0, 0, -1, 1])))
-    return st.one_of(arbitrary, aligned)
+def instants(sh):
+    """Timestamps in the data span: arbitrary, exactly on a bucket boundary of some level
+    (every level with a boundary in the span), or next to one."""
+    span_us = int((SPAN_END - SPAN_START) / US)
+    arbitrary = st.integers(0, span_us - 1).map(lambda us: SPAN_START + us * US)
+    aligned = st.builds(lambda at, jitter: at + jitter,
+                        st.sampled_from(sh.boundaries()),
+                        st.sampled_from([timedelta(0)] * 3 + [-US, US, -timedelta(seconds=1)]))
+    return st.one_of(arbitrary, aligned).filter(lambda at: SPAN_START <= at < SPAN_END)
 
 
-def requests(model_ids):
+# Processing times: short ones (2 ms buckets), log buckets, ties, 10 minutes and more (the
+# latency_over vector) up to the integer limit.
+processing_times = st.one_of(
+    st.integers(0, 99), st.integers(100, 5000), st.sampled_from([0, 1, 99, 100, 101, 1000]),
+    st.integers(5000, 600_000), st.integers(600_000, 5_000_000),
+    st.sampled_from([599_999, 601_906, 601_907, 3_600_000, 2**31 - 1]))
+
+costs = st.none() | st.decimals(min_value=Decimal("-1"), max_value=Decimal("999999"), places=6,
+                                allow_nan=False, allow_infinity=False)
+
+
+def requests(sh, model_ids):
     return st.fixed_dictionaries({
         "model_id": st.sampled_from([*model_ids, None]),
         "input_tokens": st.integers(0, 100_000),
         "output_tokens": st.integers(0, 100_000),
-        "processing_time_ms": st.integers(0, 1_000_000),
+        "processing_time_ms": processing_times,
         "status": st.sampled_from(STATUSES),
-        "cost_usd": st.none() | st.decimals(min_value=Decimal("-1"), max_value=Decimal("999999"),
-                                            places=6, allow_nan=False, allow_infinity=False),
-        "created_at": instants(),
+        "cost_usd": costs,
+        "created_at": instants(sh),
     })
 
 
-def ranges():
-    """(start, end), either may be None: anywhere, or both inside one bucket of the finest grain."""
-    bound = st.none() | instants()
+def ranges(sh):
+    """(start, end), either may be None (open): anywhere in or around the data, on or next
+    to boundaries, far outside it, or both inside one quarter."""
+    far = st.sampled_from([SPAN_START - timedelta(days=40), SPAN_END + timedelta(days=40),
+                           BASE - sh.widths[-1], BASE + sh.widths[-2]])
+    bound = st.none() | instants(sh) | far
+    quarter = sh.widths[0]
     in_one_bucket = st.builds(
-        lambda k, a, b: (BASE + GRAINS[0] * k + timedelta(microseconds=min(a, b)),
-                         BASE + GRAINS[0] * k + timedelta(microseconds=max(a, b))),
-        st.integers(-(DAY // GRAINS[0]), 3 * DAY // GRAINS[0]),
-        st.integers(0, int(GRAINS[0].total_seconds() * 1e6) - 1),
-        st.integers(0, int(GRAINS[0].total_seconds() * 1e6) - 1))
+        lambda at, a, b: (sh.floor(1, at) + min(a, b) * US, sh.floor(1, at) + max(a, b) * US),
+        instants(sh), st.integers(0, int(quarter / US) - 1), st.integers(0, int(quarter / US) - 1))
     return st.one_of(st.tuples(bound, bound), in_one_bucket)
 
 
-# -- answers ------------------------------------------------------------------
-
-def _sorted_rows(rows):
-    return sorted((tuple(r.values()) for r in rows), key=lambda t: (t[0] is not None, t[0] or 0))
-
-
-def totals(conn, source, start=None, end=None, model_id=None):
-    """chat_request_totals_<source>(...) as sorted tuples (order carries no meaning)."""
-    assert source in ("rollup", "raw")
-    return _sorted_rows(conn.execute(
-        f"SELECT * FROM chat_request_totals_{source}(%s, %s, %s)", (start, end, model_id)).fetchall())
-
+# -- the Python aggregation -----------------------------------------------------
 
 def fetch_rows(conn):
     return conn.execute(
-        f"SELECT id, {', '.join(COLUMNS)} FROM chat_completion_requests").fetchall()
+        f"SELECT id, {', '.join(COLUMNS)} FROM chat_completion_requests ORDER BY id").fetchall()
 
 
-def python_totals(rows, start=None, end=None, model_id=None):
-    """The same totals as chat_request_totals(), computed here from the rows."""
-    acc = defaultdict(lambda: [0, 0, 0, 0, 0, 0, 0, Decimal(0)])
+def in_range(rows, start=None, end=None, model_id=None):
+    return [r for r in rows
+            if (start is None or r["created_at"] >= start) and (end is None or r["created_at"] < end)
+            and (model_id is None or r["model_id"] == model_id)]
+
+
+def exact_percentile(values, fraction):
+    """percentile_disc: the ceil(fraction * n)-th smallest value (in float8, as PostgreSQL)."""
+    ordered = sorted(values)
+    rank = math.ceil(fraction * len(ordered))
+    return ordered[max(rank, 1) - 1]
+
+
+def within_error(reported, exact):
+    """The stated error: within max(1 ms, 1%) of the exact value."""
+    exact = float(exact)
+    return abs(float(reported) - exact) <= max(1.0, 0.01 * exact)
+
+
+@dataclass
+class Totals:
+    counts: list = field(default_factory=lambda: [0, 0, 0])  # completed, failed, partial
+    input_tokens: int = 0
+    output_tokens: int = 0
+    processing_time_ms: int = 0
+    cost_usd: Decimal = Decimal(0)
+    times: list = field(default_factory=list)
+
+    def add(self, r):
+        self.counts[STATUSES.index(r["status"])] += 1
+        self.input_tokens += r["input_tokens"]
+        self.output_tokens += r["output_tokens"]
+        self.processing_time_ms += r["processing_time_ms"]
+        self.cost_usd += r["cost_usd"] or 0
+        self.times.append(r["processing_time_ms"])
+        return self
+
+    @property
+    def requests(self):
+        return sum(self.counts)
+
+    def sums(self):
+        return (self.requests, *self.counts, self.input_tokens, self.output_tokens,
+                self.processing_time_ms, self.cost_usd)
+
+    def percentiles(self):
+        return tuple(exact_percentile(self.times, q) for q in QUANTILES)
+
+
+def python_stats(rows, start=None, end=None, model_id=None):
+    """{model id or None: Totals} of the rows in [start, end)."""
+    acc = defaultdict(Totals)
+    for r in in_range(rows, start, end, model_id):
+        acc[r["model_id"]].add(r)
+    return dict(acc)
+
+
+# -- the stored rollups --------------------------------------------------------
+
+def latency_buckets(conn, times):
+    """{processing time: its histogram bucket} as chat_latency_bucket() files it (its
+    error is checked on its own by test_rollups.test_latency_buckets_and_values)."""
+    return {r["ms"]: r["b"] for r in conn.execute(
+        "SELECT ms, chat_latency_bucket(ms) AS b FROM unnest(%s::integer[]) ms", (sorted(set(times)),))}
+
+
+def decode_histogram(sh, main, over):
+    """Per-bucket counts {bucket: n} of a stored cumulative histogram (vectors as lists)."""
+    assert len(main) == sh.main_dims and (over is None or len(over) == sh.over_dims)
+    cumulative = main + [main[-1] + v for v in over] if over else main
+    assert cumulative[0] >= 0 and cumulative == sorted(cumulative), "a negative histogram count"
+    counts, previous = {}, 0.0
+    for c in sorted(set(cumulative) - {0.0}):
+        assert c == int(c), f"a histogram count is not an integer: {c}"
+        counts[bisect.bisect_left(cumulative, c) + 1] = int(c - previous)
+        previous = c
+    return counts
+
+
+def stored_rollups(conn, sh):
+    """{(level, bucket (None: all time), id): (sums..., histogram)} of the non-empty rows;
+    asserts that empty rows (everything moved out again) are all zero."""
+    stored = {}
+    for r in conn.cursor(binary=True).execute(  # binary: the vectors load much faster
+            """SELECT level, dim, isfinite(bucket) AS finite, bucket = '-infinity' AS all_time,
+                      CASE WHEN isfinite(bucket) THEN bucket END AS bucket, id, completed, failed,
+                      partial, input_tokens, output_tokens, processing_time_ms, cost_usd,
+                      latency::real[] AS main, latency_over::real[] AS over
+                 FROM chat_rollups"""):
+        assert r["dim"] == "m"
+        assert (r["level"] == sh.top) == r["all_time"] and (r["level"] == sh.top) != r["finite"], r
+        if r["level"] < sh.top:
+            assert sh.floor(r["level"], r["bucket"]) == r["bucket"], f"unaligned bucket {r}"
+        histogram = decode_histogram(sh, r["main"], r["over"])
+        assert all(n > 0 for n in histogram.values()), f"a negative histogram count: {r}"
+        key = (r["level"], r["bucket"], r["id"])
+        sums = (r["completed"], r["failed"], r["partial"], r["input_tokens"], r["output_tokens"],
+                r["processing_time_ms"], r["cost_usd"])
+        if sum(sums[:3]) == 0:
+            assert sums[3:] == (0, 0, 0, 0) and not histogram, f"an empty row with sums: {r}"
+            continue
+        assert sum(histogram.values()) == sum(sums[:3]), f"histogram total != requests: {r}"
+        stored[key] = (*sums, histogram)
+    return stored
+
+
+def expected_rollups(conn, sh, rows, quarter_horizon):
+    """What the store must hold for these rows (those below the watermark and those
+    retention removed): every level, quarters only from quarter_horizon on."""
+    buckets = latency_buckets(conn, [r["processing_time_ms"] for r in rows])
+    acc = defaultdict(lambda: [0, 0, 0, 0, 0, 0, Decimal(0), Counter()])
     for r in rows:
-        if ((start is None or r["created_at"] >= start) and (end is None or r["created_at"] < end)
-                and (model_id is None or r["model_id"] == model_id)):
-            a = acc[r["model_id"]]
-            a[0] += 1
-            a[1 + STATUSES.index(r["status"])] += 1
-            a[4] += r["input_tokens"]
-            a[5] += r["output_tokens"]
-            a[6] += r["processing_time_ms"]
-            a[7] += r["cost_usd"] or 0
-    return sorted(((m, *a) for m, a in acc.items()), key=lambda t: (t[0] is not None, t[0] or 0))
+        for level in range(1, sh.top + 1):
+            bucket = sh.floor(level, r["created_at"])
+            if level == 1 and before(bucket, quarter_horizon):
+                continue
+            a = acc[(level, bucket, r["model_id"] or 0)]
+            a[STATUSES.index(r["status"])] += 1
+            a[3] += r["input_tokens"]
+            a[4] += r["output_tokens"]
+            a[5] += r["processing_time_ms"]
+            a[6] += r["cost_usd"] or 0
+            a[7][buckets[r["processing_time_ms"]]] += 1
+    return {key: (*a[:7], dict(a[7])) for key, a in acc.items()}
 
 
-def check_totals(conn, start=None, end=None, model_id=None, rows=None):
-    """Rollup == raw (== Python, given the rows); return the answer."""
-    rollup = totals(conn, "rollup", start, end, model_id)
-    raw = totals(conn, "raw", start, end, model_id)
-    assert rollup == raw, f"rollup != raw for [{start}, {end}) model {model_id}:\n{rollup}\n{raw}"
-    if rows is not None:
-        expected = python_totals(rows, start, end, model_id)
-        assert raw == expected, f"raw != Python for [{start}, {end}) model {model_id}"
-    return rollup
+def check_store(conn, sh, retained=()):
+    """The stored rollups are exactly the rows with id <= watermark plus `retained` (rows
+    retention removed), level by level; return (state, live rows)."""
+    st_ = state(conn)
+    rows = fetch_rows(conn)
+    folded = [r for r in rows if r["id"] <= st_.watermark] + list(retained)
+    expected = expected_rollups(conn, sh, folded, st_.quarter_horizon)
+    actual = stored_rollups(conn, sh)
+    if actual != expected:
+        wrong = sorted({*actual, *expected} - {k for k in actual if actual.get(k) == expected.get(k)},
+                       key=lambda k: (k[0], k[1] or ORIGIN, k[2]))
+        detail = [(k, actual.get(k), expected.get(k)) for k in wrong[:3]]
+        raise AssertionError(f"stored rollups differ in {len(wrong)} rows, e.g. (key, stored, "
+                             f"expected): {detail}")
+    return st_, rows
 
 
-def bucket_of(grain, at):
-    return ORIGIN + (at - ORIGIN) // grain * grain
+# -- statistics -----------------------------------------------------------------
+
+def sql_stats(conn, start=None, end=None, model_id=None, source="rollup"):
+    """chat_request_stats_<source>(...) as {model id: row}."""
+    assert source in ("rollup", "raw")
+    rows = conn.execute(f"SELECT * FROM chat_request_stats_{source}(%s, %s, %s::integer[], true)",
+                        (start, end, None if model_id is None else [model_id])).fetchall()
+    found = {r["model_id"]: r for r in rows}
+    assert len(found) == len(rows), "a model twice"
+    return found
 
 
-def check_rollup_table(conn):
-    """The stored rollups are exactly the rows with id <= watermark, at every grain."""
-    grains = conn.execute("SELECT chat_request_rollup_grains() AS g").fetchone()["g"]
-    assert tuple(grains) == GRAINS, f"the rollups' grains changed to {grains}: update GRAINS"
-    watermark = conn.execute("SELECT watermark_id FROM chat_request_rollup_state").fetchone()["watermark_id"]
-    expected = defaultdict(lambda: [0, 0, 0, 0, Decimal(0)])
-    for r in fetch_rows(conn):
-        if r["id"] <= watermark:
-            for grain in GRAINS:
-                a = expected[(grain, bucket_of(grain, r["created_at"]), r["model_id"] or 0, r["status"])]
-                a[0] += 1
-                a[1] += r["input_tokens"]
-                a[2] += r["output_tokens"]
-                a[3] += r["processing_time_ms"]
-                a[4] += r["cost_usd"] or 0
-    actual = {(r["grain"], r["bucket"], r["model_id"], r["status"]):
-              [r["requests"], r["input_tokens"], r["output_tokens"], r["processing_time_ms"], r["cost_usd"]]
-              for r in conn.execute("SELECT * FROM chat_request_rollups").fetchall()
-              if any(r[k] for k in ("requests", "input_tokens", "output_tokens",
-                                    "processing_time_ms", "cost_usd"))}
-    assert actual == dict(expected), "stored rollups differ from the rows below the watermark"
-    return watermark
+def sql_sums(row):
+    return (row["total_requests"], row["completed_requests"], row["failed_requests"],
+            row["partial_requests"], row["total_input_tokens"], row["total_output_tokens"],
+            row["processing_time_ms_sum"], row["total_cost_usd"])
 
 
-@contextmanager
-def stats_source(conn, source):
-    """Statistics functions of this session read `source` ('raw' or 'rollup') meanwhile."""
-    conn.execute("SELECT set_config('chatstats.stats_source', %s, false)", (source,))
-    try:
-        yield
-    finally:
-        conn.execute("SELECT set_config('chatstats.stats_source', 'rollup', false)")
+def sql_percentiles(row):
+    return tuple(row[f"p{int(q * 100)}_processing_time_ms"] for q in QUANTILES)
 
 
-def public_answers(conn, start, end, provider_ids, model_ids):
-    """Every public statistics function's answer for the range."""
+def compare_stats(actual, expected, what, exact_percentiles=False):
+    """SQL rows {model: row} against Python {model: Totals}: sums exactly, percentiles
+    within the error (or exactly)."""
+    assert set(actual) == set(expected), f"{what}: models {sorted(actual, key=str)} != " \
+                                         f"{sorted(expected, key=str)}"
+    for model, totals in expected.items():
+        row = actual[model]
+        assert sql_sums(row) == totals.sums(), f"{what}, model {model}: {sql_sums(row)} != {totals.sums()}"
+        for q, reported, exact in zip(QUANTILES, sql_percentiles(row), totals.percentiles()):
+            ok = reported == exact if exact_percentiles else within_error(reported, exact)
+            assert ok, f"{what}, model {model}: p{q} {reported} vs exact {exact}"
+
+
+def ideal_edge(sh, st_, at, up):
+    """Where an edge must be answered from: itself unless raw rows are gone there (before
+    the raw horizon) and it is finer than the finest level kept there (quarters from the
+    quarter horizon on, hours before), then the bucket edge outwards."""
+    if at is None or not before(at, st_.raw_horizon):
+        return at
+    level = 2 if before(at, st_.quarter_horizon) else 1
+    return sh.ceil(level, at) if up else sh.floor(level, at)
+
+
+def effective_range(conn, start, end):
+    row = conn.execute(
+        """SELECT CASE WHEN isfinite(effective_start) THEN effective_start END AS s,
+                  CASE WHEN isfinite(effective_end) THEN effective_end END AS e
+             FROM chat_rollup_effective_range(%s, %s)""", (start, end)).fetchone()
+    return row["s"], row["e"]
+
+
+def pieces(conn, start, end):
+    return conn.execute(
+        """SELECT level, CASE WHEN isfinite(lo) THEN lo END AS lo,
+                  CASE WHEN isfinite(hi) THEN hi END AS hi, exact
+             FROM chat_rollup_pieces(%s, %s)""", (start, end)).fetchall()
+
+
+def check_range_stats(conn, sh, retained, start, end, model_id=None, now=None):
+    """chat_request_stats (rollup) over [start, end) against the Python aggregation of the
+    live and retained rows over the range it covered; the rounding only where it must be.
+    `now`: (state, live rows) when the caller has just read them. Returns (effective start,
+    effective end)."""
+    st_, rows = now or (state(conn), fetch_rows(conn))
+    ideal = (ideal_edge(sh, st_, start, False), ideal_edge(sh, st_, end, True))
+    if start is not None and end is not None and start >= end:
+        ideal = (start, end)
+    effective = effective_range(conn, start, end)
+    inexact = [p for p in pieces(conn, start, end) if not p["exact"]]
+    assert bool(inexact) == (effective != (start, end)), (start, end, effective, inexact)
+    assert effective == ideal, \
+        f"[{start}, {end}) answered as [{effective[0]}, {effective[1]}), must be {ideal} ({st_})"
+    actual = sql_stats(conn, start, end, model_id)
+    expected = python_stats(rows + list(retained), *effective, model_id)
+    if start is not None and end is not None and start >= end:
+        expected = {}
+    compare_stats(actual, expected, f"[{start}, {end}) as [{effective[0]}, {effective[1]}) "
+                                    f"model {model_id}")
+    return effective
+
+
+def check_raw_stats(conn, start=None, end=None, model_id=None, rows=None):
+    """The raw baseline equals the Python aggregation of the live rows, percentiles exact."""
+    rows = fetch_rows(conn) if rows is None else rows
+    expected = {} if start is not None and end is not None and start >= end \
+        else python_stats(rows, start, end, model_id)
+    compare_stats(sql_stats(conn, start, end, model_id, "raw"), expected,
+                  f"raw [{start}, {end}) model {model_id}", exact_percentiles=True)
+
+
+# -- the public functions and the API ----------------------------------------------
+
+def half_up_mean(total, n):
+    """PostgreSQL's round(numeric, 2) of total / n: half away from zero."""
+    if not n:
+        return None
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return (Decimal(total) / Decimal(n)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def public_model_row(model_id, totals):
+    """The statistics part of a model row of the public functions."""
+    totals = totals or Totals()
+    return {"model_id": model_id, "total_requests": totals.requests,
+            "completed_requests": totals.counts[0], "failed_requests": totals.counts[1],
+            "partial_requests": totals.counts[2], "total_input_tokens": totals.input_tokens,
+            "total_output_tokens": totals.output_tokens,
+            "total_tokens": totals.input_tokens + totals.output_tokens,
+            "avg_processing_time_ms": half_up_mean(totals.processing_time_ms, totals.requests),
+            "total_cost_usd": totals.cost_usd}
+
+
+def check_public_functions(conn, start, end, expected, providers_of):
+    """get_models_with_requests, ..._by_provider, get_model_request_stats,
+    get_provider_request_stats and get_unattributed_request_count against the expected
+    totals {model or None: Totals} of the range (its effective range)."""
     args = {"start": start, "end": end}
-    answers = {
-        "providers": conn.execute(
-            "SELECT * FROM get_provider_request_stats(%(start)s, %(end)s)", args).fetchall(),
-        "unattributed": conn.execute(
-            "SELECT get_unattributed_request_count(%(start)s, %(end)s) AS n", args).fetchone(),
-        "models": conn.execute("SELECT * FROM get_models_with_requests(%(start)s, %(end)s)", args).fetchall(),
-    }
-    for p in provider_ids:
-        answers[f"provider {p}"] = conn.execute(
+
+    def stats_part(row):
+        keys = ("model_id", *public_model_row(0, None).keys() - {"model_id"})
+        return {k: row[k] for k in keys}
+
+    def check_models(rows, model_ids, what):
+        assert [r["model_id"] for r in rows] == sorted(
+            model_ids, key=lambda m: (-expected[m].requests, m)), what
+        for r in rows:
+            assert stats_part(r) == public_model_row(r["model_id"], expected.get(r["model_id"])), what
+            totals = expected[r["model_id"]]
+            for q, exact in zip(QUANTILES, totals.percentiles()):
+                reported = r[f"p{int(q * 100)}_processing_time_ms"]
+                assert within_error(reported, exact), (what, r["model_id"], q, reported, exact)
+
+    busy = [m for m in expected if m is not None and expected[m].requests]
+    check_models(conn.execute("SELECT * FROM get_models_with_requests(%(start)s, %(end)s)", args).fetchall(),
+                 busy, "get_models_with_requests")
+    for p in sorted(set(providers_of.values())):
+        check_models(conn.execute(
             "SELECT * FROM get_models_with_requests_by_provider(%(p)s, %(start)s, %(end)s)",
-            {**args, "p": p}).fetchall()
-    for m in model_ids:
-        answers[f"model {m}"] = conn.execute(
-            "SELECT * FROM get_model_request_stats(%(m)s, %(start)s, %(end)s)", {**args, "m": m}).fetchall()
-    return answers
-
-
-def check_public(conn, start, end, provider_ids, model_ids):
-    """Every public function answers the same from the rollups as from the raw rows."""
-    with stats_source(conn, "raw"):
-        raw = public_answers(conn, start, end, provider_ids, model_ids)
-    rollup = public_answers(conn, start, end, provider_ids, model_ids)
-    assert rollup == raw, f"public functions differ for [{start}, {end})"
-    return rollup
-
-
-def _api_answer(client, path, query):
-    response = client.get(path, query_string=query)
-    assert response.status_code in (200, 404), response.get_json()
-    body = response.get_json()
-    for key in ("timestamp", "source", "rollup_lag_rows", "rollup_lag_seconds"):
-        body.get("metadata", {}).pop(key, None)
-    return response.status_code, body
-
-
-def api_answers(client, start, end, provider_ids, model_ids):
-    """Every statistics endpoint's answer for the range (minus timestamps and lag)."""
-    query = {k: v.isoformat() for k, v in (("start_date", start), ("end_date", end)) if v is not None}
-    prefix = "/api/monitoring/chat-requests"
-    answers = {"providers": _api_answer(client, f"{prefix}/providers", query),
-               "models": _api_answer(client, f"{prefix}/models", query)}
-    for p in provider_ids:
-        answers[f"provider {p}"] = _api_answer(client, f"{prefix}/models", {**query, "provider_id": p})
-    for m in model_ids:
-        answers[f"model {m}"] = _api_answer(client, f"{prefix}/models/{m}", query)
-    return answers
+            {**args, "p": p}).fetchall(),
+            [m for m in busy if providers_of[m] == p], f"get_models_with_requests_by_provider {p}")
+    for m in providers_of:
+        row, = conn.execute("SELECT * FROM get_model_request_stats(%(m)s, %(start)s, %(end)s)",
+                            {**args, "m": m}).fetchall()
+        if m in busy:
+            check_models([row], [m], f"get_model_request_stats {m}")
+        else:
+            assert stats_part(row) == public_model_row(m, None)
+            assert row["p50_processing_time_ms"] is None and row["p99_processing_time_ms"] is None
+    providers = conn.execute("SELECT * FROM get_provider_request_stats(%(start)s, %(end)s)", args).fetchall()
+    per_provider = {p: (sum(1 for m in busy if providers_of[m] == p),
+                        sum(expected[m].requests for m in busy if providers_of[m] == p))
+                    for p in {providers_of[m] for m in busy}}  # providers with requests only (0011)
+    assert {r["provider_id"]: (r["models_with_requests"], r["total_requests"]) for r in providers} == per_provider
+    assert [r["provider_id"] for r in providers] == sorted(per_provider, key=lambda p: (-per_provider[p][1], p))
+    unattributed = conn.execute("SELECT get_unattributed_request_count(%(start)s, %(end)s) AS n",
+                                args).fetchone()["n"]
+    assert unattributed == (expected[None].requests if None in expected else 0)

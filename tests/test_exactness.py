@@ -6,6 +6,7 @@ computed here from those Python values. Three modes: the SQL functions over roll
 (the default), the same functions over raw rows (CHATSTATS_STATS_SOURCE=raw), and
 the app's fallback when the functions are missing (migrations above 0001 rolled back).
 """
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, localcontext
@@ -28,6 +29,7 @@ MODES = {"rollup": ({}, "rpc", "rpc", "rollup"),
          "raw": ({"STATS_SOURCE": "raw"}, "rpc", "rpc", "raw"),
          "fallback": ({}, "fallback_with_counts", "fallback_optimized", "raw")}
 SPAN_DAYS = 3
+PERCENTILES = {"p50_processing_time_ms": 0.5, "p95_processing_time_ms": 0.95, "p99_processing_time_ms": 0.99}
 
 # Day, hour and 5-minute marks (the rollups' bucket edges), instants next to them,
 # and anything in between: many ties and edges.
@@ -83,7 +85,7 @@ def request_values(draw, n_models):
 def roll_up(conn, batch_rows):
     """Fold up to batch_rows more requests into the rollups, when they exist."""
     try:
-        conn.execute("CALL refresh_chat_request_rollups(%s, 2000, NULL, NULL)", (batch_rows,))
+        conn.execute("CALL chat_rollup_refresh(%s, 2000, NULL, NULL)", (batch_rows,))
     except psycopg.errors.UndefinedFunction:
         pass  # fallback mode: no rollups
 
@@ -174,7 +176,16 @@ def model_item(model, rows):
             "avg_processing_time_ms": half_up_mean([r["processing_time_ms"] for r in mine]),
             "total_cost_usd": sum((r["cost_usd"] for r in mine if r["cost_usd"] is not None),
                                   Decimal(0)),
+            **{key: exact_percentile([r["processing_time_ms"] for r in mine], q)
+               for key, q in PERCENTILES.items()},
         }}
+
+
+def exact_percentile(values, fraction):
+    """percentile_disc: the ceil(fraction * n)-th smallest value; None without values."""
+    if not values:
+        return None
+    return sorted(values)[max(math.ceil(fraction * len(values)), 1) - 1]
 
 
 def expected_providers(data, rows):
@@ -242,6 +253,22 @@ def comparable_model(item):
     avg = stats["avg_processing_time_ms"]
     assert avg is None or (isinstance(avg, (int, float)) and round(avg, 2) == avg)
     return {**item, "stats": {**stats, "total_cost_usd": Decimal(stats["total_cost_usd"])}}
+
+
+def check_models(items, expected, mode):
+    """The API's model items equal the expected ones; percentiles exactly (raw rows), or
+    from the rollups' histograms within max(1 ms, 1%) of the exact value."""
+    def without_percentiles(item):
+        return {**item, "stats": {k: v for k, v in item["stats"].items() if k not in PERCENTILES}}
+    actual = [comparable_model(item) for item in items]
+    assert [without_percentiles(item) for item in actual] == [without_percentiles(item) for item in expected]
+    for got, want in zip(actual, expected):
+        for key in PERCENTILES:
+            value, exact = got["stats"][key], want["stats"][key]
+            if exact is None or mode[3] != "rollup":
+                assert value == exact, (got["model_id"], key, value, exact)
+            else:
+                assert abs(value - exact) <= max(1, 0.01 * exact), (got["model_id"], key, value, exact)
 
 
 def comparable_request(item):
@@ -325,26 +352,28 @@ def check_stats(client, data, start, end, query, mode):
     body = get_ok(client, f"{BASE}/providers", query)
     assert body["data"] == expected_providers(data, rows)
     meta = body["metadata"]
+    check_range_metadata(meta, start, end)
     assert meta["method"] == providers_method
     assert meta["source"] == source
     assert meta["total_providers"] == len(body["data"])
     assert meta["unattributed_requests"] == sum(r["model"] is None for r in rows)
 
     body = get_ok(client, f"{BASE}/models", query)
-    assert [comparable_model(item) for item in body["data"]] == expected_models(data, rows)
+    check_models(body["data"], expected_models(data, rows), mode)
+    check_range_metadata(body["metadata"], start, end)
     assert body["metadata"]["method"] == models_method
     assert body["metadata"]["total_models"] == len(body["data"])
 
     for p in data.providers:
         body = get_ok(client, f"{BASE}/models", {**query, "provider_id": p["id"]})
-        assert [comparable_model(item) for item in body["data"]] == \
-            expected_models(data, rows, p["id"])
+        check_models(body["data"], expected_models(data, rows, p["id"]), mode)
         assert body["metadata"]["method"] == models_method
         assert body["metadata"]["filters"]["provider_id"] == p["id"]
 
     for m in data.models:
         body = get_ok(client, f"{BASE}/models/{m['id']}", query)
-        assert comparable_model(body["data"]) == model_item(m, rows)
+        check_models([body["data"]], [model_item(m, rows)], mode)
+        check_range_metadata(body["metadata"], start, end)
         assert body["metadata"]["method"] == models_method
 
     unknown_provider = max([p["id"] for p in data.providers], default=0) + 1
@@ -355,6 +384,13 @@ def check_stats(client, data, start, end, query, mode):
     response = client.get(f"{BASE}/models/{unknown}", query_string=query)
     assert response.status_code == 404
     assert response.get_json()["success"] is False
+
+
+def check_range_metadata(meta, start, end):
+    """No retention here: every range is answered exactly as asked."""
+    assert meta["range_exact"] is True
+    assert (meta["effective_start_date"] and parse_instant(meta["effective_start_date"])) == start
+    assert (meta["effective_end_date"] and parse_instant(meta["effective_end_date"])) == end
 
 
 def check_request_list(client, data, q, draw):

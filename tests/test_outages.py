@@ -41,7 +41,7 @@ RETURNS bigint
 LANGUAGE sql STABLE AS $$
     SELECT pg_sleep(extract(epoch FROM p_start_date)) WHERE p_start_date < '1970-01-02Z';
     SELECT coalesce(sum(t.total_requests), 0)::bigint
-      FROM chat_request_totals(p_start_date, p_end_date) t
+      FROM chat_request_stats(p_start_date, p_end_date, NULL, false) t
      WHERE t.model_id IS NULL
 $$
 """

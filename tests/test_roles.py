@@ -140,3 +140,15 @@ def test_rollback_revokes_but_keeps_roles_other_databases_use(server_url, databa
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_rollup_role_maintains_the_store(database_url, api, conn):
+    """The rollup job, connected as chatstats_rollup, refreshes, prunes and retains
+    (regression: the vector extension's routines were executable by chatstats_api only)."""
+    with connect_as(database_url, "chatstats_rollup") as rollup:
+        assert rollup.execute("SELECT chat_rollup_prune(now() - interval '30 days') AS n").fetchone()["n"] == 0
+        assert rollup.execute("SELECT chat_rollup_retain('2000-01-01', 10) AS n").fetchone()["n"] == 0
+        result = rollup.execute("CALL chat_rollup_refresh(100000, 2000, NULL, NULL)").fetchone()
+        assert result == {"rolled_up": 300, "caught_up": True}
+    assert conn.execute("SELECT sum(completed + failed + partial) AS n FROM chat_rollups "
+                        "WHERE level = chat_rollup_top()").fetchone()["n"] == 300

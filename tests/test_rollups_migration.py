@@ -13,7 +13,10 @@ import rollupcheck as rc
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
 from webapp import migrate, rollups, seed
 
+FIRST_STORE_MIGRATION = "0008.rollup-store"
 FIRST_ROLLUP_MIGRATION = "0003.rollup-tables"
+# What both the old (0002) and the new bodies of the public functions answer.
+PERCENTILES = ("p50_processing_time_ms", "p95_processing_time_ms", "p99_processing_time_ms")
 
 
 @pytest.fixture
@@ -23,16 +26,17 @@ def scratch_url(make_database):
     return url
 
 
-def ranges_over(rows, rng, count=25):
-    """Unbounded ends, and edges on, next to and between bucket boundaries within the data."""
+def ranges_over(sh, rows, rng, count=15):
+    """Unbounded ends, and edges on, next to and between bucket boundaries of every level
+    within the data."""
     lo, hi = min(r["created_at"] for r in rows), max(r["created_at"] for r in rows)
 
     def instant():
         at = lo + (hi - lo) * rng.random()
-        grain = rng.choice([None, *rc.GRAINS])
-        if grain is None:
+        level = rng.choice([None, *range(1, sh.top)])
+        if level is None:
             return at
-        return rc.bucket_of(grain, at) + timedelta(microseconds=rng.choice([0, 0, -1, 1]))
+        return sh.floor(level, at) + timedelta(microseconds=rng.choice([0, 0, -1, 1]))
     found = [(None, None), (None, instant()), (instant(), None)]
     while len(found) < count:
         start, end = instant(), instant()
@@ -40,52 +44,101 @@ def ranges_over(rows, rng, count=25):
     return found
 
 
-def check_all(conn, ranges, provider_ids, model_ids):
-    rows = rc.fetch_rows(conn)
-    for bounds in ranges:
-        for model_id in (None, *model_ids[:3]):
-            rc.check_totals(conn, *bounds, model_id, rows=rows)
-        rc.check_public(conn, *bounds, provider_ids, model_ids)
+def check_all(conn, sh, ranges, model_ids):
+    """The stored rollups, and every range's statistics from the rollups and the raw rows
+    against the Python aggregation; return the rows."""
+    now = rc.check_store(conn, sh)
+    rows = now[1]
+    providers_of = rc.model_providers(conn)
+    for i, bounds in enumerate(ranges):
+        for model_id in (None, model_ids[i % len(model_ids)]):
+            assert rc.check_range_stats(conn, sh, [], *bounds, model_id, now=now) == bounds
+            rc.check_raw_stats(conn, *bounds, model_id, rows=rows)
+        if i % 3 == 0:
+            rc.check_public_functions(conn, *bounds, rc.python_stats(rows, *bounds), providers_of)
     return rows
 
 
-def test_rollup_migrations_down_and_up_with_rows(scratch_url):
-    rng = random.Random(11)
+def public_answers(conn, start, end, provider_ids, model_ids, percentiles=True):
+    """Every public statistics function's answer for the range."""
+    args = {"start": start, "end": end}
+
+    def models(rows):
+        return [{k: v for k, v in r.items() if percentiles or k not in PERCENTILES} for r in rows]
+    answers = {
+        # (0011 lists providers with requests only, older bodies every provider)
+        "providers": [r for r in conn.execute("SELECT * FROM get_provider_request_stats(%(start)s, %(end)s)",
+                                              args) if r["total_requests"]],
+        "unattributed": conn.execute("SELECT get_unattributed_request_count(%(start)s, %(end)s) AS n",
+                                     args).fetchone(),
+        "models": models(conn.execute("SELECT * FROM get_models_with_requests(%(start)s, %(end)s)", args)),
+    }
+    for p in provider_ids:
+        answers[f"provider {p}"] = models(conn.execute(
+            "SELECT * FROM get_models_with_requests_by_provider(%(p)s, %(start)s, %(end)s)", {**args, "p": p}))
+    for m in model_ids:
+        answers[f"model {m}"] = models(conn.execute(
+            "SELECT * FROM get_model_request_stats(%(m)s, %(start)s, %(end)s)", {**args, "m": m}))
+    return answers
+
+
+def without_percentiles(answer):
+    return {key: [{k: v for k, v in row.items() if k not in PERCENTILES} for row in rows]
+            if isinstance(rows, list) else rows for key, rows in answer.items()}
+
+
+def test_first_refresh_of_a_new_database_fills_every_level(scratch_url):
+    """Regression: on a new state row (refreshed_at NULL) `p_state IS NOT NULL` was false, so
+    the first refresh after `migrate` wrote only the all-time level."""
     with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row) as conn:
+        sh = rc.shape(conn)
+        seed.seed(conn, 30, providers=1, models=2, days=1)
+        assert rollups.refresh(conn, batch_rows=10) == (10, False)
+        rc.check_store(conn, sh)
+
+
+@pytest.mark.parametrize("first", [FIRST_STORE_MIGRATION, FIRST_ROLLUP_MIGRATION])
+def test_rollup_migrations_down_and_up_with_rows(scratch_url, first):
+    rng = random.Random(11)
+    # No prepared statements: the migrations change the functions' result types under them.
+    with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
+        sh = rc.shape(conn)
         seed.seed(conn, 3000, providers=3, models=6, days=3)
+        conn.execute("UPDATE chat_completion_requests SET processing_time_ms = processing_time_ms * 400 "
+                     "WHERE id % 9 = 0")  # some of 10 minutes and more (latency_over)
         provider_ids = [r["id"] for r in conn.execute("SELECT id FROM providers ORDER BY id")]
         model_ids = [r["id"] for r in conn.execute("SELECT id FROM models ORDER BY id")]
-        ranges = ranges_over(rc.fetch_rows(conn), rng)
-        assert rollups.catch_up(conn) == 3000
-        check_all(conn, ranges, provider_ids, model_ids)
-        before = {bounds: rc.public_answers(conn, *bounds, provider_ids, model_ids) for bounds in ranges[:5]}
+        ranges = ranges_over(sh, rc.fetch_rows(conn), rng)
+        assert rollups.catch_up(conn, batch_rows=700) == 3000
+        check_all(conn, sh, ranges, model_ids)
+        before = {bounds: public_answers(conn, *bounds, provider_ids, model_ids) for bounds in ranges[:5]}
 
         applied = migrate.applied_ids(scratch_url)
-        rolled_back = migrate.rollback(scratch_url, len(applied) - applied.index(FIRST_ROLLUP_MIGRATION))
-        assert {"0003.rollup-tables", "0004.rollup-refresh", "0005.rollup-reads"} <= set(rolled_back)
+        rolled_back = migrate.rollback(scratch_url, len(applied) - applied.index(first))
+        assert rolled_back[-1] == first and "0010.rollup-store-reads" in rolled_back
         assert rollups.lag(conn) is None
-        # The foundation's functions answer alone, with the same numbers.
+        # The older functions answer alone, with the same numbers (they have no percentiles).
         for bounds, answer in before.items():
-            assert rc.public_answers(conn, *bounds, provider_ids, model_ids) == answer
+            assert public_answers(conn, *bounds, provider_ids, model_ids, percentiles=False) == \
+                without_percentiles(answer), bounds
 
-        # The table moves on while the rollups are away.
+        # The table moves on while the store is away.
         seed.seed(conn, 500, providers=3, models=6, days=3, seed=7)
         conn.execute("UPDATE chat_completion_requests SET status = 'failed', output_tokens = 0 WHERE id % 7 = 0")
         conn.execute("DELETE FROM chat_completion_requests WHERE id % 11 = 0")
         total = conn.execute("SELECT count(*) AS n FROM chat_completion_requests").fetchone()["n"]
 
         migrate.apply(scratch_url)
+        assert migrate.applied_ids(scratch_url) == applied
         lag = rollups.lag(conn)
         assert (lag["lag_rows"], lag["watermark_id"]) == (total, 0)
-        check_all(conn, ranges, provider_ids, model_ids)  # exact at once: everything is tail
+        assert rc.state(conn) == rc.State(0, None, None)
+        check_all(conn, sh, ranges, model_ids)  # exact at once: everything is tail
 
         assert rollups.catch_up(conn, batch_rows=1000) == total
         assert rollups.lag(conn)["lag_rows"] == 0
-        rc.check_rollup_table(conn)
-        check_all(conn, ranges, provider_ids, model_ids)
-
+        check_all(conn, sh, ranges, model_ids)
         conn.execute("UPDATE chat_completion_requests SET model_id = NULL, created_at = created_at - "
                      "interval '90 minutes' WHERE id % 13 = 0")
         conn.execute("DELETE FROM chat_completion_requests WHERE id % 17 = 0")
-        rc.check_rollup_table(conn)
-        assert len(check_all(conn, ranges, provider_ids, model_ids)) < total
+        assert len(check_all(conn, sh, ranges, model_ids)) < total

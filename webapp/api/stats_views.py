@@ -20,7 +20,8 @@ def _metadata(method, context, args, **extra):
     are gone and an edge was rounded to the rollups' buckets)."""
     context = context or {}
     start, end = args["start_date"], args["end_date"]
-    effective = (context.get("effective_start", start), context.get("effective_end", end))
+    effective = (context["effective_start"] if context.get("start_rounded") else start,
+                 context["effective_end"] if context.get("end_rounded") else end)
     return {"timestamp": datetime.now(timezone.utc), "method": method,
             "source": current_app.config["STATS_SOURCE"] if context else "raw",
             "rollup_lag_rows": context.get("rollup_lag_rows"),

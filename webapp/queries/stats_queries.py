@@ -83,12 +83,20 @@ _COUNTS_FALLBACK = f"""
 
 # The rollups' lag and the range the pieces covered (wider than asked only where an
 # edge falls before the raw-data retention horizon), joined to every answer.
+# An edge is loaded only when it was rounded (NULL otherwise), and then clamped to what
+# Python can hold: an edge asked for may lie before year 1 in UTC (0001-01-01T00:00+14:00).
 _CONTEXT = """
     SELECT l.lag_rows AS rollup_lag_rows, l.lag_seconds AS rollup_lag_seconds,
-           e.effective_start, e.effective_end
+           e.effective_start IS DISTINCT FROM %(start)s::timestamptz AS start_rounded,
+           e.effective_end IS DISTINCT FROM %(end)s::timestamptz AS end_rounded,
+           CASE WHEN e.effective_start IS DISTINCT FROM %(start)s::timestamptz
+                THEN greatest(e.effective_start, '0001-01-01 00:00:00+00') END AS effective_start,
+           CASE WHEN e.effective_end IS DISTINCT FROM %(end)s::timestamptz
+                THEN least(e.effective_end, '9999-12-31 23:59:59.999999+00') END AS effective_end
       FROM chat_rollup_lag() l, chat_rollup_effective_range(%(start)s, %(end)s) e
 """
-_CONTEXT_COLUMNS = ("rollup_lag_rows", "rollup_lag_seconds", "effective_start", "effective_end")
+_CONTEXT_COLUMNS = ("rollup_lag_rows", "rollup_lag_seconds", "start_rounded", "end_rounded",
+                    "effective_start", "effective_end")
 
 
 def _rpc_or_fallback(conn, rpc_query, order_by, fallback_query, params, fallback_method):
