@@ -559,10 +559,6 @@ def test_retention_keeps_every_statistic(conn, app_factory, database_url, api_ke
     assert conn.execute("SELECT count(*) AS n FROM chat_rollups").fetchone()["n"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason="request_list_queries (main 2c9c1f9) counts total_count with "
-                                       "chat_request_stats, whose rollups keep the rows retention removed "
-                                       "(and round ragged edges before the raw horizon): rows that can no "
-                                       "longer be listed are counted")
 @pytest.mark.parametrize("app_config", [{"ROLLUP_INTERVAL_S": 0, "RATELIMIT_APPLICATION": ""}])
 def test_request_list_counts_only_rows_that_can_be_listed(conn, client):
     """Issue 8: the request list's total_count counts only rows that can still be listed."""
