@@ -606,7 +606,7 @@ def test_retention_and_pruning_wrappers_count_days_from_now(conn):
                       "status": "completed", "cost_usd": None, "created_at": now - age} for age in ages])
     assert rollups.retain(conn, 5) == 0  # nothing is rolled up yet
     rollups.catch_up(conn)
-    assert rollups.prune(conn, 5) > 0
+    assert rollups.prune(conn, 5, 35) > 0
     batches = []
     assert rollups.retain(conn, 5, batch_rows=1, progress=batches.append) == 2
     assert batches == [1, 1]

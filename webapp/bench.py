@@ -27,7 +27,7 @@ from .dsn import with_database
 from .queries import keys
 
 SHAPES = {
-    "small": dict(rows=1_000_000, providers=5, models=20, days=30),
+    "small": dict(rows=1_000_000, providers=5, models=20, days=30, users=200, keys=20),
     "gateway": dict(rows=20_000_000, providers=50, models=500, days=730, users=5000, keys=200,
                     unattributed=0.03),
 }
@@ -68,7 +68,7 @@ def ensure_database(server_url, name):
     return with_database(server_url, name)
 
 
-def prepare(server_url, shape, quarter_days, log):
+def prepare(server_url, shape, horizons, log):
     """The shape's database, seeded (unless it already is) and migrated; returns its URL
     and the rate at which its history was rolled up, when that happened now."""
     url = ensure_database(server_url, f"chatstats_bench_{shape}")
@@ -80,17 +80,17 @@ def prepare(server_url, shape, quarter_days, log):
             log(f"seeding {rows:,} rows ({shape}) ...")
             seed.seed(conn, rows, **params)
             conn.execute("VACUUM ANALYZE chat_completion_requests")
-    return url, backfill(url, quarter_days, log, again=False)
+    return url, backfill(url, horizons, log, again=False)
 
 
-def backfill(url, quarter_days, log, again=True):
+def backfill(url, horizons, log, again=True):
     """Rows per second rolling up the history (`chatstats migrate` on a table holding rows),
     from empty rollups when `again`; None when there was next to nothing to roll up."""
     with connect(url) as conn:
         if again:
             conn.execute("TRUNCATE chat_rollups")
             conn.execute("UPDATE chat_rollup_state SET watermark_id = 0")
-        rollups.prune(conn, quarter_days)
+        rollups.prune(conn, *horizons)
         started = time.perf_counter()
         rolled = rollups.catch_up(conn, progress=lambda n: log(f"  rolled up {n:,}"))
         elapsed = time.perf_counter() - started

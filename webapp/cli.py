@@ -85,7 +85,7 @@ def _refresh_rollups(settings):
     with settings.connect() as conn:
         if rollups.lag(conn) is None:
             return
-        rollups.prune(conn, settings["QUARTER_ROLLUP_DAYS"])
+        rollups.prune(conn, settings["QUARTER_ROLLUP_DAYS"], settings["DETAIL_ROLLUP_DAYS"])
         rolled = rollups.catch_up(conn, progress=lambda n: click.echo(f"  rolled up {n} rows", err=True))
         lag = rollups.lag(conn)
     click.echo(f"rolled up {rolled} rows in {time.perf_counter() - started:.1f}s; "
@@ -205,9 +205,10 @@ def bench_command(settings, shapes, reps, raw_reps, http_reps, backfill, ingest_
     report = {}
     for shape in shapes:
         log(f"== {shape}")
-        url, rate = bench.prepare(server, shape, settings["QUARTER_ROLLUP_DAYS"], log)
+        horizons = settings["QUARTER_ROLLUP_DAYS"], settings["DETAIL_ROLLUP_DAYS"]
+        url, rate = bench.prepare(server, shape, horizons, log)
         if backfill and rate is None:
-            rate = bench.backfill(url, settings["QUARTER_ROLLUP_DAYS"], log)
+            rate = bench.backfill(url, horizons, log)
         report[shape] = {"backfill": rate,
                          "storage": bench.storage(url),
                          "queries": bench.time_functions(url, reps, raw_reps, log),

@@ -1,0 +1,622 @@
+-- The rollup store by API key, by user and in all: three more dimensions beside the
+-- model, for time series and breakdowns (the analytics endpoints). Every level keeps
+-- the model and all-requests rows as before; keys and users are many, each with a few
+-- requests per hour, so their fine levels would cost about a row per request: those
+-- are kept only from detail_horizon on (CHATSTATS_DETAIL_ROLLUP_DAYS): keys' hours and
+-- 6 hours, users' 6 hours to 16 days. Keys keep days and coarser for ever, users 32-day
+-- blocks and coarser; neither keeps quarters, users no hours.
+--
+-- Reads gain one general form: chat_rollup_series sums a dimension's rows over many
+-- ranges at once (the slots of a time series, or one range), and chat_request_groups
+-- answers a time series or a breakdown from it, or from the raw rows when a filter
+-- combination has no rollup (status, or two dimensions at once).
+--
+-- The store is rebuilt from the request rows (`chatstats migrate` rolls them up again
+-- after the migration): it cannot be when retention has removed rolled-up rows, whose
+-- keys and users nobody kept; then this migration stops and says so.
+-- depends: 0011.gatewayz-compat
+
+DO $$
+BEGIN
+    IF (SELECT raw_horizon FROM chat_rollup_state) > '-infinity' THEN
+        RAISE EXCEPTION 'retention removed request rows before %; their keys and users cannot be rolled up',
+            (SELECT raw_horizon FROM chat_rollup_state)
+            USING HINT = 'restore the removed rows, or stay on migration 0011';
+    END IF;
+END
+$$;
+
+ALTER TABLE chat_rollups DROP CONSTRAINT chat_rollups_dim_check,
+    ADD CONSTRAINT chat_rollups_dim_check CHECK (dim IN ('m', 'k', 'u', 'a'));
+COMMENT ON COLUMN chat_rollups.dim IS
+    'what id identifies: m a model, k an API key, u a user (0: requests without one), a all requests (id 0)';
+ALTER TABLE chat_rollup_state ADD COLUMN detail_horizon timestamptz NOT NULL DEFAULT '-infinity';
+
+TRUNCATE chat_rollups;
+UPDATE chat_rollup_state SET watermark_id = 0, refreshed_at = NULL;
+
+-- What the rollups read of a request gains its key and user.
+ALTER TYPE chat_rollup_input ADD ATTRIBUTE api_key_id bigint, ADD ATTRIBUTE user_id bigint;
+-- Deltas say which dimension their id belongs to.
+ALTER TYPE chat_rollup_delta ADD ATTRIBUTE dim "char";
+
+-- A request's input; p_at (when given) stands in for created_at: the start of the
+-- slot a read files it under.
+DROP FUNCTION chat_rollup_input_of(chat_completion_requests);
+CREATE FUNCTION chat_rollup_input_of(r chat_completion_requests, p_at timestamptz DEFAULT NULL)
+RETURNS chat_rollup_input
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT ROW(coalesce(p_at, r.created_at), r.model_id, r.status, r.input_tokens, r.output_tokens,
+               r.processing_time_ms, r.cost_usd, r.api_key_id, r.user_id)::chat_rollup_input
+$$;
+
+-- The first bucket start of a level kept for a dimension ('infinity': never kept); it
+-- replaces 0008's chat_rollup_horizon.
+DROP FUNCTION chat_rollup_horizon(chat_rollup_state, integer);
+CREATE FUNCTION chat_rollup_kept_from(p_state chat_rollup_state, p_dim "char", p_level integer)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_dim IN ('m', 'a') THEN
+                    CASE WHEN p_level = 1 THEN p_state.quarter_horizon ELSE '-infinity'::timestamptz END
+                WHEN p_level < CASE p_dim WHEN 'k' THEN 2 ELSE 3 END THEN 'infinity'::timestamptz
+                WHEN p_level < CASE p_dim WHEN 'k' THEN 4 ELSE 9 END THEN p_state.detail_horizon
+                ELSE '-infinity'::timestamptz END
+$$;
+
+-- The bucket at p_at of the finest level a dimension keeps there (the least level whose
+-- chat_rollup_kept_from is at most p_at; spelt out, so that it is inlined): each
+-- request is summed there first. It replaces 0009's, which knew models only.
+DROP FUNCTION chat_rollup_base_bucket(chat_rollup_state, timestamptz);
+CREATE FUNCTION chat_rollup_base_bucket(p_state chat_rollup_state, p_dim "char", p_at timestamptz)
+RETURNS timestamptz
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT chat_rollup_bucket(
+        CASE WHEN p_dim IN ('m', 'a') THEN CASE WHEN p_at >= p_state.quarter_horizon THEN 1 ELSE 2 END
+             WHEN p_dim = 'k' THEN CASE WHEN p_at >= p_state.detail_horizon THEN 2 ELSE 4 END
+             ELSE CASE WHEN p_at >= p_state.detail_horizon THEN 3 ELSE 9 END END,
+        p_at)
+$$;
+
+-- p_sign times the totals of p_rows per dimension of p_dims and its id: per finest bucket
+-- the dimension keeps (0009's quarter or hour for models), or per created_at when p_state is NULL
+-- (reads pass rows already filed under their slot); histograms with p_latency. Every
+-- path that counts raw rows goes through here.
+DROP FUNCTION chat_rollup_deltas(chat_rollup_input[], integer, chat_rollup_state);
+CREATE FUNCTION chat_rollup_deltas(
+    p_rows chat_rollup_input[], p_sign integer, p_state chat_rollup_state, p_dims "char"[],
+    p_latency boolean DEFAULT true)
+RETURNS SETOF chat_rollup_delta
+LANGUAGE sql STABLE AS $$
+    SELECT CASE WHEN p_state IS NULL THEN r.created_at
+                ELSE chat_rollup_base_bucket(p_state, d.dim, r.created_at) END,
+           d.id,
+           p_sign * count(*) FILTER (WHERE r.status = 'completed'),
+           p_sign * count(*) FILTER (WHERE r.status = 'failed'),
+           p_sign * count(*) FILTER (WHERE r.status = 'partial'),
+           p_sign * sum(r.input_tokens)::bigint,
+           p_sign * sum(r.output_tokens)::bigint,
+           p_sign * sum(r.processing_time_ms)::bigint,
+           p_sign * coalesce(sum(r.cost_usd), 0),
+           chat_latency_scale(sum(s.latency), p_sign),
+           chat_latency_scale(sum(s.latency_over), p_sign),
+           d.dim
+      FROM unnest(p_rows) r
+      LEFT JOIN chat_latency_steps s ON p_latency AND s.bucket = chat_latency_bucket(r.processing_time_ms)
+     CROSS JOIN LATERAL (VALUES ('m'::"char", coalesce(r.model_id, 0)::bigint),
+                                ('k', coalesce(r.api_key_id, 0)), ('u', coalesce(r.user_id, 0)),
+                                ('a', 0)) d (dim, id)
+     WHERE d.dim = ANY (p_dims)
+     GROUP BY 1, d.dim, d.id
+$$;
+
+-- As in 0009, for every dimension, each at the levels it keeps; a level's sums are
+-- summed from the finer level's (the widths nest), not from every delta again.
+CREATE OR REPLACE FUNCTION chat_rollup_apply(
+    p_added chat_rollup_input[], p_removed chat_rollup_input[], p_state chat_rollup_state)
+RETURNS void
+LANGUAGE plpgsql
+SET work_mem = '256MB'  -- a hash aggregate of histograms, not a sort of them
+AS $$
+DECLARE
+    sums chat_rollup_delta[] := ARRAY(
+        SELECT d FROM (SELECT * FROM chat_rollup_deltas(p_added, 1, p_state, '{m,k,u,a}')
+                       UNION ALL
+                       SELECT * FROM chat_rollup_deltas(p_removed, -1, p_state, '{m,k,u,a}')) d);
+BEGIN
+    FOR lvl IN 1 .. chat_rollup_top() LOOP
+        sums := ARRAY(
+            SELECT ROW(chat_rollup_bucket(lvl, d.bucket), d.id, sum(d.completed), sum(d.failed),
+                       sum(d.partial), sum(d.input_tokens), sum(d.output_tokens),
+                       sum(d.processing_time_ms), sum(d.cost_usd), sum(d.latency),
+                       sum(d.latency_over), d.dim)::chat_rollup_delta
+              FROM unnest(sums) d
+             GROUP BY d.dim, chat_rollup_bucket(lvl, d.bucket), d.id);
+        -- in key order, so that two transactions adding overlapping deltas lock rows in
+        -- the same order
+        INSERT INTO chat_rollups AS r
+        SELECT lvl, d.dim, d.bucket, d.id, d.completed, d.failed, d.partial, d.input_tokens,
+               d.output_tokens, d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
+          FROM unnest(sums) d
+         WHERE d.bucket >= chat_rollup_kept_from(p_state, d.dim, lvl)
+         ORDER BY d.dim, d.bucket, d.id
+        ON CONFLICT (level, dim, bucket, id) DO UPDATE
+           SET completed = r.completed + excluded.completed,
+               failed = r.failed + excluded.failed,
+               partial = r.partial + excluded.partial,
+               input_tokens = r.input_tokens + excluded.input_tokens,
+               output_tokens = r.output_tokens + excluded.output_tokens,
+               processing_time_ms = r.processing_time_ms + excluded.processing_time_ms,
+               cost_usd = r.cost_usd + excluded.cost_usd,
+               latency = r.latency + excluded.latency,
+               latency_over = CASE WHEN r.latency_over IS NULL THEN excluded.latency_over
+                                   WHEN excluded.latency_over IS NULL THEN r.latency_over
+                                   ELSE r.latency_over + excluded.latency_over END;
+    END LOOP;
+END
+$$;
+
+-- Stops keeping quarters before p_from and the keys' and users' fine levels before
+-- p_detail_from (NULL: where they are), each rounded down to a UTC midnight and never
+-- moved back, and deletes those rows; returns how many.
+DROP FUNCTION chat_rollup_prune(timestamptz);
+CREATE FUNCTION chat_rollup_prune(p_from timestamptz, p_detail_from timestamptz DEFAULT NULL)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+DECLARE
+    st chat_rollup_state;
+    removed bigint;
+BEGIN
+    UPDATE chat_rollup_state
+       SET quarter_horizon = greatest(quarter_horizon, date_bin('1 day', p_from, timestamptz '2000-01-01 00:00:00+00')),
+           detail_horizon = greatest(detail_horizon, coalesce(
+               date_bin('1 day', p_detail_from, timestamptz '2000-01-01 00:00:00+00'), detail_horizon))
+     WHERE quarter_horizon < date_bin('1 day', p_from, timestamptz '2000-01-01 00:00:00+00')
+        OR detail_horizon < date_bin('1 day', p_detail_from, timestamptz '2000-01-01 00:00:00+00')
+    RETURNING * INTO st;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    DELETE FROM chat_rollups r
+     WHERE r.level < 7 AND r.bucket < chat_rollup_kept_from(st, r.dim, r.level);
+    GET DIAGNOSTICS removed = ROW_COUNT;
+    RETURN removed;
+END
+$$;
+
+-- [p_start, p_end) (NULL or infinite: unbounded) cut into pieces of a dimension's kept
+-- levels, as 0010's chat_rollup_pieces did for models, which now calls this.
+CREATE FUNCTION chat_rollup_pieces(p_dim "char", p_start timestamptz, p_end timestamptz)
+RETURNS TABLE (level smallint, lo timestamptz, hi timestamptz, exact boolean)
+LANGUAGE plpgsql STABLE ROWS 20 AS $$
+DECLARE
+    st chat_rollup_state;
+    los timestamptz[];
+    his timestamptz[];
+    next_los timestamptz[];
+    next_his timestamptz[];
+    a timestamptz;
+    b timestamptz;
+    inner_lo timestamptz;
+    inner_hi timestamptz;
+BEGIN
+    exact := true;
+    los := ARRAY[coalesce(p_start, '-infinity')];
+    his := ARRAY[coalesce(p_end, 'infinity')];
+    IF los[1] = '-infinity' AND his[1] = 'infinity' THEN
+        level := chat_rollup_top(); lo := '-infinity'; hi := 'infinity';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF los[1] >= his[1] THEN
+        RETURN;
+    END IF;
+    SELECT * INTO st FROM chat_rollup_state;
+    FOR lvl IN REVERSE chat_rollup_top() - 1 .. 1 LOOP
+        next_los := '{}';
+        next_his := '{}';
+        FOR i IN 1 .. cardinality(los) LOOP
+            a := los[i];
+            b := his[i];
+            inner_lo := chat_rollup_ceil(lvl, greatest(a, chat_rollup_kept_from(st, p_dim, lvl)));
+            inner_hi := chat_rollup_bucket(lvl, b);
+            IF inner_lo < inner_hi THEN
+                level := lvl; lo := inner_lo; hi := inner_hi;
+                RETURN NEXT;
+                IF a < inner_lo THEN
+                    next_los := next_los || a; next_his := next_his || inner_lo;
+                END IF;
+                IF inner_hi < b THEN
+                    next_los := next_los || inner_hi; next_his := next_his || b;
+                END IF;
+            ELSE
+                next_los := next_los || a; next_his := next_his || b;
+            END IF;
+        END LOOP;
+        los := next_los;
+        his := next_his;
+    END LOOP;
+    -- What is left is finer than the kept levels: raw rows, where retention kept them;
+    -- else whole buckets of the finest level kept there. Horizons (UTC midnights) split
+    -- a region into parts of one kind each.
+    FOR i IN 1 .. cardinality(los) LOOP
+        a := los[i];
+        FOREACH b IN ARRAY ARRAY(
+                SELECT DISTINCT h FROM unnest(ARRAY[st.quarter_horizon, st.detail_horizon, st.raw_horizon, his[i]]) h
+                 WHERE h > los[i] AND h <= his[i] ORDER BY h) LOOP
+            IF a >= st.raw_horizon THEN
+                level := NULL; lo := a; hi := b;
+            ELSE
+                level := (SELECT min(l) FROM generate_series(1, chat_rollup_top()) l
+                           WHERE chat_rollup_kept_from(st, p_dim, l) <= a);
+                lo := chat_rollup_bucket(level, a);
+                hi := chat_rollup_ceil(level, b);
+            END IF;
+            exact := lo = a AND hi = b;
+            RETURN NEXT;
+            a := b;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat_rollup_pieces(p_start timestamptz, p_end timestamptz)
+RETURNS TABLE (level smallint, lo timestamptz, hi timestamptz, exact boolean)
+LANGUAGE sql STABLE ROWS 20 AS $$
+    SELECT * FROM chat_rollup_pieces('m', p_start, p_end)
+$$;
+
+-- Totals per slot and id of the raw rows p_bounds[1] <= created_at < p_bounds[n] that
+-- are rolled up (or, with p_tail, that are not: found through the primary key), filed
+-- under their slot [p_bounds[i], p_bounds[i + 1]), per id of dimension p_dim, of the ids
+-- p_ids only (NULL: all), histograms with p_latency. Planned for each call with its
+-- values, as in 0010.
+DROP FUNCTION chat_rollup_raw(timestamptz, timestamptz, boolean, integer[]);
+CREATE FUNCTION chat_rollup_raw(
+    p_bounds timestamptz[], p_tail boolean, p_dim "char", p_ids bigint[], p_latency boolean)
+RETURNS SETOF chat_rollup_delta
+LANGUAGE plpgsql STABLE
+SET plan_cache_mode = force_custom_plan
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+AS $$
+DECLARE
+    done_upto bigint := (SELECT watermark_id FROM chat_rollup_state);
+BEGIN
+    RETURN QUERY
+    SELECT * FROM chat_rollup_deltas(ARRAY(
+        SELECT chat_rollup_input_of(c, p_bounds[width_bucket(c.created_at, p_bounds)])
+          FROM chat_completion_requests c
+         WHERE c.created_at >= p_bounds[1] AND c.created_at < p_bounds[cardinality(p_bounds)]
+           AND CASE WHEN p_tail THEN c.id > done_upto ELSE c.id <= done_upto END
+           AND (p_ids IS NULL OR CASE p_dim WHEN 'm' THEN c.model_id WHEN 'k' THEN c.api_key_id
+                                            WHEN 'u' THEN c.user_id END = ANY (p_ids))),
+        1, NULL, ARRAY[p_dim], p_latency);
+END
+$$;
+
+-- Totals per slot [p_bounds[i], p_bounds[i + 1]) (bucket: its start) and id of dimension
+-- p_dim, of the ids p_ids only (NULL: all; 0 is the group without an id), histograms
+-- with p_latency: whole buckets of the rollups, raw rows at the slots' ragged edges, and
+-- the raw tail above the watermark, in the caller's snapshot.
+CREATE FUNCTION chat_rollup_series(
+    p_dim "char", p_bounds timestamptz[], p_ids bigint[], p_latency boolean)
+RETURNS SETOF chat_rollup_delta
+LANGUAGE sql STABLE AS $$
+    WITH pieces AS MATERIALIZED (
+        SELECT s.lo AS slot, p.*
+          FROM unnest(p_bounds[:cardinality(p_bounds) - 1], p_bounds[2:]) s (lo, hi),
+               chat_rollup_pieces(p_dim, s.lo, s.hi) p),
+    parts AS (
+        -- A primary key range scan per piece (OFFSET 0 keeps each a subquery); some
+        -- ids' rows are picked in the index (a condition on its last column), so that
+        -- a generic plan serves some ids and all alike.
+        SELECT p.slot, r.id, r.completed, r.failed, r.partial, r.input_tokens, r.output_tokens,
+               r.processing_time_ms, r.cost_usd,
+               CASE WHEN p_latency THEN r.latency END AS latency,
+               CASE WHEN p_latency THEN r.latency_over END AS latency_over
+          FROM pieces p,
+               LATERAL (SELECT * FROM chat_rollups r
+                         WHERE p_ids IS NULL AND r.level = p.level AND r.dim = p_dim
+                           AND r.bucket >= p.lo AND r.bucket < p.hi
+                        UNION ALL
+                        SELECT * FROM chat_rollups r
+                         WHERE r.level = p.level AND r.dim = p_dim
+                           AND r.bucket >= p.lo AND r.bucket < p.hi AND r.id = ANY (p_ids)
+                        OFFSET 0) r
+         WHERE p.level IS NOT NULL
+        UNION ALL
+        SELECT p.slot, d.id, d.completed, d.failed, d.partial, d.input_tokens, d.output_tokens,
+               d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
+          FROM pieces p, chat_rollup_raw(ARRAY[p.lo, p.hi], false, p_dim, p_ids, p_latency) d
+         WHERE p.level IS NULL
+        UNION ALL  -- the tail
+        SELECT d.bucket, d.id, d.completed, d.failed, d.partial, d.input_tokens, d.output_tokens,
+               d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
+          FROM chat_rollup_raw(p_bounds, true, p_dim, p_ids, p_latency) d)
+    SELECT t.slot, t.id, sum(t.completed)::bigint, sum(t.failed)::bigint,
+           sum(t.partial)::bigint, sum(t.input_tokens)::bigint, sum(t.output_tokens)::bigint,
+           sum(t.processing_time_ms)::bigint, sum(t.cost_usd), sum(t.latency), sum(t.latency_over),
+           p_dim
+      FROM parts t
+     GROUP BY t.slot, t.id
+$$;
+
+-- 0010's per-model totals, now one slot of a series.
+CREATE OR REPLACE FUNCTION chat_rollup_sums(
+    p_start timestamptz, p_end timestamptz, p_ids integer[], p_latency boolean)
+RETURNS SETOF chat_rollup_delta
+LANGUAGE sql STABLE AS $$
+    SELECT NULL::timestamptz, s.id, s.completed, s.failed, s.partial, s.input_tokens,
+           s.output_tokens, s.processing_time_ms, s.cost_usd, s.latency, s.latency_over, s.dim
+      FROM chat_rollup_series('m', ARRAY[coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity')],
+                              p_ids::bigint[], p_latency) s
+$$;
+
+-- ## Time series and breakdowns
+-- Statistics per slot and group: kind 'group' (group_id NULL: requests without one),
+-- 'others' (every group after the first p_top) and 'total' (the slot's).
+CREATE TYPE chat_request_group AS (
+    slot timestamptz,
+    kind text,
+    group_id bigint,
+    completed_requests bigint,
+    failed_requests bigint,
+    partial_requests bigint,
+    total_input_tokens bigint,
+    total_output_tokens bigint,
+    processing_time_ms_sum bigint,
+    total_cost_usd numeric,
+    p50_processing_time_ms numeric,
+    p95_processing_time_ms numeric,
+    p99_processing_time_ms numeric);
+
+-- The baseline (and the path of filter combinations the rollups do not keep): the raw
+-- rows of the slots p_bounds, filtered, grouped by p_by ('model', 'provider',
+-- 'api_key', 'user'; NULL: no groups), the first p_top groups of each slot by p_order
+-- ('requests', 'tokens', 'cost'; ties by id), percentiles exact.
+CREATE FUNCTION chat_request_groups_raw(
+    p_bounds timestamptz[], p_by text, p_top integer, p_order text,
+    p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text)
+RETURNS SETOF chat_request_group
+LANGUAGE plpgsql STABLE ROWS 100
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH matching AS MATERIALIZED (
+        SELECT p_bounds[width_bucket(c.created_at, p_bounds)] AS slot,
+               CASE p_by WHEN 'model' THEN c.model_id
+                         WHEN 'provider' THEN (SELECT m.provider_id FROM models m WHERE m.id = c.model_id)
+                         WHEN 'api_key' THEN c.api_key_id
+                         WHEN 'user' THEN c.user_id END AS g,
+               c.status, c.input_tokens, c.output_tokens, c.processing_time_ms, c.cost_usd
+          FROM chat_completion_requests c
+         WHERE c.created_at >= p_bounds[1] AND c.created_at < p_bounds[cardinality(p_bounds)]
+           AND (p_model_ids IS NULL OR c.model_id = ANY (p_model_ids))
+           AND (p_api_key_id IS NULL OR c.api_key_id = p_api_key_id)
+           AND (p_user_id IS NULL OR c.user_id = p_user_id)
+           AND (p_status IS NULL OR c.status = p_status)),
+    ranked AS (
+        SELECT m.slot, m.g,
+               row_number() OVER (PARTITION BY m.slot ORDER BY CASE p_order
+                   WHEN 'tokens' THEN sum(m.input_tokens::numeric + m.output_tokens)
+                   WHEN 'cost' THEN coalesce(sum(m.cost_usd), 0)
+                   ELSE count(*) END DESC, m.g NULLS LAST) <= p_top AS top
+          FROM matching m
+         GROUP BY m.slot, m.g)
+    SELECT m.slot,
+           CASE WHEN GROUPING(r.top) = 1 THEN 'total' WHEN r.top THEN 'group' ELSE 'others' END,
+           CASE WHEN r.top THEN m.g END,
+           count(*) FILTER (WHERE m.status = 'completed'),
+           count(*) FILTER (WHERE m.status = 'failed'),
+           count(*) FILTER (WHERE m.status = 'partial'),
+           sum(m.input_tokens)::bigint,
+           sum(m.output_tokens)::bigint,
+           sum(m.processing_time_ms)::bigint,
+           coalesce(sum(m.cost_usd), 0),
+           percentile_disc(0.5) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric,
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric,
+           percentile_disc(0.99) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric
+      FROM matching m
+      JOIN ranked r ON r.slot = m.slot AND r.g IS NOT DISTINCT FROM m.g
+     GROUP BY GROUPING SETS ((m.slot, r.top, CASE WHEN r.top THEN m.g END), (m.slot))
+    HAVING p_by IS NOT NULL OR GROUPING(r.top) = 1;
+END
+$$;
+
+-- The one dimension of the rollups that answers a grouping and filters ('a': none), or
+-- NULL when they involve more than one (then only the raw rows can).
+CREATE FUNCTION chat_request_groups_dim(
+    p_by text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint)
+RETURNS "char"
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE count(DISTINCT d) WHEN 0 THEN 'a' WHEN 1 THEN min(d) END
+      FROM unnest(ARRAY[CASE p_by WHEN 'model' THEN 'm' WHEN 'provider' THEN 'm'
+                                  WHEN 'api_key' THEN 'k' WHEN 'user' THEN 'u' END,
+                        CASE WHEN p_model_ids IS NOT NULL THEN 'm' END,
+                        CASE WHEN p_api_key_id IS NOT NULL THEN 'k' END,
+                        CASE WHEN p_user_id IS NOT NULL THEN 'u' END]::"char"[]) d
+$$;
+
+-- As chat_request_groups_raw, from the rollups of the one dimension involved. A
+-- breakdown ranks the groups by their sums alone, then reads histograms only for the
+-- first p_top and the total; 'others' is the total less the first p_top.
+CREATE FUNCTION chat_request_groups_rollup(
+    p_bounds timestamptz[], p_by text, p_top integer, p_order text,
+    p_model_ids integer[], p_api_key_id bigint, p_user_id bigint)
+RETURNS SETOF chat_request_group
+LANGUAGE plpgsql STABLE ROWS 100 AS $$
+DECLARE
+    dim "char" := chat_request_groups_dim(p_by, p_model_ids, p_api_key_id, p_user_id);
+    ids bigint[] := CASE WHEN p_model_ids IS NOT NULL THEN p_model_ids::bigint[]
+                         WHEN p_api_key_id IS NOT NULL THEN ARRAY[p_api_key_id]
+                         WHEN p_user_id IS NOT NULL THEN ARRAY[p_user_id] END;
+BEGIN
+    RETURN QUERY
+    WITH total AS MATERIALIZED (
+        SELECT s.bucket AS slot, sum(s.completed)::bigint AS completed, sum(s.failed)::bigint AS failed,
+               sum(s.partial)::bigint AS partial, sum(s.input_tokens)::bigint AS input_tokens,
+               sum(s.output_tokens)::bigint AS output_tokens,
+               sum(s.processing_time_ms)::bigint AS processing_time_ms, sum(s.cost_usd) AS cost_usd,
+               sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
+          FROM chat_rollup_series(CASE WHEN ids IS NULL THEN 'a' ELSE dim END, p_bounds, ids, true) s
+         GROUP BY s.bucket),
+    sums AS MATERIALIZED (
+        SELECT * FROM chat_rollup_series(dim, p_bounds, ids, false) s WHERE p_by IS NOT NULL),
+    grouped AS (
+        SELECT s.bucket AS slot,
+               CASE WHEN p_by = 'provider' THEN (SELECT m.provider_id FROM models m WHERE m.id = s.id)
+                    ELSE nullif(s.id, 0) END AS g,
+               sum(s.completed)::bigint AS completed, sum(s.failed)::bigint AS failed,
+               sum(s.partial)::bigint AS partial, sum(s.input_tokens)::bigint AS input_tokens,
+               sum(s.output_tokens)::bigint AS output_tokens,
+               sum(s.processing_time_ms)::bigint AS processing_time_ms, sum(s.cost_usd) AS cost_usd
+          FROM sums s
+         GROUP BY 1, 2),
+    top AS MATERIALIZED (
+        SELECT r.* FROM (
+            SELECT g.*, row_number() OVER (PARTITION BY g.slot ORDER BY CASE p_order
+                       WHEN 'tokens' THEN g.input_tokens::numeric + g.output_tokens
+                       WHEN 'cost' THEN g.cost_usd
+                       ELSE (g.completed + g.failed + g.partial)::numeric END DESC, g.g NULLS LAST) AS rank
+              FROM grouped g) r
+         WHERE r.rank <= p_top),
+    histograms AS (
+        SELECT s.bucket AS slot,
+               CASE WHEN p_by = 'provider' THEN (SELECT m.provider_id FROM models m WHERE m.id = s.id)
+                    ELSE nullif(s.id, 0) END AS g,
+               sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
+          FROM chat_rollup_series(dim, p_bounds, ARRAY(
+                   SELECT DISTINCT coalesce(m.id, 0) FROM top t
+                     LEFT JOIN models m ON p_by = 'provider' AND m.provider_id = t.g
+                    WHERE p_by <> 'provider' OR t.g IS NOT NULL OR m.id IS NULL
+                   UNION
+                   SELECT t.g FROM top t WHERE p_by <> 'provider' AND t.g IS NOT NULL), true) s
+         WHERE p_by IS NOT NULL
+         GROUP BY 1, 2),
+    answer AS (
+        SELECT t.slot, 'group' AS kind, t.g, t.rank, t.completed, t.failed, t.partial, t.input_tokens,
+               t.output_tokens, t.processing_time_ms, t.cost_usd, h.latency, h.latency_over
+          FROM top t
+          LEFT JOIN histograms h ON h.slot = t.slot AND h.g IS NOT DISTINCT FROM t.g
+        UNION ALL
+        SELECT a.slot, 'others', NULL, NULL, a.completed - coalesce(t.completed, 0),
+               a.failed - coalesce(t.failed, 0), a.partial - coalesce(t.partial, 0),
+               a.input_tokens - coalesce(t.input_tokens, 0), a.output_tokens - coalesce(t.output_tokens, 0),
+               a.processing_time_ms - coalesce(t.processing_time_ms, 0), a.cost_usd - coalesce(t.cost_usd, 0),
+               CASE WHEN t.latency IS NULL THEN a.latency ELSE a.latency - t.latency END,
+               CASE WHEN t.latency_over IS NULL THEN a.latency_over ELSE a.latency_over - t.latency_over END
+          FROM total a
+          LEFT JOIN (SELECT t.slot, sum(t.completed) AS completed, sum(t.failed) AS failed,
+                            sum(t.partial) AS partial, sum(t.input_tokens) AS input_tokens,
+                            sum(t.output_tokens) AS output_tokens,
+                            sum(t.processing_time_ms) AS processing_time_ms, sum(t.cost_usd) AS cost_usd,
+                            sum(h.latency) AS latency, sum(h.latency_over) AS latency_over
+                       FROM top t
+                       LEFT JOIN histograms h ON h.slot = t.slot AND h.g IS NOT DISTINCT FROM t.g
+                      GROUP BY t.slot) t ON t.slot = a.slot
+         WHERE p_by IS NOT NULL
+        UNION ALL
+        SELECT a.slot, 'total', NULL, NULL, a.completed, a.failed, a.partial, a.input_tokens,
+               a.output_tokens, a.processing_time_ms, a.cost_usd, a.latency, a.latency_over
+          FROM total a)
+    SELECT x.slot, x.kind, x.g::bigint, x.completed::bigint, x.failed::bigint, x.partial::bigint,
+           x.input_tokens::bigint, x.output_tokens::bigint, x.processing_time_ms::bigint, x.cost_usd,
+           chat_latency_percentile(x.main, x.over, 0.5),
+           chat_latency_percentile(x.main, x.over, 0.95),
+           chat_latency_percentile(x.main, x.over, 0.99)
+      FROM (SELECT a.*, a.latency::real[] AS main, a.latency_over::real[] AS over
+              FROM answer a OFFSET 0) x  -- each histogram converted once, searched three times
+     ORDER BY x.slot, x.kind = 'total', x.kind = 'others', x.rank;
+END
+$$;
+
+-- The name the analytics call: the rollups where they keep what is asked, else (or on
+-- request, `SET chatstats.stats_source = 'raw'`) the raw rows. The rollups' edges are
+-- quarters: slots with other edges (minutes) are read from the raw rows.
+CREATE FUNCTION chat_request_groups(
+    p_bounds timestamptz[], p_by text, p_top integer, p_order text,
+    p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text)
+RETURNS SETOF chat_request_group
+LANGUAGE plpgsql STABLE ROWS 100 AS $$
+BEGIN
+    IF current_setting('chatstats.stats_source', true) IS DISTINCT FROM 'raw'
+       AND p_status IS NULL
+       AND chat_request_groups_dim(p_by, p_model_ids, p_api_key_id, p_user_id) IS NOT NULL
+       AND NOT EXISTS (SELECT FROM unnest(p_bounds[2:cardinality(p_bounds) - 1]) b
+                        WHERE date_bin('15 minutes', b, timestamptz '2000-01-01 00:00:00+00') <> b) THEN
+        RETURN QUERY SELECT * FROM chat_request_groups_rollup(
+            p_bounds, p_by, p_top, p_order, p_model_ids, p_api_key_id, p_user_id);
+    ELSE
+        RETURN QUERY SELECT * FROM chat_request_groups_raw(
+            p_bounds, p_by, p_top, p_order, p_model_ids, p_api_key_id, p_user_id, p_status);
+    END IF;
+END
+$$;
+
+-- A time series: the totals of every slot [p_bounds[i], p_bounds[i + 1]), oldest first,
+-- zeros where nothing happened.
+CREATE FUNCTION chat_request_series(
+    p_bounds timestamptz[], p_model_ids integer[] DEFAULT NULL, p_api_key_id bigint DEFAULT NULL,
+    p_user_id bigint DEFAULT NULL, p_status text DEFAULT NULL)
+RETURNS SETOF chat_request_group
+LANGUAGE sql STABLE AS $$
+    SELECT s.lo, 'total', NULL::bigint, coalesce(g.completed_requests, 0), coalesce(g.failed_requests, 0),
+           coalesce(g.partial_requests, 0), coalesce(g.total_input_tokens, 0),
+           coalesce(g.total_output_tokens, 0), coalesce(g.processing_time_ms_sum, 0),
+           coalesce(g.total_cost_usd, 0), g.p50_processing_time_ms, g.p95_processing_time_ms,
+           g.p99_processing_time_ms
+      FROM unnest(p_bounds[:cardinality(p_bounds) - 1]) s (lo)
+      LEFT JOIN chat_request_groups(p_bounds, NULL, NULL, NULL, p_model_ids, p_api_key_id, p_user_id,
+                                    p_status) g ON g.slot = s.lo AND g.kind = 'total'
+     ORDER BY s.lo
+$$;
+
+-- A breakdown of [p_start, p_end) (NULL: unbounded) by p_by: the first p_top groups by
+-- p_order, then 'others' and 'total' (zeros when nothing happened).
+CREATE FUNCTION chat_request_breakdown(
+    p_start timestamptz, p_end timestamptz, p_by text, p_top integer DEFAULT 20,
+    p_order text DEFAULT 'requests', p_model_ids integer[] DEFAULT NULL,
+    p_api_key_id bigint DEFAULT NULL, p_user_id bigint DEFAULT NULL, p_status text DEFAULT NULL)
+RETURNS SETOF chat_request_group
+LANGUAGE sql STABLE AS $$
+    WITH g AS MATERIALIZED (
+        SELECT * FROM chat_request_groups(
+            ARRAY[coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity')], p_by, p_top, p_order,
+            p_model_ids, p_api_key_id, p_user_id, p_status))
+    SELECT * FROM (SELECT * FROM g WHERE g.kind = 'group' ORDER BY
+                       CASE p_order WHEN 'tokens' THEN g.total_input_tokens::numeric + g.total_output_tokens
+                                    WHEN 'cost' THEN g.total_cost_usd
+                                    ELSE (g.completed_requests + g.failed_requests + g.partial_requests)::numeric
+                       END DESC, g.group_id NULLS LAST) groups
+    UNION ALL
+    SELECT p_start, k.kind, NULL::bigint, coalesce(g.completed_requests, 0), coalesce(g.failed_requests, 0),
+           coalesce(g.partial_requests, 0), coalesce(g.total_input_tokens, 0),
+           coalesce(g.total_output_tokens, 0), coalesce(g.processing_time_ms_sum, 0),
+           coalesce(g.total_cost_usd, 0), g.p50_processing_time_ms, g.p95_processing_time_ms,
+           g.p99_processing_time_ms
+      FROM (VALUES ('others'), ('total')) k (kind)
+      LEFT JOIN g ON g.kind = k.kind
+$$;
+
+-- The first request's time: the oldest raw row, or the oldest rollup where retention
+-- removed rows. NULL without requests.
+CREATE FUNCTION chat_request_first_at()
+RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT least((SELECT min(created_at) FROM chat_completion_requests),
+                 (SELECT min(bucket) FROM chat_rollups
+                   WHERE level = 2 AND dim = 'a' AND bucket < (SELECT raw_horizon FROM chat_rollup_state)))
+$$;
+
+-- The API reads; only the rollup job maintains.
+REVOKE EXECUTE ON ROUTINE
+    chat_rollup_prune(timestamptz, timestamptz)
+    FROM chatstats_api;
+GRANT EXECUTE ON ROUTINE
+    chat_rollup_kept_from(chat_rollup_state, "char", integer),
+    chat_rollup_base_bucket(chat_rollup_state, "char", timestamptz),
+    chat_rollup_input_of(chat_completion_requests, timestamptz),
+    chat_rollup_deltas(chat_rollup_input[], integer, chat_rollup_state, "char"[], boolean),
+    chat_rollup_prune(timestamptz, timestamptz)
+    TO chatstats_rollup;

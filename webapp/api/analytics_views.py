@@ -1,0 +1,71 @@
+"""Analytics endpoints: time series in a time zone, breakdowns by key, user, model or
+provider."""
+from datetime import datetime, timezone
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import abort
+
+from ..db import get_db
+from ..queries import analytics_queries
+from . import analytics_schemas as schemas
+from .blueprint import Blueprint
+
+blp = Blueprint("analytics", __name__, url_prefix="/api/monitoring/chat-requests",
+                description="Time series and breakdowns of the requests.")
+
+_FILTERS = ("provider_id", "model_id", "api_key_id", "user_id", "status")
+
+
+def _metadata(lag, args, **extra):
+    return {"timestamp": datetime.now(timezone.utc), "method": "rpc",
+            "source": current_app.config["STATS_SOURCE"], **lag, "filters": args, **extra}
+
+
+@blp.route("/timeseries")
+class Timeseries(MethodView):
+    @blp.arguments(schemas.TimeseriesArgs, location="query")
+    @blp.response(200, schemas.TimeseriesResponse)
+    @blp.alt_response(422, description="Invalid query parameters, or more than 1,000 buckets.")
+    def get(self, args):
+        """Statistics per bucket of a time zone's local calendar
+
+        One point per `minute`, `hour`, `day`, `week` (from Monday) or `month`
+        of the zone `tz`, oldest first, zeros where nothing happened: days of a
+        DST change have 23 or 25 hours. Without `start_date` the series starts
+        at the first request's bucket; without `end_date` it ends now. Sums are
+        exact; percentiles come from the rollups' histograms (within 1% or
+        1 ms), exact where raw rows answer (a `status` filter, two of model,
+        key and user at once, or minute buckets).
+        """
+        try:
+            points, lag = analytics_queries.timeseries(
+                get_db(), args["bucket"], args["tz"], args["start_date"], args["end_date"],
+                {key: args[key] for key in _FILTERS})
+        except analytics_queries.TooManyBuckets as error:
+            abort(422, message=f"Too many buckets: {error}; at most {analytics_queries.MAX_BUCKETS} "
+                               "a call (narrow the range or widen the bucket).",
+                  errors={"query": {"bucket": [f"At most {analytics_queries.MAX_BUCKETS} buckets a call."]}})
+        return {"data": points, "metadata": _metadata(lag, args, bucket_count=len(points))}
+
+
+@blp.route("/breakdown")
+class Breakdown(MethodView):
+    @blp.arguments(schemas.BreakdownArgs, location="query")
+    @blp.response(200, schemas.BreakdownResponse)
+    @blp.alt_response(422, description="Invalid query parameters.")
+    def get(self, args):
+        """The top groups by API key, user, model or provider
+
+        The first `top` groups by `order` (requests, tokens or cost), each with
+        a model's statistics; requests without a key, user or model form their
+        own group (`id` null). `others` sums every group after them and `total`
+        all matching requests, so the numbers always add up.
+        """
+        rows, lag = analytics_queries.breakdown(
+            get_db(), args["by"], args["top"], args["order"], args["start_date"], args["end_date"],
+            {key: args[key] for key in _FILTERS})
+        kinds = {row["kind"]: row for row in rows if row["kind"] != "group"}
+        groups = [row for row in rows if row["kind"] == "group"]
+        return {"data": groups, "others": kinds["others"], "total": kinds["total"],
+                "metadata": _metadata(lag, args, total_groups_listed=len(groups))}
