@@ -268,8 +268,8 @@ $$;
 -- Totals per slot and id of the raw rows p_bounds[1] <= created_at < p_bounds[n] that
 -- are rolled up (or, with p_tail, that are not: found through the primary key), filed
 -- under their slot [p_bounds[i], p_bounds[i + 1]), per id of dimension p_dim, of the ids
--- p_ids only (NULL: all), histograms with p_latency. Planned for each call with its
--- values, as in 0010.
+-- p_ids only (NULL: all; 0 is the requests without one), histograms with p_latency.
+-- Planned for each call with its values, as in 0010.
 DROP FUNCTION chat_rollup_raw(timestamptz, timestamptz, boolean, integer[]);
 CREATE FUNCTION chat_rollup_raw(
     p_bounds timestamptz[], p_tail boolean, p_dim "char", p_ids bigint[], p_latency boolean)
@@ -288,8 +288,11 @@ BEGIN
           FROM chat_completion_requests c
          WHERE c.created_at >= p_bounds[1] AND c.created_at < p_bounds[cardinality(p_bounds)]
            AND CASE WHEN p_tail THEN c.id > done_upto ELSE c.id <= done_upto END
-           AND (p_ids IS NULL OR CASE p_dim WHEN 'm' THEN c.model_id WHEN 'k' THEN c.api_key_id
-                                            WHEN 'u' THEN c.user_id END = ANY (p_ids))),
+           AND (p_ids IS NULL
+                OR CASE p_dim WHEN 'm' THEN c.model_id WHEN 'k' THEN c.api_key_id
+                              WHEN 'u' THEN c.user_id END = ANY (p_ids)
+                OR 0 = ANY (p_ids) AND CASE p_dim WHEN 'm' THEN c.model_id WHEN 'k' THEN c.api_key_id
+                                                  WHEN 'u' THEN c.user_id END IS NULL)),
         1, NULL, ARRAY[p_dim], p_latency);
 END
 $$;
@@ -329,10 +332,16 @@ LANGUAGE sql STABLE AS $$
                d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
           FROM pieces p, chat_rollup_raw(ARRAY[p.lo, p.hi], false, p_dim, p_ids, p_latency) d
          WHERE p.level IS NULL
-        UNION ALL  -- the tail
-        SELECT d.bucket, d.id, d.completed, d.failed, d.partial, d.input_tokens, d.output_tokens,
-               d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
-          FROM chat_rollup_raw(p_bounds, true, p_dim, p_ids, p_latency) d)
+        UNION ALL  -- the tail, over the range the pieces cover (an outer edge may be rounded)
+        SELECT CASE WHEN d.bucket = e.lo THEN p_bounds[1] ELSE d.bucket END, d.id, d.completed,
+               d.failed, d.partial, d.input_tokens, d.output_tokens, d.processing_time_ms,
+               d.cost_usd, d.latency, d.latency_over
+          FROM (SELECT least(p_bounds[1], min(p.lo) FILTER (WHERE NOT p.exact AND p.slot = p_bounds[1])) AS lo,
+                       greatest(p_bounds[cardinality(p_bounds)], max(p.hi) FILTER (
+                           WHERE NOT p.exact AND p.slot = p_bounds[cardinality(p_bounds) - 1])) AS hi
+                  FROM pieces p) e,
+               chat_rollup_raw(e.lo || p_bounds[2:cardinality(p_bounds) - 1] || e.hi, true, p_dim, p_ids,
+                               p_latency) d)
     SELECT t.slot, t.id, sum(t.completed)::bigint, sum(t.failed)::bigint,
            sum(t.partial)::bigint, sum(t.input_tokens)::bigint, sum(t.output_tokens)::bigint,
            sum(t.processing_time_ms)::bigint, sum(t.cost_usd), sum(t.latency), sum(t.latency_over),
@@ -461,12 +470,13 @@ BEGIN
                sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
           FROM chat_rollup_series(CASE WHEN ids IS NULL THEN 'a' ELSE dim END, p_bounds, ids, true) s
          GROUP BY s.bucket),
-    sums AS MATERIALIZED (
-        SELECT * FROM chat_rollup_series(dim, p_bounds, ids, false) s WHERE p_by IS NOT NULL),
+    sums AS MATERIALIZED (  -- per id, with its group
+        SELECT s.*, CASE WHEN p_by = 'provider' THEN (SELECT m.provider_id FROM models m WHERE m.id = s.id)
+                         ELSE nullif(s.id, 0) END AS g
+          FROM chat_rollup_series(dim, p_bounds, ids, false) s
+         WHERE p_by IS NOT NULL),
     grouped AS (
-        SELECT s.bucket AS slot,
-               CASE WHEN p_by = 'provider' THEN (SELECT m.provider_id FROM models m WHERE m.id = s.id)
-                    ELSE nullif(s.id, 0) END AS g,
+        SELECT s.bucket AS slot, s.g,
                sum(s.completed)::bigint AS completed, sum(s.failed)::bigint AS failed,
                sum(s.partial)::bigint AS partial, sum(s.input_tokens)::bigint AS input_tokens,
                sum(s.output_tokens)::bigint AS output_tokens,
@@ -482,16 +492,11 @@ BEGIN
               FROM grouped g) r
          WHERE r.rank <= p_top),
     histograms AS (
-        SELECT s.bucket AS slot,
-               CASE WHEN p_by = 'provider' THEN (SELECT m.provider_id FROM models m WHERE m.id = s.id)
-                    ELSE nullif(s.id, 0) END AS g,
-               sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
+        SELECT s.bucket AS slot, m.g, sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
           FROM chat_rollup_series(dim, p_bounds, ARRAY(
-                   SELECT DISTINCT coalesce(m.id, 0) FROM top t
-                     LEFT JOIN models m ON p_by = 'provider' AND m.provider_id = t.g
-                    WHERE p_by <> 'provider' OR t.g IS NOT NULL OR m.id IS NULL
-                   UNION
-                   SELECT t.g FROM top t WHERE p_by <> 'provider' AND t.g IS NOT NULL), true) s
+                   SELECT DISTINCT m.id FROM sums m JOIN top t ON t.slot = m.bucket AND t.g IS NOT DISTINCT FROM m.g),
+                   true) s
+          JOIN sums m ON m.bucket = s.bucket AND m.id = s.id
          WHERE p_by IS NOT NULL
          GROUP BY 1, 2),
     answer AS (

@@ -3,8 +3,9 @@
 The store (migrations 0008-0010) is checked against aggregations done here in Python
 over the rows themselves, never against another SQL path alone:
 
-- the stored rows of chat_rollups, level by level, against the rows below the watermark
-  plus the rows retention removed (the caller keeps those), honouring the quarter horizon;
+- the stored rows of chat_rollups, level by level and dimension by dimension, against the
+  rows below the watermark plus the rows retention removed (the caller keeps those),
+  honouring the quarter and detail horizons;
 - chat_request_stats() over a range against the rows of the range it covered (the
   effective range: wider than asked only where an edge falls before the raw horizon at a
   finer precision than kept there), sums exactly, percentiles within the stated error of
@@ -41,7 +42,10 @@ QUANTILES = (0.5, 0.95, 0.99)
 _request_ids = itertools.count()
 
 COLUMNS = ("model_id", "input_tokens", "output_tokens", "processing_time_ms", "status",
-           "cost_usd", "created_at")
+           "cost_usd", "created_at", "api_key_id", "user_id")
+# The store's dimensions: what a request is filed under in each (0: none).
+DIMENSIONS = {"m": lambda r: r["model_id"] or 0, "k": lambda r: r["api_key_id"] or 0,
+              "u": lambda r: r["user_id"] or 0, "a": lambda r: 0}
 
 
 @pytest.fixture(autouse=True)
@@ -60,8 +64,8 @@ def insert(conn, rows):
     """Insert rows (dicts with COLUMNS) in one statement; return their ids."""
     if not rows:
         return []
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    params = [v for row in rows for v in (request_id(), *(row[c] for c in COLUMNS))]
+    values = ", ".join([f"({', '.join(['%s'] * (len(COLUMNS) + 1))})"] * len(rows))
+    params = [v for row in rows for v in (request_id(), *(row.get(c) for c in COLUMNS))]
     cur = conn.execute(
         f"INSERT INTO chat_completion_requests (request_id, {', '.join(COLUMNS)}) "
         f"VALUES {values} RETURNING id", params)
@@ -134,6 +138,7 @@ class State:
     watermark: int
     quarter_horizon: datetime  # None: -infinity
     raw_horizon: datetime      # None: -infinity
+    detail_horizon: datetime   # None: -infinity
 
 
 def state(conn):
@@ -141,11 +146,12 @@ def state(conn):
         """SELECT watermark_id,
                   CASE WHEN isfinite(quarter_horizon) THEN quarter_horizon END AS qh,
                   CASE WHEN isfinite(raw_horizon) THEN raw_horizon END AS rh,
+                  CASE WHEN isfinite(detail_horizon) THEN detail_horizon END AS dh,
                   quarter_horizon = '-infinity' OR isfinite(quarter_horizon) AS qh_ok,
                   raw_horizon = '-infinity' OR isfinite(raw_horizon) AS rh_ok
              FROM chat_rollup_state""").fetchone()
     assert row["qh_ok"] and row["rh_ok"], row
-    return State(row["watermark_id"], row["qh"], row["rh"])
+    return State(row["watermark_id"], row["qh"], row["rh"], row["dh"])
 
 
 def before(at, horizon):
@@ -190,6 +196,8 @@ def requests(sh, model_ids):
         "status": st.sampled_from(STATUSES),
         "cost_usd": costs,
         "created_at": instants(sh),
+        "api_key_id": st.sampled_from([None, 1, 2, 2**40]),
+        "user_id": st.sampled_from([None, 7, 8, 9, 2**62]),
     })
 
 
@@ -302,13 +310,13 @@ def stored_rollups(conn, sh):
                       partial, input_tokens, output_tokens, processing_time_ms, cost_usd,
                       latency::real[] AS main, latency_over::real[] AS over
                  FROM chat_rollups"""):
-        assert r["dim"] == "m"
+        assert r["dim"] in DIMENSIONS, r
         assert (r["level"] == sh.top) == r["all_time"] and (r["level"] == sh.top) != r["finite"], r
         if r["level"] < sh.top:
             assert sh.floor(r["level"], r["bucket"]) == r["bucket"], f"unaligned bucket {r}"
         histogram = decode_histogram(sh, r["main"], r["over"])
         assert all(n > 0 for n in histogram.values()), f"a negative histogram count: {r}"
-        key = (r["level"], r["bucket"], r["id"])
+        key = (r["level"], r["dim"], r["bucket"], r["id"])
         sums = (r["completed"], r["failed"], r["partial"], r["input_tokens"], r["output_tokens"],
                 r["processing_time_ms"], r["cost_usd"])
         if sum(sums[:3]) == 0:
@@ -319,17 +327,30 @@ def stored_rollups(conn, sh):
     return stored
 
 
-def expected_rollups(conn, sh, rows, quarter_horizon):
+def kept(sh, st_, dim, level, bucket):
+    """Whether the store keeps this bucket (migration 0012's rule, restated): models and
+    all requests every level, quarters from the quarter horizon on; keys no quarters,
+    hours and 6 hours from the detail horizon on; users no quarters or hours, 6 hours to
+    16 days from the detail horizon on; everything coarser for ever."""
+    width = sh.widths[level - 1] if level < sh.top else None
+    if dim in "ma":
+        return level > 1 or not before(bucket, st_.quarter_horizon)
+    finest, fine_until = (timedelta(hours=1), timedelta(hours=6)) if dim == "k" \
+        else (timedelta(hours=6), timedelta(days=16))
+    if width is not None and width < finest:
+        return False
+    return width is None or width > fine_until or not before(bucket, st_.detail_horizon)
+
+
+def expected_rollups(conn, sh, rows, st_):
     """What the store must hold for these rows (those below the watermark and those
-    retention removed): every level, quarters only from quarter_horizon on."""
+    retention removed): in every dimension, the buckets kept()."""
     buckets = latency_buckets(conn, [r["processing_time_ms"] for r in rows])
     acc = defaultdict(lambda: [0, 0, 0, 0, 0, 0, Decimal(0), Counter()])
-    for r in rows:
-        for level in range(1, sh.top + 1):
-            bucket = sh.floor(level, r["created_at"])
-            if level == 1 and before(bucket, quarter_horizon):
-                continue
-            a = acc[(level, bucket, r["model_id"] or 0)]
+    for r, level, (dim, id_of) in itertools.product(rows, range(1, sh.top + 1), DIMENSIONS.items()):
+        bucket = sh.floor(level, r["created_at"])
+        if kept(sh, st_, dim, level, bucket):
+            a = acc[(level, dim, bucket, id_of(r))]
             a[STATUSES.index(r["status"])] += 1
             a[3] += r["input_tokens"]
             a[4] += r["output_tokens"]
@@ -345,11 +366,11 @@ def check_store(conn, sh, retained=()):
     st_ = state(conn)
     rows = fetch_rows(conn)
     folded = [r for r in rows if r["id"] <= st_.watermark] + list(retained)
-    expected = expected_rollups(conn, sh, folded, st_.quarter_horizon)
+    expected = expected_rollups(conn, sh, folded, st_)
     actual = stored_rollups(conn, sh)
     if actual != expected:
         wrong = sorted({*actual, *expected} - {k for k in actual if actual.get(k) == expected.get(k)},
-                       key=lambda k: (k[0], k[1] or ORIGIN, k[2]))
+                       key=lambda k: (k[0], k[1], k[2] or ORIGIN, k[3]))
         detail = [(k, actual.get(k), expected.get(k)) for k in wrong[:3]]
         raise AssertionError(f"stored rollups differ in {len(wrong)} rows, e.g. (key, stored, "
                              f"expected): {detail}")

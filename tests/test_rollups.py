@@ -140,7 +140,7 @@ class RollupMachine(RuleBasedStateMachine):
     def truncate(self, restart):
         self.conn.execute(f"TRUNCATE chat_completion_requests{' RESTART IDENTITY' if restart else ''}")
         self.retained = []
-        assert rc.state(self.conn) == rc.State(0, None, None)
+        assert rc.state(self.conn) == rc.State(0, None, None, None)
 
     # -- maintenance ----------------------------------------------------------------
 
@@ -162,16 +162,18 @@ class RollupMachine(RuleBasedStateMachine):
         lag = rollups.lag(self.conn)
         assert lag["lag_rows"] == 0 and lag["lag_seconds"] == 0
 
-    @rule(probe=st.data(), at=horizon_instants())
+    @rule(probe=st.data(), at=horizon_instants(), detail_at=st.none() | horizon_instants())
     @then_check_a_range
-    def prune(self, at):
+    def prune(self, at, detail_at):
         old = rc.state(self.conn)
         horizon = max(old.quarter_horizon or rc.midnight(at), rc.midnight(at))
-        doomed = self.conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE level = 1 AND bucket < %s",
-                                   (horizon,)).fetchone()["n"]
-        removed = self.conn.execute("SELECT chat_rollup_prune(%s) AS n", (at,)).fetchone()["n"]
-        new = rc.state(self.conn)
-        assert new == rc.State(old.watermark, horizon, old.raw_horizon)
+        detail = old.detail_horizon if detail_at is None \
+            else max(old.detail_horizon or rc.midnight(detail_at), rc.midnight(detail_at))
+        expected = rc.State(old.watermark, horizon, old.raw_horizon, detail)
+        doomed = sum(not rc.kept(self.sh, expected, r["dim"], r["level"], r["bucket"]) for r in self.conn.execute(
+            "SELECT level, dim, bucket FROM chat_rollups WHERE isfinite(bucket)"))
+        removed = self.conn.execute("SELECT chat_rollup_prune(%s, %s) AS n", (at, detail_at)).fetchone()["n"]
+        assert rc.state(self.conn) == expected
         assert removed == doomed
 
     @rule(probe=st.data(), at=horizon_instants(), batch=st.sampled_from([2, 10_000]))
@@ -192,7 +194,7 @@ class RollupMachine(RuleBasedStateMachine):
             rows = {r["id"]: r for r in rc.fetch_rows(self.conn)}
             removed = self.conn.execute("SELECT chat_rollup_retain(%s, %s) AS n", (at, batch)).fetchone()["n"]
             new = rc.state(self.conn)
-            assert new == rc.State(old.watermark, old.quarter_horizon, horizon)
+            assert new == rc.State(old.watermark, old.quarter_horizon, horizon, old.detail_horizon)
             left = {r["id"] for r in rc.fetch_rows(self.conn)}
             gone = [r for i, r in rows.items() if i not in left]
             assert len(gone) == removed <= batch
@@ -555,7 +557,7 @@ def test_retention_keeps_every_statistic(conn, app_factory, database_url, api_ke
     rc.check_store(conn, sh, retained)
     rc.check_range_stats(conn, sh, retained, None, None)
     conn.execute("TRUNCATE chat_completion_requests")
-    assert rc.state(conn) == rc.State(0, None, None)
+    assert rc.state(conn) == rc.State(0, None, None, None)
     assert conn.execute("SELECT count(*) AS n FROM chat_rollups").fetchone()["n"] == 0
 
 
