@@ -7,6 +7,7 @@ America/New_York and Europe/Berlin in 2026, partly rolled up, with quarters and 
 keys' and users' fine rollups pruned in the middle of the data, so that answers mix
 rollup rows of every dimension, raw edges and the raw tail.
 """
+import json
 import os
 import random
 from collections import defaultdict
@@ -359,3 +360,28 @@ def test_bad_input_is_a_422_naming_the_field(client, path, query, field):
     assert response.json["success"] is False and field in response.json["errors"]["query"]
     if field == "bucket" and "start_date" in query:
         assert "1000" in response.json["message"]
+
+
+# -- the command line ---------------------------------------------------------------
+
+def test_cli_prints_the_api_items(dataset_url, dataset):
+    from conftest import run_cli
+    from webapp import cli
+    settings = cli.Settings.from_environment(DATABASE_URL=dataset_url)
+    args = ["--tz", "Europe/Berlin", "--start", "2026-03-27T00:00:00+01:00", "--end", "2026-04-01T00:00:00+02:00"]
+    result = run_cli(settings, ["stats", "timeseries", "--bucket", "day", *args, "--user-id", "10", "--json"])
+    assert result.exit_code == 0, result.output
+    points = json.loads(result.output)
+    assert [p["bucket_start"][:10] for p in points] == ["2026-03-27", "2026-03-28", "2026-03-29", "2026-03-30",
+                                                         "2026-03-31"]
+    start, end = datetime(2026, 3, 26, 23, tzinfo=UTC), datetime(2026, 3, 31, 22, tzinfo=UTC)
+    assert sum(p["total_requests"] for p in points) == sum(
+        1 for r in dataset[0] if r["user_id"] == 10 and start <= r["created_at"] < end)
+    table = run_cli(settings, ["stats", "breakdown", "--by", "api_key", "--top", "2", "--order", "cost"])
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0].split()[:4] == ["kind", "id", "name", "requests"]
+    assert [line.split()[0] for line in lines[1:]] == ["group", "group", "others", "total"]
+    assert int(lines[-1].split()[1]) == len(dataset[0])
+    bad = run_cli(settings, ["stats", "timeseries", "--bucket", "minute", "--start", "2026-01-01", "--end", "2026-01-03"])
+    assert bad.exit_code == 2 and "1000" in bad.output

@@ -12,7 +12,7 @@ import click
 import psycopg
 from psycopg.rows import dict_row
 
-from . import bench, embedded, keys_cli, migrate, rollups, seed, serving
+from . import bench, embedded, keys_cli, migrate, rollups, seed, serving, stats_cli
 from .config import Config
 
 
@@ -224,7 +224,8 @@ def bench_command(settings, shapes, reps, raw_reps, http_reps, backfill, ingest_
 
 
 @click.group("chatstats", commands=[db_group, migrate_command, rollup_group, retention_command, bench_command,
-                                     seed_command, serve_command, demo_command, keys_cli.keys_group])
+                                     seed_command, serve_command, demo_command, keys_cli.keys_group,
+                                     stats_cli.stats_group])
 @click.pass_context
 def main(ctx):
     """chatstats: statistics of an LLM gateway's chat completion requests."""
