@@ -589,19 +589,23 @@ LANGUAGE sql STABLE AS $$
         SELECT * FROM chat_request_groups(
             ARRAY[coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity')], p_by, p_top, p_order,
             p_model_ids, p_api_key_id, p_user_id, p_status))
-    SELECT * FROM (SELECT * FROM g WHERE g.kind = 'group' ORDER BY
-                       CASE p_order WHEN 'tokens' THEN g.total_input_tokens::numeric + g.total_output_tokens
-                                    WHEN 'cost' THEN g.total_cost_usd
-                                    ELSE (g.completed_requests + g.failed_requests + g.partial_requests)::numeric
-                       END DESC, g.group_id NULLS LAST) groups
-    UNION ALL
-    SELECT p_start, k.kind, NULL::bigint, coalesce(g.completed_requests, 0), coalesce(g.failed_requests, 0),
-           coalesce(g.partial_requests, 0), coalesce(g.total_input_tokens, 0),
-           coalesce(g.total_output_tokens, 0), coalesce(g.processing_time_ms_sum, 0),
-           coalesce(g.total_cost_usd, 0), g.p50_processing_time_ms, g.p95_processing_time_ms,
-           g.p99_processing_time_ms
-      FROM (VALUES ('others'), ('total')) k (kind)
-      LEFT JOIN g ON g.kind = k.kind
+    SELECT x.slot, x.kind, x.group_id, x.completed_requests, x.failed_requests, x.partial_requests,
+           x.total_input_tokens, x.total_output_tokens, x.processing_time_ms_sum, x.total_cost_usd,
+           x.p50_processing_time_ms, x.p95_processing_time_ms, x.p99_processing_time_ms
+      FROM (SELECT g.*, 1 AS part FROM g WHERE g.kind = 'group'
+            UNION ALL
+            SELECT p_start, k.kind, NULL, coalesce(g.completed_requests, 0), coalesce(g.failed_requests, 0),
+                   coalesce(g.partial_requests, 0), coalesce(g.total_input_tokens, 0),
+                   coalesce(g.total_output_tokens, 0), coalesce(g.processing_time_ms_sum, 0),
+                   coalesce(g.total_cost_usd, 0), g.p50_processing_time_ms, g.p95_processing_time_ms,
+                   g.p99_processing_time_ms, k.part
+              FROM (VALUES ('others', 2), ('total', 3)) k (kind, part)
+              LEFT JOIN g ON g.kind = k.kind) x
+     ORDER BY x.part,
+              CASE p_order WHEN 'tokens' THEN x.total_input_tokens::numeric + x.total_output_tokens
+                           WHEN 'cost' THEN x.total_cost_usd
+                           ELSE (x.completed_requests + x.failed_requests + x.partial_requests)::numeric
+              END DESC, x.group_id NULLS LAST
 $$;
 
 -- The first request's time: the oldest raw row, or the oldest rollup where retention

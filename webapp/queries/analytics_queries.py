@@ -93,7 +93,7 @@ def _filters(conn, filters):
 _LAG = "SELECT lag_rows AS rollup_lag_rows, lag_seconds AS rollup_lag_seconds FROM chat_rollup_lag()"
 
 # A chat_request_group row g with a model's statistics (as chat_model_stats has them).
-_STATS = """
+GROUP_STATS = """
     g.kind, g.group_id, g.completed_requests, g.failed_requests, g.partial_requests,
     g.total_input_tokens, g.total_output_tokens, g.total_cost_usd, g.p50_processing_time_ms,
     g.p95_processing_time_ms, g.p99_processing_time_ms,
@@ -128,7 +128,7 @@ def timeseries(conn, bucket, zone, start, end, filters):
         return [], conn.execute(_LAG).fetchone()
     bounds, labels = bucket_bounds(bucket, zone, start, end)
     rows, lag = _with_lag(conn, f"""
-        SELECT {_STATS}
+        SELECT {GROUP_STATS}
           FROM chat_request_series(%(bounds)s, %(model_ids)s, %(api_key_id)s, %(user_id)s,
                                    %(status)s) g""",
                           {"bounds": bounds, **_filters(conn, filters)})
@@ -142,7 +142,7 @@ def timeseries(conn, bucket, zone, start, end, filters):
 def breakdown(conn, by, top, order, start, end, filters):
     """(the first `top` groups by `order`, then 'others' and 'total', lag)."""
     return _with_lag(conn, f"""
-        SELECT {_STATS}, coalesce(m.model_id, p.name) AS name
+        SELECT {GROUP_STATS}, coalesce(m.model_id, p.name) AS name
           FROM chat_request_breakdown(%(start)s, %(end)s, %(by)s, %(top)s, %(order)s,
                                       %(model_ids)s, %(api_key_id)s, %(user_id)s, %(status)s)
                WITH ORDINALITY g
