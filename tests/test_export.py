@@ -108,7 +108,7 @@ def with_nasty_values(draw, rows):
     return rows
 
 
-@settings(max_examples=30, deadline=None, print_blob=True,
+@settings(max_examples=50, deadline=None, print_blob=True,
           phases=[Phase.explicit, Phase.reuse, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.data())
@@ -258,3 +258,17 @@ def test_documented_in_the_spec(client):
     assert parameters["format"]["schema"]["enum"] == ["csv", "ndjson"]
     assert parameters["format"]["schema"]["default"] == "csv"
     assert parameters["order"]["schema"]["default"] == "desc"
+
+
+def test_a_timeout_before_the_first_row_is_a_504(app_factory, database_url, conn, api_key):
+    """The export's own statement timeout applies, and the first chunk is read before the
+    response starts: a table locked for longer is a 504, not a truncated 200."""
+    app = app_factory(DATABASE_URL=database_url, EXPORT_STATEMENT_TIMEOUT_MS=300)
+    insert_request(conn, 1)
+    with conn.transaction():
+        conn.execute("LOCK TABLE chat_completion_requests IN ACCESS EXCLUSIVE MODE")
+        response = app.test_client().get(EXPORT, headers={"X-API-Key": api_key})
+    assert response.status_code == 504, response.get_data(as_text=True)[:300]
+    assert response.get_json()["success"] is False and response.headers["Retry-After"]
+    response = app.test_client().get(EXPORT, headers={"X-API-Key": api_key})
+    assert len(parse(response, "csv")) == 1

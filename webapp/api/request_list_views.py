@@ -181,10 +181,11 @@ class RequestExport(MethodView):
         """
         fmt = args["format"]
         filters = {key: value for key, value in args.items() if key not in ("format", "order")}
-        chunk_rows = current_app.config["STREAM_CHUNK_ROWS"]
+        config = current_app.config
         body, mimetype = EXPORTS[fmt]
-        response = _streamed(lambda conn: open_export(conn, filters, args["order"] == "desc", fmt,
-                                                      chunk_rows), body, args, mimetype)
+        response = _streamed(lambda conn: open_export(
+            conn, filters, args["order"] == "desc", fmt, config["STREAM_CHUNK_ROWS"],
+            config["EXPORT_STATEMENT_TIMEOUT_MS"]), body, args, mimetype)
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
         response.headers["Content-Disposition"] = f'attachment; filename="chat-requests-{stamp}.{fmt}"'
         return response

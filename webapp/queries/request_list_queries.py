@@ -4,6 +4,7 @@ and time, oldest first) and the export (every filtered row, flat, either order).
 All three are one query: _FROM, the conditions of _filters(), ORDER BY _order()."""
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from typing import Callable, Iterator
 
 from psycopg import errors
@@ -203,17 +204,24 @@ def open_plot(conn, filters, chunk_rows):
 
 
 @contextmanager
-def open_export(conn, filters, newest_first, fmt, chunk_rows):
+def open_export(conn, filters, newest_first, fmt, chunk_rows, statement_timeout_ms):
     """Every row matching the filters (the list's, plus user_id and api_key_id), read
     while the context lasts from one server-side cursor, chunk_rows rows per round trip:
-    lists of JSON texts (fmt "ndjson") or of tuples in EXPORT_COLUMNS' order ("csv")."""
+    lists of JSON texts (fmt "ndjson") or of tuples in EXPORT_COLUMNS' order ("csv").
+
+    The planner keeps a cursor's fast-start plans (the time index walked in order, no
+    sort of all the rows), so a filter that few rows match may scan far for one chunk:
+    each round trip may take statement_timeout_ms. The first chunk is read before this
+    returns, so that a fault or timeout there is still an HTTP error."""
     model_where, request_where, params = _filters(filters)
     select, row_factory = _EXPORT_SELECT[fmt]
     with _snapshot(conn):
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(int(statement_timeout_ms)),))
         chunks = _stream(conn, "request_export", select, f"{model_where} AND {request_where}",
                          _order(newest_first), params, chunk_rows, row_factory=row_factory)
         with closing(chunks):
-            yield chunks
+            first = next(chunks, None)
+            yield chain([first] if first else [], chunks)
 
 
 def _stream(conn, name, select, where, order, params, chunk_rows, skip=False, row_factory=scalar_row):
