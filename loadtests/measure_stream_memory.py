@@ -1,13 +1,18 @@
 """Peak memory of one gunicorn worker serving request-list pages of 100 to 100,000 rows,
-and /plot-data over every row.
+/plot-data over every row, and the export of every row in each format.
 
-Both stream from server-side cursors, so the worker's peak RSS should not grow with
-the page size or the rows plotted. This seeds a scratch database up to --rows (kept for
-reruns), starts `gunicorn wsgi:app` with one worker, and for each page size
-resets the worker's peak RSS (/proc/PID/clear_refs), fetches the page, and
-reads the new peak (VmHWM). Linux only.
+All stream from server-side cursors, so the worker's peak RSS should not grow with
+the page size or the rows plotted or exported. This seeds a scratch database up to
+--rows (kept for reruns), starts `gunicorn wsgi:app` with one worker, and for each
+answer resets the worker's peak RSS (/proc/PID/clear_refs), fetches it, and reads
+the new peak (VmHWM). Exports are read 1 MiB at a time and their lines counted
+(the seeded error messages hold no line breaks), against the list's total_count.
+Linux only.
 
     .venv/bin/python loadtests/measure_stream_memory.py [--database-url URL] [--rows 100000]
+    # 10M rows, exports only:
+    .venv/bin/python loadtests/measure_stream_memory.py --database-url URL --rows 10000000 \
+        --pages '' --no-plot --exports csv,ndjson
 """
 import json
 import os
@@ -30,6 +35,8 @@ from webapp.config import Config  # noqa: E402
 
 SCRATCH_DB = "chatstats_memprobe"
 PAGES = "100,10000,100000"
+API = "/api/monitoring/chat-requests"
+READ_BYTES = 1 << 20
 
 
 def scratch_database_url(fresh):
@@ -74,6 +81,14 @@ def get(base, path, timeout_s=300):
         return response.status, response.read()
 
 
+def parsed(rows_of):
+    """A reader of a JSON answer: (rows_of(the parsed body), bytes)."""
+    def read(response):
+        body = response.read()
+        return rows_of(json.loads(body)), len(body)
+    return read
+
+
 def wait_healthy(base, server, timeout_s=60):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -87,19 +102,19 @@ def wait_healthy(base, server, timeout_s=60):
     raise click.ClickException("gunicorn did not become healthy")
 
 
-def measure(base, pid, path, rows_of):
-    """Fetch path with the worker's peak RSS reset first; rows_of(answer) counts its rows
-    (None when they do not add up)."""
+def measure(base, pid, path, read):
+    """Fetch path with the worker's peak RSS reset first; read(response) returns its rows
+    (None when they do not add up) and bytes."""
     Path(f"/proc/{pid}/clear_refs").write_text("5")  # peak RSS := current RSS
     before = proc_status(pid)["VmRSS"]
     started = time.perf_counter()
-    status, body = get(base, path)
+    with urllib.request.urlopen(base + path, timeout=600) as response:
+        rows, size = read(response)
     seconds = time.perf_counter() - started
     peak = proc_status(pid)["VmHWM"]
-    rows = rows_of(json.loads(body)) if status == 200 else None
-    return {"path": path, "rows": rows, "ok": rows is not None, "bytes": len(body),
-            "seconds": round(seconds, 2), "rss_before_mib": before, "peak_rss_mib": peak,
-            "growth_mib": peak - before}
+    return {"path": path, "rows": rows, "ok": rows is not None, "bytes": size,
+            "seconds": round(seconds, 2), "rows_per_s": round((rows or 0) / seconds),
+            "rss_before_mib": before, "peak_rss_mib": peak, "growth_mib": peak - before}
 
 
 def page_rows(limit):
@@ -107,6 +122,18 @@ def page_rows(limit):
         ok = len(page["data"]) == page["metadata"]["returned_count"] == limit
         return limit if ok else None
     return rows_of
+
+
+def export_rows(expected, header_lines):
+    """A reader of an export: its lines, less the header, if they are the expected rows."""
+    def read(response):
+        lines = size = 0
+        while chunk := response.read(READ_BYTES):
+            lines += chunk.count(b"\n")
+            size += len(chunk)
+        rows = lines - header_lines
+        return (rows if rows == expected else None), size
+    return read
 
 
 def plot_rows(plot):
@@ -121,14 +148,19 @@ def plot_rows(plot):
 @click.option("--rows", default=100_000, show_default=True, help="Seed up to this many rows.")
 @click.option("--port", default=8765, show_default=True)
 @click.option("--threads", default=4, show_default=True, help="gthread threads of the worker.")
-@click.option("--pages", default=PAGES, show_default=True, help="Page sizes (limit) to fetch.")
+@click.option("--pages", default=PAGES, show_default=True,
+              help="Page sizes (limit) to fetch; '' for none.")
+@click.option("--plot/--no-plot", default=True, show_default=True, help="Fetch /plot-data.")
+@click.option("--exports", default="csv,ndjson", show_default=True,
+              help="Export every row in these formats; '' for none.")
+@click.option("--orders", default="desc", show_default=True, help="Export orders (desc, asc).")
 @click.option("--fresh", is_flag=True, help="Recreate the scratch database first.")
-def main(database_url, rows, port, threads, pages, fresh):
-    """Report the worker's peak RSS and the time for each page size."""
-    limits = [int(limit) for limit in pages.split(",")]
+def main(database_url, rows, port, threads, pages, plot, exports, orders, fresh):
+    """Report the worker's peak RSS, the time and the rows/s for each answer."""
+    limits = [int(limit) for limit in pages.split(",") if limit]
     url = database_url or scratch_database_url(fresh)
     total = ensure_rows(url, rows)
-    if total < max(limits):
+    if total < max(limits, default=0):
         raise click.ClickException(f"need at least {max(limits)} rows, have {total}")
     gunicorn = Path(sys.executable).with_name("gunicorn")
     server = subprocess.Popen(
@@ -140,10 +172,16 @@ def main(database_url, rows, port, threads, pages, fresh):
     try:
         wait_healthy(base, server)
         pid = worker_pid(server.pid)
-        get(base, "/api/monitoring/chat-requests?limit=100")  # warm up: imports, pool
-        results = [measure(base, pid, f"/api/monitoring/chat-requests?limit={limit}", page_rows(limit))
+        _, first = get(base, f"{API}?limit=1")  # warm up: imports, pool
+        listed = json.loads(first)["metadata"]["total_count"]
+        results = [measure(base, pid, f"{API}?limit={limit}", parsed(page_rows(limit)))
                    for limit in limits]
-        results.append(measure(base, pid, "/api/monitoring/chat-requests/plot-data", plot_rows))
+        if plot:
+            results.append(measure(base, pid, f"{API}/plot-data", parsed(plot_rows)))
+        for order in filter(None, orders.split(",")):
+            for fmt in filter(None, exports.split(",")):
+                results.append(measure(base, pid, f"{API}/export?format={fmt}&order={order}",
+                                       export_rows(listed, 1 if fmt == "csv" else 0)))
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -8,7 +8,8 @@ from webapp import auth, create_app
 
 PROVIDERS = "/api/monitoring/chat-requests/providers"
 PROTECTED = [PROVIDERS, "/api/monitoring/chat-requests/models",
-             "/api/monitoring/chat-requests/models/1", "/api/monitoring/chat-requests", "/metrics"]
+             "/api/monitoring/chat-requests/models/1", "/api/monitoring/chat-requests",
+             "/api/monitoring/chat-requests/export", "/metrics"]
 PUBLIC = ["/health", "/openapi.json", "/docs", "/docs/assets/swagger-ui-bundle.js"]
 
 

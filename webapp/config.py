@@ -47,6 +47,9 @@ class Config:
     START_REFRESHER = _flag("CHATSTATS_START_REFRESHER")
     # Rows fetched per round trip when streaming the request list.
     STREAM_CHUNK_ROWS = _int("CHATSTATS_STREAM_CHUNK_ROWS", 2000)
+    # The statement timeout of an export's round trips: a filter that few of many rows
+    # match (user_id, api_key_id: no index) may scan the table for one chunk.
+    EXPORT_STATEMENT_TIMEOUT_MS = _int("CHATSTATS_EXPORT_STATEMENT_TIMEOUT_MS", 300_000)
 
     # Security: see webapp/auth.py, ratelimit.py, headers.py.
     ALLOW_ANONYMOUS = _flag("CHATSTATS_ALLOW_ANONYMOUS")

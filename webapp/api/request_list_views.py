@@ -1,5 +1,8 @@
-"""Request rows, streamed so that a 100,000-row page (or a plot of millions of requests)
-needs no more memory than 100 rows: the request list and the plot feed."""
+"""Request rows, streamed so that a 100,000-row page (or a plot or an export of millions
+of requests) needs no more memory than 100 rows: the request list, the plot feed and
+the export."""
+import csv
+import io
 import json
 from contextlib import ExitStack
 from datetime import datetime, timezone
@@ -8,7 +11,7 @@ from flask import Response, current_app
 from flask.views import MethodView
 
 from .. import db
-from ..queries.request_list_queries import PLOT_SERIES, open_page, open_plot
+from ..queries.request_list_queries import EXPORT_COLUMNS, PLOT_SERIES, open_export, open_page, open_plot
 from . import schemas
 from .blueprint import Blueprint
 
@@ -60,7 +63,32 @@ def _plot_body(plot, args, done):
     yield '}, "metadata": ' + json.dumps(metadata) + "}"
 
 
-def _streamed(open_rows, body, args):
+def _csv_body(chunks, args, done):
+    """The header line, then the rows a chunk at a time, quoted by the csv module (RFC 4180:
+    fields with commas, quotes or line breaks are quoted; NULL is an empty field)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_COLUMNS)
+    with done:
+        yield buffer.getvalue()
+        for rows in chunks:
+            buffer.seek(0)
+            buffer.truncate()
+            writer.writerows(rows)
+            yield buffer.getvalue()
+
+
+def _ndjson_body(chunks, args, done):
+    """One JSON object (built by PostgreSQL) per line, a chunk at a time."""
+    with done:
+        for rows in chunks:
+            yield "\n".join(rows) + "\n"
+
+
+EXPORTS = {"csv": (_csv_body, "text/csv"), "ndjson": (_ndjson_body, "application/x-ndjson")}
+
+
+def _streamed(open_rows, body, args, mimetype="application/json"):
     """A response streaming body(rows, args, done) from the rows open_rows(conn) opens.
 
     The rows open here, so that a database fault before the first byte is still a 5xx;
@@ -72,7 +100,7 @@ def _streamed(open_rows, body, args):
         conn = opened.enter_context(db.connection())
         rows = opened.enter_context(open_rows(conn))
         done = opened.pop_all()
-    response = Response(body(rows, args, done), mimetype="application/json")
+    response = Response(body(rows, args, done), mimetype=mimetype)
     response.call_on_close(done.close)
     return response
 
@@ -111,3 +139,53 @@ class PlotData(MethodView):
         """
         chunk_rows = current_app.config["STREAM_CHUNK_ROWS"]
         return _streamed(lambda conn: open_plot(conn, args, chunk_rows), _plot_body, args)
+
+
+_CSV_EXAMPLE = (",".join(EXPORT_COLUMNS) + "\r\n"
+                "81,req-81,1,gpt-4o,GPT-4o,1,openai,OpenAI,120,430,550,1840,completed,,7,3,0.001350,"
+                "2026-11-20T08:31:12.402113Z\r\n"
+                '82,req-82,,,,,,,80,0,80,312,failed,"upstream error: 502, ""bad gateway""",,,,'
+                "2026-11-20T08:31:13.000000Z\r\n")
+_NDJSON_EXAMPLE = (
+    '{"id" : 81, "request_id" : "req-81", "model_id" : 1, "model_identifier" : "gpt-4o", '
+    '"model_name" : "GPT-4o", "provider_id" : 1, "provider_slug" : "openai", "provider_name" : '
+    '"OpenAI", "input_tokens" : 120, "output_tokens" : 430, "total_tokens" : 550, '
+    '"processing_time_ms" : 1840, "status" : "completed", "error_message" : null, "user_id" : 7, '
+    '"api_key_id" : 3, "cost_usd" : "0.001350", "created_at" : "2026-11-20T08:31:12.402113Z"}\n')
+# Documented whole here: flask-smorest's @blp.response documents a single content type.
+_EXPORT_RESPONSE = {
+    "description": "Every matching request, streamed as `format` says, as an attachment.",
+    "headers": {"Content-Disposition": {
+        "description": 'attachment; filename="chat-requests-<UTC time>.<format>", e.g. '
+                       "chat-requests-20261124T113000Z.csv",
+        "schema": {"type": "string"}}},
+    "content": {"text/csv": {"schema": {"type": "string"}, "example": _CSV_EXAMPLE},
+                "application/x-ndjson": {"schema": {"type": "string"}, "example": _NDJSON_EXAMPLE}}}
+
+
+@blp.route("/export")
+class RequestExport(MethodView):
+    @blp.arguments(schemas.ExportArgs, location="query")
+    @blp.response(200)
+    @blp.doc(responses={"200": _EXPORT_RESPONSE})
+    @blp.alt_response(422, description="Invalid query parameters.")
+    def get(self, args):
+        """Export requests as CSV or NDJSON
+
+        Every request matching the filters (the request list's, plus `user_id` and
+        `api_key_id`), no limit, newest first (`order=asc`: oldest first), streamed
+        from one snapshot. One row per request, flat: its columns, its model's
+        identifier and name and its provider's id, slug and name (empty/null without
+        a model); `cost_usd` is the exact decimal, never rounded; `created_at` is
+        ISO 8601 in UTC with microseconds. NULL is an empty CSV field or JSON null.
+        """
+        fmt = args["format"]
+        filters = {key: value for key, value in args.items() if key not in ("format", "order")}
+        config = current_app.config
+        body, mimetype = EXPORTS[fmt]
+        response = _streamed(lambda conn: open_export(
+            conn, filters, args["order"] == "desc", fmt, config["STREAM_CHUNK_ROWS"],
+            config["EXPORT_STATEMENT_TIMEOUT_MS"]), body, args, mimetype)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        response.headers["Content-Disposition"] = f'attachment; filename="chat-requests-{stamp}.{fmt}"'
+        return response

@@ -5,6 +5,8 @@ from urllib.parse import unquote_to_bytes
 from flask import has_request_context, request
 from marshmallow import Schema, ValidationError, fields, pre_dump, pre_load, validate, validates_schema
 
+from ..queries.request_list_queries import EXPORT_FORMATS
+
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
 STATUSES = ("completed", "failed", "partial")
@@ -76,18 +78,42 @@ class PlotDataArgs(RangeArgs):
                                  metadata={"description": "Provider id.", "example": 1})
 
 
-class RequestListArgs(PlotDataArgs):
+class RequestFilterArgs(PlotDataArgs):
+    """The filters of the request list (and of the export)."""
     model_name = fields.String(
         load_default=None, validate=validate.Length(min=1, max=200),
         metadata={"description": "Case-insensitive substring of the model's name (models.model_name).",
                   "example": "gpt"})
     status = fields.String(load_default=None, validate=validate.OneOf(STATUSES),
                            metadata={"description": "Only requests with this status.", "example": "failed"})
+
+
+class RequestListArgs(RequestFilterArgs):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000),
                            metadata={"description": "Rows per page (1-100000); large pages stream.",
                                      "example": 100})
     offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=INT64_MAX),
                             metadata={"description": "Rows to skip (newest first).", "example": 0})
+
+
+def _request_column_filter(column, example):
+    return fields.Integer(load_default=None, validate=validate.Range(min=0, max=INT64_MAX),
+                          metadata={"description": f"Only requests with this {column}.",
+                                    "example": example})
+
+
+class ExportArgs(RequestFilterArgs):
+    user_id = _request_column_filter("user_id", 7)
+    api_key_id = _request_column_filter("api_key_id", 3)
+    format = fields.String(
+        load_default="csv", validate=validate.OneOf(EXPORT_FORMATS),
+        metadata={"description": "`csv` (default): a header line, then one line per request "
+                                 "(RFC 4180 quoting, CRLF line ends); `ndjson`: one JSON object "
+                                 "per line.", "example": "csv"})
+    order = fields.String(
+        load_default="desc", validate=validate.OneOf(("desc", "asc")),
+        metadata={"description": "`desc` (default): newest first, as the request list; `asc`: "
+                                 "oldest first. Ties on created_at go by id.", "example": "desc"})
 
 
 class ModelPath(Schema):

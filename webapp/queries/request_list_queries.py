@@ -1,11 +1,14 @@
 """Request rows, streamed from server-side cursors: the request list (filtered rows,
-newest first) and the plot feed (the newest rows, then every row's tokens, latency
-and time, oldest first)."""
+newest first), the plot feed (the newest rows, then every row's tokens, latency
+and time, oldest first) and the export (every filtered row, flat, either order).
+All three are one query: _FROM, the conditions of _filters(), ORDER BY _order()."""
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from typing import Callable, Iterator
 
 from psycopg import errors
+from psycopg.rows import scalar_row, tuple_row
 
 _FROM = """
       FROM chat_completion_requests r
@@ -29,6 +32,30 @@ _ROW_JSON = """
             'providers', json_build_object('id', p.id, 'name', p.name, 'slug', p.slug)) END
     )::text
 """
+
+# The export's columns, in order: every column of the request row, flat, with its
+# model's identifier and name and its provider's id, slug and name (NULL without a
+# model). The cost is the exact numeric as text; the time ISO 8601 in UTC, whatever
+# the session's TimeZone, always with microseconds.
+EXPORT_COLUMNS = {
+    "id": "r.id", "request_id": "r.request_id", "model_id": "r.model_id",
+    "model_identifier": "m.model_id", "model_name": "m.model_name",
+    "provider_id": "p.id", "provider_slug": "p.slug", "provider_name": "p.name",
+    "input_tokens": "r.input_tokens", "output_tokens": "r.output_tokens",
+    "total_tokens": "r.total_tokens", "processing_time_ms": "r.processing_time_ms",
+    "status": "r.status", "error_message": "r.error_message", "user_id": "r.user_id",
+    "api_key_id": "r.api_key_id", "cost_usd": "r.cost_usd::text",
+    "created_at": """to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
+}
+# Per format: the select list and what each fetched row is. JSON objects are built by
+# PostgreSQL (one text per row, as the list's); CSV gets the values, for Python's csv
+# module to quote.
+_EXPORT_SELECT = {
+    "csv": (", ".join(EXPORT_COLUMNS.values()), tuple_row),
+    "ndjson": ("json_build_object(" + ", ".join(f"'{name}', {sql}" for name, sql in
+                                                EXPORT_COLUMNS.items()) + ")::text", scalar_row),
+}
+EXPORT_FORMATS = tuple(_EXPORT_SELECT)
 
 # The exact count comes from the statistics (the rollup store, without histograms)
 # from the raw-retention horizon on, where they count exactly the rows that exist,
@@ -57,11 +84,15 @@ def _like_pattern(text):
     return f"%{escaped}%"
 
 
+# Filters on request columns that the statistics (and so the list's count) cannot apply.
+_UNCOUNTED_FILTERS = ("user_id", "api_key_id")
+
+
 def _filters(filters):
     """(model conditions, request conditions, params) for the given filters."""
     model_conds, request_conds = ["true"], ["true"]
     params = {key: filters.get(key) for key in
-              ("model_id", "provider_id", "status", "start_date", "end_date")}
+              ("model_id", "provider_id", "status", "start_date", "end_date", *_UNCOUNTED_FILTERS)}
     if filters.get("model_id") is not None:
         model_conds.append("m.id = %(model_id)s")
     if filters.get("provider_id") is not None:
@@ -75,6 +106,9 @@ def _filters(filters):
         request_conds.append("r.created_at >= %(start_date)s")
     if filters.get("end_date") is not None:
         request_conds.append("r.created_at < %(end_date)s")
+    for column in _UNCOUNTED_FILTERS:
+        if filters.get(column) is not None:
+            request_conds.append(f"r.{column} = %({column})s")
     return " AND ".join(model_conds), " AND ".join(request_conds), params
 
 
@@ -89,7 +123,13 @@ def _count(conn, model_where, request_where, params):
                             params).fetchone()["n"]
 
 
-_NEWEST_FIRST = "r.created_at DESC, r.id DESC LIMIT %(limit)s"
+def _order(newest_first):
+    """Creation time, then id (unique): a total order, the same in every query."""
+    direction = "DESC" if newest_first else "ASC"
+    return f"r.created_at {direction}, r.id {direction}"
+
+
+_NEWEST_FIRST = f"{_order(True)} LIMIT %(limit)s"
 
 
 @dataclass
@@ -110,6 +150,8 @@ def _snapshot(conn):
 def open_page(conn, filters, limit, offset, chunk_rows):
     """The Page, read while the context lasts: count and rows come from one
     snapshot, so they agree. Leaving ends it, also mid-page."""
+    if any(filters.get(key) is not None for key in _UNCOUNTED_FILTERS):
+        raise ValueError(f"the request list cannot count rows filtered by {_UNCOUNTED_FILTERS}")
     model_where, request_where, params = _filters(filters)
     params.update(limit=limit, offset=offset)
     with _snapshot(conn):
@@ -149,7 +191,7 @@ def open_plot(conn, filters, chunk_rows):
         opened = []
 
         def series(name):
-            chunks = _stream(conn, f"plot_{name}", PLOT_SERIES[name], where, "r.created_at, r.id",
+            chunks = _stream(conn, f"plot_{name}", PLOT_SERIES[name], where, _order(False),
                              params, chunk_rows)
             opened.append(chunks)
             return chunks
@@ -161,13 +203,35 @@ def open_plot(conn, filters, chunk_rows):
                 chunks.close()
 
 
-def _stream(conn, name, value, where, order, params, chunk_rows, skip=False):
-    """Lists of at most chunk_rows `value`s of the matching rows in `order`, read through
-    the server-side cursor `name` (in the caller's transaction) while they are consumed."""
+@contextmanager
+def open_export(conn, filters, newest_first, fmt, chunk_rows, statement_timeout_ms):
+    """Every row matching the filters (the list's, plus user_id and api_key_id), read
+    while the context lasts from one server-side cursor, chunk_rows rows per round trip:
+    lists of JSON texts (fmt "ndjson") or of tuples in EXPORT_COLUMNS' order ("csv").
+
+    The planner keeps a cursor's fast-start plans (the time index walked in order, no
+    sort of all the rows), so a filter that few rows match may scan far for one chunk:
+    each round trip may take statement_timeout_ms. The first chunk is read before this
+    returns, so that a fault or timeout there is still an HTTP error."""
+    model_where, request_where, params = _filters(filters)
+    select, row_factory = _EXPORT_SELECT[fmt]
+    with _snapshot(conn):
+        conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(int(statement_timeout_ms)),))
+        chunks = _stream(conn, "request_export", select, f"{model_where} AND {request_where}",
+                         _order(newest_first), params, chunk_rows, row_factory=row_factory)
+        with closing(chunks):
+            first = next(chunks, None)
+            yield chain([first] if first else [], chunks)
+
+
+def _stream(conn, name, select, where, order, params, chunk_rows, skip=False, row_factory=scalar_row):
+    """Lists of at most chunk_rows rows (by default the one value `select` gives) of the
+    matching rows in `order`, read through the server-side cursor `name` (in the
+    caller's transaction) while they are consumed."""
     if skip:
         return
-    with conn.cursor(name=name) as cursor:
+    with conn.cursor(name=name, row_factory=row_factory) as cursor:
         cursor.itersize = chunk_rows
-        cursor.execute(f"SELECT {value} AS value {_FROM} WHERE {where} ORDER BY {order}", params)
+        cursor.execute(f"SELECT {select} {_FROM} WHERE {where} ORDER BY {order}", params)
         while rows := cursor.fetchmany(chunk_rows):
-            yield [row["value"] for row in rows]
+            yield rows
