@@ -9,13 +9,14 @@ DROP FUNCTION chat_request_groups_dim(text, integer[], bigint, bigint);
 DROP FUNCTION chat_request_groups_raw(timestamptz[], text, integer, text, integer[], bigint, bigint, text);
 DROP TYPE chat_request_group;
 DROP FUNCTION chat_rollup_series("char", timestamptz[], bigint[], boolean);
-DROP FUNCTION chat_rollup_raw(timestamptz[], boolean, "char", bigint[], boolean);
+DROP FUNCTION chat_rollup_raw(timestamptz[], timestamptz[], timestamptz[], timestamptz[], "char", bigint[], boolean);
 DROP FUNCTION chat_rollup_pieces("char", timestamptz, timestamptz);
 DROP FUNCTION chat_rollup_prune(timestamptz, timestamptz);
 DROP FUNCTION chat_rollup_deltas(chat_rollup_input[], integer, chat_rollup_state, "char"[], boolean);
 DROP FUNCTION chat_rollup_base_bucket(chat_rollup_state, "char", timestamptz);
 DROP FUNCTION chat_rollup_kept_from(chat_rollup_state, "char", integer);
 DROP FUNCTION chat_rollup_input_of(chat_completion_requests, timestamptz);
+DROP AGGREGATE chat_sum(bigint);
 
 DELETE FROM chat_rollups WHERE dim <> 'm';
 ALTER TABLE chat_rollups DROP CONSTRAINT chat_rollups_dim_check,
@@ -274,6 +275,20 @@ LANGUAGE sql STABLE AS $$
            sum(t.processing_time_ms)::bigint, sum(t.cost_usd), sum(t.latency), sum(t.latency_over)
       FROM parts t
      GROUP BY t.id
+$$;
+
+-- TRUNCATE empties the rollups too; ids may restart, so the watermark does as well.
+CREATE OR REPLACE FUNCTION chat_rollup_reset()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM chat_rollup_state FOR UPDATE;
+    TRUNCATE chat_rollups;
+    UPDATE chat_rollup_state
+       SET watermark_id = 0, refreshed_at = now(), quarter_horizon = '-infinity',
+           raw_horizon = '-infinity';
+    RETURN NULL;
+END
 $$;
 
 REVOKE EXECUTE ON ROUTINE chat_rollup_prune(timestamptz) FROM chatstats_api;

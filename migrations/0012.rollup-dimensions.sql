@@ -50,6 +50,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                r.processing_time_ms, r.cost_usd, r.api_key_id, r.user_id)::chat_rollup_input
 $$;
 
+-- A sum of bigints in a bigint: sum(bigint) accumulates in numeric, several times slower
+-- for the thousands of groups a breakdown sums. Past 9.2e18 it fails; it never wraps.
+CREATE AGGREGATE chat_sum(bigint) (SFUNC = int8pl, STYPE = bigint, COMBINEFUNC = int8pl, PARALLEL = SAFE);
+
 -- The first bucket start of a level kept for a dimension ('infinity': never kept); it
 -- replaces 0008's chat_rollup_horizon.
 DROP FUNCTION chat_rollup_horizon(chat_rollup_state, integer);
@@ -125,9 +129,9 @@ DECLARE
 BEGIN
     FOR lvl IN 1 .. chat_rollup_top() LOOP
         sums := ARRAY(
-            SELECT ROW(chat_rollup_bucket(lvl, d.bucket), d.id, sum(d.completed), sum(d.failed),
-                       sum(d.partial), sum(d.input_tokens), sum(d.output_tokens),
-                       sum(d.processing_time_ms), sum(d.cost_usd), sum(d.latency),
+            SELECT ROW(chat_rollup_bucket(lvl, d.bucket), d.id, chat_sum(d.completed), chat_sum(d.failed),
+                       chat_sum(d.partial), chat_sum(d.input_tokens), chat_sum(d.output_tokens),
+                       chat_sum(d.processing_time_ms), sum(d.cost_usd), sum(d.latency),
                        sum(d.latency_over), d.dim)::chat_rollup_delta
               FROM unnest(sums) d
              GROUP BY d.dim, chat_rollup_bucket(lvl, d.bucket), d.id);
@@ -155,6 +159,20 @@ BEGIN
 END
 $$;
 
+-- TRUNCATE starts over, as in 0009, the detail horizon too.
+CREATE OR REPLACE FUNCTION chat_rollup_reset()
+RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM chat_rollup_state FOR UPDATE;
+    TRUNCATE chat_rollups;
+    UPDATE chat_rollup_state
+       SET watermark_id = 0, refreshed_at = now(), quarter_horizon = '-infinity',
+           raw_horizon = '-infinity', detail_horizon = '-infinity';
+    RETURN NULL;
+END
+$$;
+
 -- Stops keeping quarters before p_from and the keys' and users' fine levels before
 -- p_detail_from (NULL: where they are), each rounded down to a UTC midnight and never
 -- moved back, and deletes those rows; returns how many.
@@ -177,7 +195,7 @@ BEGIN
         RETURN 0;
     END IF;
     DELETE FROM chat_rollups r
-     WHERE r.level < 7 AND r.bucket < chat_rollup_kept_from(st, r.dim, r.level);
+     WHERE r.level < 9 AND r.bucket < chat_rollup_kept_from(st, r.dim, r.level);
     GET DIAGNOSTICS removed = ROW_COUNT;
     RETURN removed;
 END
@@ -265,35 +283,60 @@ LANGUAGE sql STABLE ROWS 20 AS $$
     SELECT * FROM chat_rollup_pieces('m', p_start, p_end)
 $$;
 
--- Totals per slot and id of the raw rows p_bounds[1] <= created_at < p_bounds[n] that
--- are rolled up (or, with p_tail, that are not: found through the primary key), filed
--- under their slot [p_bounds[i], p_bounds[i + 1]), per id of dimension p_dim, of the ids
--- p_ids only (NULL: all; 0 is the requests without one), histograms with p_latency.
--- Planned for each call with its values, as in 0010.
+-- Totals per slot and id of dimension p_dim of raw rows: those rolled up in the edges
+-- [p_los[i], p_his[i]), filed under slot p_slots[i], and those not rolled up yet (the
+-- tail, found through the primary key) in p_tail[1] <= created_at < p_tail[n], filed
+-- under their slot [p_tail[i], p_tail[i + 1]); of the ids p_ids only (NULL: all; 0 is the
+-- requests without one), histograms with p_latency. One call for all of a series' raw
+-- rows, planned with its values (the edges by the index on created_at, the tail by the
+-- primary key): planning is most of the cost of a few thousand rows. The same sums as
+-- chat_rollup_deltas, aggregated straight from the table: an array of inputs costs ten
+-- times more.
 DROP FUNCTION chat_rollup_raw(timestamptz, timestamptz, boolean, integer[]);
 CREATE FUNCTION chat_rollup_raw(
-    p_bounds timestamptz[], p_tail boolean, p_dim "char", p_ids bigint[], p_latency boolean)
+    p_slots timestamptz[], p_los timestamptz[], p_his timestamptz[], p_tail timestamptz[],
+    p_dim "char", p_ids bigint[], p_latency boolean)
 RETURNS SETOF chat_rollup_delta
 LANGUAGE plpgsql STABLE
 SET plan_cache_mode = force_custom_plan
 SET enable_hashjoin = off
 SET enable_mergejoin = off
+SET work_mem = '64MB'  -- histograms summed in memory
+SET max_parallel_workers_per_gather = 0  -- the edges' unknown length looks large; they are not
 AS $$
 DECLARE
     done_upto bigint := (SELECT watermark_id FROM chat_rollup_state);
 BEGIN
     RETURN QUERY
-    SELECT * FROM chat_rollup_deltas(ARRAY(
-        SELECT chat_rollup_input_of(c, p_bounds[width_bucket(c.created_at, p_bounds)])
-          FROM chat_completion_requests c
-         WHERE c.created_at >= p_bounds[1] AND c.created_at < p_bounds[cardinality(p_bounds)]
-           AND CASE WHEN p_tail THEN c.id > done_upto ELSE c.id <= done_upto END
-           AND (p_ids IS NULL
-                OR CASE p_dim WHEN 'm' THEN c.model_id WHEN 'k' THEN c.api_key_id
-                              WHEN 'u' THEN c.user_id END = ANY (p_ids)
-                OR 0 = ANY (p_ids) AND CASE p_dim WHEN 'm' THEN c.model_id WHEN 'k' THEN c.api_key_id
-                                                  WHEN 'u' THEN c.user_id END IS NULL)),
-        1, NULL, ARRAY[p_dim], p_latency);
+    SELECT c.slot,
+           coalesce(CASE p_dim WHEN 'm' THEN c.model_id WHEN 'k' THEN c.api_key_id
+                               WHEN 'u' THEN c.user_id END, 0),
+           count(*) FILTER (WHERE c.status = 'completed'),
+           count(*) FILTER (WHERE c.status = 'failed'),
+           count(*) FILTER (WHERE c.status = 'partial'),
+           sum(c.input_tokens)::bigint,
+           sum(c.output_tokens)::bigint,
+           sum(c.processing_time_ms)::bigint,
+           coalesce(sum(c.cost_usd), 0),
+           sum(s.latency),
+           sum(s.latency_over),
+           p_dim
+      FROM (SELECT e.slot, r.*
+              FROM unnest(p_slots, p_los, p_his) e (slot, lo, hi),
+                   LATERAL (SELECT * FROM chat_completion_requests r
+                             WHERE r.created_at >= e.lo AND r.created_at < e.hi AND r.id <= done_upto) r
+            UNION ALL
+            SELECT p_tail[width_bucket(r.created_at, p_tail)], r.*
+              FROM chat_completion_requests r
+             WHERE r.id > done_upto
+               AND r.created_at >= p_tail[1] AND r.created_at < p_tail[cardinality(p_tail)]) c
+      LEFT JOIN chat_latency_steps s ON p_latency AND s.bucket = chat_latency_bucket(c.processing_time_ms)
+     WHERE p_ids IS NULL
+        OR CASE p_dim WHEN 'm' THEN c.model_id WHEN 'k' THEN c.api_key_id WHEN 'u' THEN c.user_id END
+           = ANY (p_ids)
+        OR 0 = ANY (p_ids) AND CASE p_dim WHEN 'm' THEN c.model_id WHEN 'k' THEN c.api_key_id
+                                          WHEN 'u' THEN c.user_id END IS NULL
+     GROUP BY 1, 2;
 END
 $$;
 
@@ -327,30 +370,32 @@ LANGUAGE sql STABLE AS $$
                            AND r.bucket >= p.lo AND r.bucket < p.hi AND r.id = ANY (p_ids)
                         OFFSET 0) r
          WHERE p.level IS NOT NULL
-        UNION ALL
-        SELECT p.slot, d.id, d.completed, d.failed, d.partial, d.input_tokens, d.output_tokens,
-               d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
-          FROM pieces p, chat_rollup_raw(ARRAY[p.lo, p.hi], false, p_dim, p_ids, p_latency) d
-         WHERE p.level IS NULL
-        UNION ALL  -- the tail, over the range the pieces cover (an outer edge may be rounded)
-        SELECT CASE WHEN d.bucket = e.lo THEN p_bounds[1] ELSE d.bucket END, d.id, d.completed,
+        UNION ALL  -- raw rows: the ragged edges, and the tail over the range the pieces cover
+        SELECT CASE WHEN d.bucket = x.tail_lo THEN p_bounds[1] ELSE d.bucket END, d.id, d.completed,
                d.failed, d.partial, d.input_tokens, d.output_tokens, d.processing_time_ms,
                d.cost_usd, d.latency, d.latency_over
-          FROM (SELECT least(p_bounds[1], min(p.lo) FILTER (WHERE NOT p.exact AND p.slot = p_bounds[1])) AS lo,
+          FROM (SELECT coalesce(array_agg(p.slot) FILTER (WHERE p.level IS NULL), '{}') AS slots,
+                       coalesce(array_agg(p.lo) FILTER (WHERE p.level IS NULL), '{}') AS los,
+                       coalesce(array_agg(p.hi) FILTER (WHERE p.level IS NULL), '{}') AS his,
+                       -- an outer edge rounded outwards takes the tail with it
+                       least(p_bounds[1], min(p.lo) FILTER (WHERE NOT p.exact AND p.slot = p_bounds[1]))
+                           AS tail_lo,
                        greatest(p_bounds[cardinality(p_bounds)], max(p.hi) FILTER (
-                           WHERE NOT p.exact AND p.slot = p_bounds[cardinality(p_bounds) - 1])) AS hi
-                  FROM pieces p) e,
-               chat_rollup_raw(e.lo || p_bounds[2:cardinality(p_bounds) - 1] || e.hi, true, p_dim, p_ids,
-                               p_latency) d)
-    SELECT t.slot, t.id, sum(t.completed)::bigint, sum(t.failed)::bigint,
-           sum(t.partial)::bigint, sum(t.input_tokens)::bigint, sum(t.output_tokens)::bigint,
-           sum(t.processing_time_ms)::bigint, sum(t.cost_usd), sum(t.latency), sum(t.latency_over),
+                           WHERE NOT p.exact AND p.slot = p_bounds[cardinality(p_bounds) - 1])) AS tail_hi
+                  FROM pieces p) x,
+               chat_rollup_raw(x.slots, x.los, x.his,
+                               x.tail_lo || p_bounds[2:cardinality(p_bounds) - 1] || x.tail_hi,
+                               p_dim, p_ids, p_latency) d)
+    SELECT t.slot, t.id, chat_sum(t.completed), chat_sum(t.failed),
+           chat_sum(t.partial), chat_sum(t.input_tokens), chat_sum(t.output_tokens),
+           chat_sum(t.processing_time_ms), sum(t.cost_usd), sum(t.latency), sum(t.latency_over),
            p_dim
       FROM parts t
      GROUP BY t.slot, t.id
 $$;
 
--- 0010's per-model totals, now one slot of a series.
+-- 0010's per-model totals, now one slot of a series (models p_ids never include the
+-- requests without one, id 0 in the series).
 CREATE OR REPLACE FUNCTION chat_rollup_sums(
     p_start timestamptz, p_end timestamptz, p_ids integer[], p_latency boolean)
 RETURNS SETOF chat_rollup_delta
@@ -358,7 +403,7 @@ LANGUAGE sql STABLE AS $$
     SELECT NULL::timestamptz, s.id, s.completed, s.failed, s.partial, s.input_tokens,
            s.output_tokens, s.processing_time_ms, s.cost_usd, s.latency, s.latency_over, s.dim
       FROM chat_rollup_series('m', ARRAY[coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity')],
-                              p_ids::bigint[], p_latency) s
+                              array_remove(p_ids, 0)::bigint[], p_latency) s
 $$;
 
 -- ## Time series and breakdowns
@@ -447,9 +492,10 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                         CASE WHEN p_user_id IS NOT NULL THEN 'u' END]::"char"[]) d
 $$;
 
--- As chat_request_groups_raw, from the rollups of the one dimension involved. A
--- breakdown ranks the groups by their sums alone, then reads histograms only for the
--- first p_top and the total; 'others' is the total less the first p_top.
+-- As chat_request_groups_raw, from the rollups of the one dimension involved, for a
+-- series (p_by NULL) or a breakdown (p_by, one slot). A breakdown ranks the groups by
+-- their sums alone, then reads histograms only for the first p_top and the total;
+-- 'others' is the total less the first p_top.
 CREATE FUNCTION chat_request_groups_rollup(
     p_bounds timestamptz[], p_by text, p_top integer, p_order text,
     p_model_ids integer[], p_api_key_id bigint, p_user_id bigint)
@@ -463,10 +509,10 @@ DECLARE
 BEGIN
     RETURN QUERY
     WITH total AS MATERIALIZED (
-        SELECT s.bucket AS slot, sum(s.completed)::bigint AS completed, sum(s.failed)::bigint AS failed,
-               sum(s.partial)::bigint AS partial, sum(s.input_tokens)::bigint AS input_tokens,
-               sum(s.output_tokens)::bigint AS output_tokens,
-               sum(s.processing_time_ms)::bigint AS processing_time_ms, sum(s.cost_usd) AS cost_usd,
+        SELECT s.bucket AS slot, chat_sum(s.completed) AS completed, chat_sum(s.failed) AS failed,
+               chat_sum(s.partial) AS partial, chat_sum(s.input_tokens) AS input_tokens,
+               chat_sum(s.output_tokens) AS output_tokens,
+               chat_sum(s.processing_time_ms) AS processing_time_ms, sum(s.cost_usd) AS cost_usd,
                sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
           FROM chat_rollup_series(CASE WHEN ids IS NULL THEN 'a' ELSE dim END, p_bounds, ids, true) s
          GROUP BY s.bucket),
@@ -475,22 +521,28 @@ BEGIN
                          ELSE nullif(s.id, 0) END AS g
           FROM chat_rollup_series(dim, p_bounds, ids, false) s
          WHERE p_by IS NOT NULL),
-    grouped AS (
+    grouped AS (  -- a provider sums its models; any other group is one id
         SELECT s.bucket AS slot, s.g,
-               sum(s.completed)::bigint AS completed, sum(s.failed)::bigint AS failed,
-               sum(s.partial)::bigint AS partial, sum(s.input_tokens)::bigint AS input_tokens,
-               sum(s.output_tokens)::bigint AS output_tokens,
-               sum(s.processing_time_ms)::bigint AS processing_time_ms, sum(s.cost_usd) AS cost_usd
+               chat_sum(s.completed) AS completed, chat_sum(s.failed) AS failed,
+               chat_sum(s.partial) AS partial, chat_sum(s.input_tokens) AS input_tokens,
+               chat_sum(s.output_tokens) AS output_tokens,
+               chat_sum(s.processing_time_ms) AS processing_time_ms, sum(s.cost_usd) AS cost_usd
           FROM sums s
-         GROUP BY 1, 2),
-    top AS MATERIALIZED (
-        SELECT r.* FROM (
-            SELECT g.*, row_number() OVER (PARTITION BY g.slot ORDER BY CASE p_order
-                       WHEN 'tokens' THEN g.input_tokens::numeric + g.output_tokens
-                       WHEN 'cost' THEN g.cost_usd
-                       ELSE (g.completed + g.failed + g.partial)::numeric END DESC, g.g NULLS LAST) AS rank
-              FROM grouped g) r
-         WHERE r.rank <= p_top),
+         WHERE p_by = 'provider'
+         GROUP BY 1, 2
+        UNION ALL
+        SELECT s.bucket, s.g, s.completed, s.failed, s.partial, s.input_tokens, s.output_tokens,
+               s.processing_time_ms, s.cost_usd
+          FROM sums s
+         WHERE p_by <> 'provider'),
+    top AS MATERIALIZED (  -- a breakdown has one slot: the first p_top by a top-N sort
+        SELECT f.*, row_number() OVER () AS rank
+          FROM (SELECT g.* FROM grouped g
+                 ORDER BY CASE p_order WHEN 'tokens' THEN g.input_tokens::numeric + g.output_tokens
+                                       WHEN 'cost' THEN g.cost_usd
+                                       ELSE (g.completed + g.failed + g.partial)::numeric END DESC,
+                          g.g NULLS LAST
+                 LIMIT p_top) f),
     histograms AS (
         SELECT s.bucket AS slot, m.g, sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
           FROM chat_rollup_series(dim, p_bounds, ARRAY(
@@ -512,10 +564,10 @@ BEGIN
                CASE WHEN t.latency IS NULL THEN a.latency ELSE a.latency - t.latency END,
                CASE WHEN t.latency_over IS NULL THEN a.latency_over ELSE a.latency_over - t.latency_over END
           FROM total a
-          LEFT JOIN (SELECT t.slot, sum(t.completed) AS completed, sum(t.failed) AS failed,
-                            sum(t.partial) AS partial, sum(t.input_tokens) AS input_tokens,
-                            sum(t.output_tokens) AS output_tokens,
-                            sum(t.processing_time_ms) AS processing_time_ms, sum(t.cost_usd) AS cost_usd,
+          LEFT JOIN (SELECT t.slot, chat_sum(t.completed) AS completed, chat_sum(t.failed) AS failed,
+                            chat_sum(t.partial) AS partial, chat_sum(t.input_tokens) AS input_tokens,
+                            chat_sum(t.output_tokens) AS output_tokens,
+                            chat_sum(t.processing_time_ms) AS processing_time_ms, sum(t.cost_usd) AS cost_usd,
                             sum(h.latency) AS latency, sum(h.latency_over) AS latency_over
                        FROM top t
                        LEFT JOIN histograms h ON h.slot = t.slot AND h.g IS NOT DISTINCT FROM t.g

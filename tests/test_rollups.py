@@ -335,14 +335,14 @@ def test_comparisons_catch_a_wrong_rollup(conn):
     rc.check_store(conn, sh)
     rc.check_range_stats(conn, sh, [], None, None)
     day = sh.widths.index(timedelta(days=1)) + 1 if timedelta(days=1) in sh.widths else 2
-    key = conn.execute("SELECT bucket, id FROM chat_rollups WHERE level = %s AND completed > 0 "
+    key = conn.execute("SELECT bucket, id FROM chat_rollups WHERE level = %s AND dim = 'm' AND completed > 0 "
                        "AND (latency::real[])[%s] > 0 ORDER BY bucket, id LIMIT 1", (day, sh.main_dims)).fetchone()
     bucket_range = (key["bucket"], key["bucket"] + sh.widths[day - 1])
     with conn.transaction(force_rollback=True):  # a request moved from one latency bucket to the next
         moved = conn.execute("""UPDATE chat_rollups r
                            SET latency = r.latency - a.latency + b.latency
                           FROM chat_latency_steps a, chat_latency_steps b
-                         WHERE r.level = %s AND r.bucket = %s AND r.id = %s
+                         WHERE r.level = %s AND r.dim = 'm' AND r.bucket = %s AND r.id = %s
                            AND a.bucket = (SELECT min(i) FROM unnest(r.latency::real[]) WITH ORDINALITY u(c, i)
                                             WHERE c > 0)
                            AND b.bucket = a.bucket + 1""", (day, key["bucket"], key["id"]))
@@ -352,7 +352,7 @@ def test_comparisons_catch_a_wrong_rollup(conn):
     with conn.transaction(force_rollback=True):
         conn.execute("UPDATE chat_rollups SET completed = completed + 1, latency = latency + "
                      "(SELECT latency FROM chat_latency_steps WHERE bucket = 1) "
-                     "WHERE level = %s AND bucket = %s AND id = %s", (day, key["bucket"], key["id"]))
+                     "WHERE level = %s AND dim = 'm' AND bucket = %s AND id = %s", (day, key["bucket"], key["id"]))
         with pytest.raises(AssertionError, match="stored rollups differ"):
             rc.check_store(conn, sh)
         with pytest.raises(AssertionError):
