@@ -675,6 +675,7 @@ REVOKE EXECUTE ON ROUTINE
     chat_rollup_prune(timestamptz, timestamptz)
     FROM chatstats_api;
 GRANT EXECUTE ON ROUTINE
+    chat_sum(bigint),
     chat_rollup_kept_from(chat_rollup_state, "char", integer),
     chat_rollup_base_bucket(chat_rollup_state, "char", timestamptz),
     chat_rollup_input_of(chat_completion_requests, timestamptz),

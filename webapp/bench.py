@@ -272,8 +272,9 @@ def _wait_ready(url, timeout_s=60):
 # -- ingest ------------------------------------------------------------------
 
 def _writers(url, writers, rate, seconds, update_share, lag_samples):
-    """Rows per second inserted by `writers` threads, paced to `rate` rows/s in total, each
-    also updating one of its recent rows for `update_share` of its operations."""
+    """Rows per second inserted by `writers` threads, paced to `rate` rows/s in total (of
+    50 models, 5,000 users and 200 keys, as the gateway shape), each also updating one of
+    its recent rows for `update_share` of its operations."""
     stop = threading.Event()
     counts = [0] * writers
     model_ids = None
@@ -287,10 +288,11 @@ def _writers(url, writers, rate, seconds, update_share, lag_samples):
                 due += interval
                 (row_id,) = conn.execute(
                     "INSERT INTO chat_completion_requests (request_id, model_id, input_tokens,"
-                    " output_tokens, processing_time_ms, cost_usd) VALUES (%s, %s, %s, %s, %s, %s)"
-                    " RETURNING id",
+                    " output_tokens, processing_time_ms, cost_usd, user_id, api_key_id)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
                     (f"ingest-{slot}-{time.time_ns()}", rng.choice(model_ids), rng.randint(1, 4000),
-                     rng.randint(0, 1000), rng.randint(80, 30000), Decimal(rng.randint(0, 99999)) / 10**6)
+                     rng.randint(0, 1000), rng.randint(80, 30000), Decimal(rng.randint(0, 99999)) / 10**6,
+                     rng.randint(1, 5000), rng.randint(1, 200))
                 ).fetchone()
                 counts[slot] += 1
                 recent = [*recent[-99:], row_id]
