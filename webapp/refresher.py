@@ -15,7 +15,8 @@ def start(app):
     interval_s = app.config["ROLLUP_INTERVAL_S"]
     if interval_s > 0 and _KEY not in app.extensions:
         thread = rollups.Refresher(db.rollup_database_url(app.config), interval_s,
-                                   app.config["QUARTER_ROLLUP_DAYS"], app.config["RAW_RETENTION_DAYS"])
+                                   app.config["QUARTER_ROLLUP_DAYS"], app.config["RAW_RETENTION_DAYS"],
+                                   {"prepare_threshold": None} if app.config["PGBOUNCER"] else None)
         thread.start()
         app.extensions[_KEY] = thread
 

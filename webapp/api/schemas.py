@@ -148,6 +148,10 @@ class StatsMetadata(Metadata):
         "description": "Requests not rolled up yet (read raw); null without rollups."})
     rollup_lag_seconds = fields.Float(allow_none=True, metadata={
         "description": "Seconds since the last refresh while rows wait; 0 when none wait."})
+    replica_lag_seconds = fields.Float(allow_none=True, metadata={
+        "description": "How far the standby that answered is behind the primary, in seconds "
+                       "(0: it has replayed all it received and is streaming); null when the "
+                       "primary answered (no standby configured, or the standbys unreachable)."})
     range_exact = fields.Boolean(metadata={
         "description": "False when an edge of the range fell before the raw-data retention "
                        "horizon at a finer precision than the rollups keep there, and was "
@@ -358,4 +362,11 @@ class Readiness(Schema):
     status = fields.String(metadata={"example": "ready"})
     database = fields.String(metadata={"example": "ok"})
     pending_migrations = fields.List(fields.String())
+    reads = fields.String(metadata={"description": "Who answers reads: `standby` or `primary`.",
+                                    "example": "standby"})
+    primary = fields.String(metadata={"description": "`ok`, or `unavailable` (statistics still "
+                                      "answer from the standbys; last_used_at is not written)",
+                                      "example": "ok"})
     rollup = fields.Nested(RollupLag, allow_none=True)
+    replica_lag_seconds = fields.Float(allow_none=True, metadata={
+        "description": "How far the standby answering reads is behind; null on the primary."})
