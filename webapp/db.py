@@ -179,7 +179,9 @@ def get_db(primary=False, optional=False):
     want = PRIMARY_POOL if primary else READ_POOL
     if optional and want not in held:
         pool = _pool(PRIMARY_POOL)
-        conn = None if pool.resting() else pool.getconn_unless_down()
+        if pool.resting():
+            return None
+        conn = pool.getconn_unless_down()
         if conn is None:
             pool.rest(current_app.config["RETRY_AFTER_S"])
             return None
