@@ -7,6 +7,9 @@ The app reads from the standby (READ_DATABASE_URL) and writes to the primary
 (DATABASE_URL); each test injects a fault and checks what the client sees.
 """
 import logging
+import os
+import shutil
+import subprocess
 import time
 from types import SimpleNamespace
 
@@ -282,3 +285,83 @@ def test_promoted_standby(cluster, make_client):
     finally:
         embedded.start(REPLICATION_DIR)
         embedded.stop_replica(REPLICATION_DIR, "second", remove=True)
+
+
+# -- PgBouncer in transaction pooling mode ------------------------------------------
+
+PGBOUNCER_DIR = REPLICATION_DIR / "pgbouncer"
+PGBOUNCER_PORT = 6432
+
+
+@pytest.fixture(scope="module")
+def pgbouncer(servers):
+    """Debian's pgbouncer, transaction pooling, one server connection per database and
+    user (so that every client shares it), in front of the primary (DATABASE) and the
+    standby (DATABASE_standby); as an unprivileged user when we are root. The API role
+    gets its settings from the role (PgBouncer refuses startup options)."""
+    binary = shutil.which("pgbouncer")
+    if binary is None:
+        pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+    shutil.rmtree(PGBOUNCER_DIR, ignore_errors=True)
+    PGBOUNCER_DIR.mkdir(parents=True)
+    PGBOUNCER_DIR.chmod(0o777)
+    host = {name: conninfo_to_dict(url)["host"] for name, url in vars(servers).items()
+            if name in ("primary", "standby")}
+    (PGBOUNCER_DIR / "users.txt").write_text(
+        "".join(f'"{user}" ""\n' for user in ("postgres", "chatstats_api", "chatstats_rollup")))
+    (PGBOUNCER_DIR / "pgbouncer.ini").write_text(f"""
+[databases]
+{DATABASE} = host={host["primary"]} dbname={DATABASE}
+{DATABASE}_standby = host={host["standby"]} dbname={DATABASE}
+[pgbouncer]
+pool_mode = transaction
+default_pool_size = 1
+listen_addr =
+listen_port = {PGBOUNCER_PORT}
+unix_socket_dir = {PGBOUNCER_DIR}
+auth_type = trust
+auth_file = {PGBOUNCER_DIR / "users.txt"}
+logfile = {PGBOUNCER_DIR / "pgbouncer.log"}
+""")
+    with owner(servers.primary) as conn:
+        conn.execute(f"ALTER ROLE chatstats_api IN DATABASE {DATABASE} SET statement_timeout = '5s'")
+        conn.execute(f"ALTER ROLE chatstats_api IN DATABASE {DATABASE} SET TimeZone = 'UTC'")
+    user = ["-u", embedded._system_user()] if os.geteuid() == 0 else []
+    process = subprocess.Popen([binary, *user, str(PGBOUNCER_DIR / "pgbouncer.ini")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"host={PGBOUNCER_DIR} port={PGBOUNCER_PORT} user=postgres dbname={DATABASE}"
+    eventually(lambda: (PGBOUNCER_DIR / f".s.PGSQL.{PGBOUNCER_PORT}").exists()
+               or process.poll() is not None, what="pgbouncer listening")
+    assert process.poll() is None, (PGBOUNCER_DIR / "pgbouncer.log").read_text()
+    yield SimpleNamespace(primary=url, standby=url.replace(f"dbname={DATABASE}", f"dbname={DATABASE}_standby"))
+    process.terminate()
+    process.wait(timeout=10)
+    with owner(servers.primary) as conn:
+        conn.execute(f"ALTER ROLE chatstats_api IN DATABASE {DATABASE} RESET ALL")
+
+
+def test_through_pgbouncer(cluster, pgbouncer, make_client):
+    """Statistics (each asked more often than psycopg's prepare threshold), the streamed
+    list and plot, keys' last_used_at and the refresher's procedure, all through PgBouncer
+    in transaction mode, equal the direct answers."""
+    direct = make_client()
+    bounced = make_client(DATABASE_URL=pgbouncer.primary, READ_DATABASE_URL=pgbouncer.standby,
+                          PGBOUNCER=True, POOL_MAX_SIZE=3, STREAM_CHUNK_ROWS=7, ROLLUP_INTERVAL_S=0.2)
+    for url in STATS_URLS + ROW_URLS:
+        expected = without_timestamps(answer(direct, url))
+        for _ in range(7):
+            assert without_timestamps(answer(bounced, url)) == expected, url
+    assert answer(bounced, PROVIDERS)["metadata"]["replica_lag_seconds"] is not None
+    with bounced.application.app_context():
+        with bounced.application.extensions["chatstats_read_pool"].connection() as conn:
+            assert conn.execute("SHOW statement_timeout").fetchone()["statement_timeout"] == "5s"
+
+    refresher.start(bounced.application)
+    with owner(cluster.primary) as conn:
+        seed.seed(conn, 70, providers=3, models=6, days=1, seed=13)
+        eventually(lambda: rollups.lag(conn)["lag_rows"] == 0, what="the refresh through PgBouncer")
+        touched = conn.execute("SELECT last_used_at FROM api_keys").fetchone()["last_used_at"]
+    wait_for_replay(cluster.primary, cluster.standby)
+    assert requests_counted(answer(bounced, PROVIDERS)) == 2370
+    with owner(cluster.primary) as conn:
+        assert conn.execute("SELECT last_used_at FROM api_keys").fetchone()["last_used_at"] > touched

@@ -33,7 +33,9 @@ class Settings(dict):
         return url
 
     def connect(self):
-        return psycopg.connect(self.database_url(), autocommit=True, row_factory=dict_row)
+        """The owner's connection (behind PgBouncer: without server-side prepared statements)."""
+        return psycopg.connect(self.database_url(), autocommit=True, row_factory=dict_row,
+                               **({"prepare_threshold": None} if self["PGBOUNCER"] else {}))
 
 
 @click.group("db")
