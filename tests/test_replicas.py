@@ -18,10 +18,10 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 
-from webapp import embedded, migrate, refresher, rollups, seed
+from webapp import cli, embedded, migrate, refresher, rollups, seed
 from webapp.dsn import with_database
 
-from conftest import PROJECT_DIR, make_key
+from conftest import PROJECT_DIR, make_key, run_cli
 
 REPLICATION_DIR = PROJECT_DIR / ".chatstats" / "replication"
 DATABASE = "chatstats_replication"
@@ -56,6 +56,13 @@ def eventually(check, timeout_s=60, what="the condition"):
         assert time.monotonic() < deadline, f"{what} did not happen in {timeout_s}s"
         time.sleep(0.1)
     return result
+
+
+def replica_command(*args):
+    """`chatstats db replica ARGS` for the standby of the replication server: its output."""
+    result = run_cli(cli.Settings.from_environment(DATA_DIR=REPLICATION_DIR), ["db", "replica", *args])
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
 
 
 def multi_host(*urls):
@@ -188,7 +195,8 @@ def test_ready_and_metrics_report_both_lags(make_client):
 def test_standby_down_reads_go_to_the_primary(cluster, make_client):
     client = make_client()
     assert answer(client, PROVIDERS)["metadata"]["replica_lag_seconds"] is not None
-    embedded.stop_replica(REPLICATION_DIR)
+    assert with_database(replica_command("url"), DATABASE) == cluster.standby
+    assert replica_command("stop") == "stopped"
 
     started = time.monotonic()
     body = answer(client, PROVIDERS)
@@ -199,7 +207,8 @@ def test_standby_down_reads_go_to_the_primary(cluster, make_client):
     ready = answer(client, "/ready")
     assert ready["reads"] == "primary" and ready["replica_lag_seconds"] is None
 
-    embedded.start_replica(REPLICATION_DIR)  # tried again after RETRY_AFTER_S
+    assert with_database(replica_command("start"), DATABASE) == cluster.standby
+    # the standby is tried again after RETRY_AFTER_S
     eventually(lambda: answer(client, PROVIDERS)["metadata"]["replica_lag_seconds"] is not None,
                what="reading from the standby again")
 
