@@ -14,9 +14,10 @@ def start(app):
     """Start this process's refresher for the app, unless ROLLUP_INTERVAL_S is 0 or one runs."""
     interval_s = app.config["ROLLUP_INTERVAL_S"]
     if interval_s > 0 and _KEY not in app.extensions:
+        pgbouncer = {"prepare_threshold": None} if app.config["PGBOUNCER"] else None
         thread = rollups.Refresher(db.rollup_database_url(app.config), interval_s,
                                    app.config["QUARTER_ROLLUP_DAYS"], app.config["RAW_RETENTION_DAYS"],
-                                   {"prepare_threshold": None} if app.config["PGBOUNCER"] else None)
+                                   connect_kwargs=pgbouncer)
         thread.start()
         app.extensions[_KEY] = thread
 
