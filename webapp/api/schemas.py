@@ -138,6 +138,10 @@ class Metadata(Schema):
     method = fields.String(metadata={
         "description": "`rpc` when the SQL functions answered; `fallback_*` when they are missing "
                        "and plain SQL in the app answered (same numbers, slower)."})
+    replica_lag_seconds = fields.Float(allow_none=True, metadata={
+        "description": "How far the standby that answered is behind the primary, in seconds "
+                       "(0: it has replayed all it received and is streaming); null when the "
+                       "primary answered (no standby configured, or the standbys unreachable)."})
 
 
 class StatsMetadata(Metadata):
@@ -148,10 +152,6 @@ class StatsMetadata(Metadata):
         "description": "Requests not rolled up yet (read raw); null without rollups."})
     rollup_lag_seconds = fields.Float(allow_none=True, metadata={
         "description": "Seconds since the last refresh while rows wait; 0 when none wait."})
-    replica_lag_seconds = fields.Float(allow_none=True, metadata={
-        "description": "How far the standby that answered is behind the primary, in seconds "
-                       "(0: it has replayed all it received and is streaming); null when the "
-                       "primary answered (no standby configured, or the standbys unreachable)."})
     range_exact = fields.Boolean(metadata={
         "description": "False when an edge of the range fell before the raw-data retention "
                        "horizon at a finer precision than the rollups keep there, and was "
