@@ -226,6 +226,23 @@ def test_standby_down_without_fallback_is_503(cluster, make_client):
     eventually(lambda: client.get(PROVIDERS).status_code == 200, what="the standby answering again")
 
 
+def test_busy_standby_is_503_not_the_primary(cluster, make_client):
+    """A standby that is up but has no free connection is a 503, like a busy primary: the
+    dashboards' load never spills onto the gateway's database."""
+    client = make_client(POOL_MAX_SIZE=1, POOL_TIMEOUT_S=0.5)
+    assert answer(client, PROVIDERS)["metadata"]["replica_lag_seconds"] is not None
+    pool = client.application.extensions["chatstats_read_pool"]
+    held = pool.getconn()  # another request's, for as long as this test wants
+    try:
+        response = client.get(PROVIDERS)
+        assert response.status_code == 503, response.get_data(as_text=True)
+        assert response.headers["Retry-After"] == "1"
+        assert not pool.resting()  # not taken for down: the next request tries it again
+    finally:
+        pool.putconn(held)
+    assert answer(client, PROVIDERS)["metadata"]["replica_lag_seconds"] is not None
+
+
 def test_primary_down_statistics_keep_answering(cluster, make_client, caplog):
     """Keys are verified on the standby, last_used_at is skipped (logged); the refresher
     waits, then resumes with the primary."""
