@@ -177,7 +177,7 @@ def get_db(primary=False, optional=False):
     again for RETRY_AFTER_S."""
     held = _held()
     want = PRIMARY_POOL if primary else READ_POOL
-    if optional and want not in held:
+    if primary and optional and want not in held:
         pool = _pool(PRIMARY_POOL)
         if pool.resting():
             return None
