@@ -192,7 +192,7 @@ def test_ready_and_metrics_report_both_lags(make_client):
     metrics = client.get("/metrics").get_data(as_text=True)
     for line in ("chatstats_database_up 1.0", "chatstats_primary_up 1.0",
                  "chatstats_reads_from_standby 1.0", "chatstats_replica_lag_seconds ",
-                 "chatstats_rollup_lag_rows "):
+                 "chatstats_rollup_lag_rows ", 'chatstats_db_read_pool{stat="pool_max"} 2.0'):
         assert line in metrics, line
 
 
