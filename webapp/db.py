@@ -1,5 +1,5 @@
-"""The connection pools: one per process and database role, opened on first use (after
-gunicorn forks).
+"""The connection pools: per process, one for the primary and one for the standbys (when
+configured), each opened on first use (after gunicorn forks).
 
 Views choose a connection by intent, with one function: `get_db()` reads (statistics,
 the request list, keys' verification, probes), `get_db(primary=True)` writes

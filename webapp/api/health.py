@@ -1,6 +1,6 @@
 """Liveness and readiness probes."""
-from flask.views import MethodView
 import psycopg
+from flask.views import MethodView
 
 from .. import errors, migrate, rollups
 from ..db import get_db
