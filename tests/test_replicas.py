@@ -265,9 +265,10 @@ def test_primary_down_statistics_keep_answering(cluster, make_client, caplog):
         assert len(answer(client, f"{BASE}?limit=10")["data"]) == 10
         ready = answer(client, "/ready")
         assert ready["reads"] == "standby" and ready["primary"] == "unavailable"
-        assert "chatstats_primary_up 0.0" in client.get("/metrics").get_data(as_text=True)
         thread = client.application.extensions["chatstats_refresher"]
         eventually(lambda: thread.waiting_for, what="the refresher noticing")
+        metrics = client.get("/metrics").get_data(as_text=True)
+        assert "chatstats_primary_up 0.0" in metrics and "chatstats_refresher_waiting 1.0" in metrics
     assert "last_used_at of API key 'replicas' not updated" in caplog.text
     assert "rollup refresh waits" in caplog.text
     assert thread.is_alive()
@@ -280,6 +281,7 @@ def test_primary_down_statistics_keep_answering(cluster, make_client, caplog):
             "SELECT last_used_at FROM api_keys").fetchone()["last_used_at"] > used,
             what="last_used_at written again")
     assert thread.waiting_for is None
+    assert "chatstats_refresher_waiting 0.0" in client.get("/metrics").get_data(as_text=True)
 
 
 def test_promoted_standby(cluster, make_client):

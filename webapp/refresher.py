@@ -22,6 +22,11 @@ def start(app):
         app.extensions[_KEY] = thread
 
 
+def running(app):
+    """This process's refresher thread for the app, or None."""
+    return app.extensions.get(_KEY)
+
+
 def stop(app):
     """Stop it, if it runs (worker exit, tests)."""
     thread = app.extensions.pop(_KEY, None)

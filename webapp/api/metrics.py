@@ -8,7 +8,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from psycopg_pool import PoolTimeout
 
-from .. import db, observability, rollups
+from .. import db, observability, refresher, rollups
 from ..db import get_db
 from ..queries.replication import replica_lag
 from .health import primary_status
@@ -49,6 +49,11 @@ def _database_families():
         families.append(GaugeMetricFamily(
             "chatstats_replica_lag_seconds", "How far the standby answering reads is behind.",
             value=standby_lag))
+    if (thread := refresher.running(current_app)) is not None:
+        families.append(GaugeMetricFamily(
+            "chatstats_refresher_waiting", "1 while this process's rollup refresher cannot "
+            "refresh (the primary unreachable, or a standby not promoted yet), logged once.",
+            value=int(thread.waiting_for is not None)))
     if lag is not None:
         families.append(GaugeMetricFamily(
             "chatstats_rollup_lag_rows", "Requests not rolled up yet (read raw meanwhile).",
