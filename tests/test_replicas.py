@@ -75,7 +75,8 @@ def multi_host(*urls):
 @pytest.fixture(scope="module")
 def servers():
     """The primary and its standby, with a migrated, seeded database; stopped at the end."""
-    embedded.stop_replica(REPLICATION_DIR, remove=True)  # a standby of an earlier primary
+    for name in (embedded.REPLICA, "second"):  # left by an earlier run
+        embedded.stop_replica(REPLICATION_DIR, name, remove=True)
     primary_server = embedded.start(REPLICATION_DIR)
     with owner(primary_server) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
