@@ -15,6 +15,7 @@ P95_MS     ?= 1000
 MIN_RPS    ?= 0
 EXPORT_USERS ?= 0
 SOURCE     ?=
+STANDBY    ?=
 LOADTEST_ARGS ?=
 
 .PHONY: install run test schema-snapshot bench loadtest clean
@@ -43,7 +44,8 @@ bench: install  # both data shapes (chatstats bench's defaults); the embedded se
 loadtest: install
 	$(BIN)/python loadtests/run.py --rows $(LOADTEST_ROWS) --duration $(DURATION) --users $(USERS) \
 		--write-rate $(WRITE_RATE) --p95-ms $(P95_MS) --min-rps $(MIN_RPS) \
-		--export-users $(EXPORT_USERS) $(if $(SOURCE),--source $(SOURCE)) $(LOADTEST_ARGS)
+		--export-users $(EXPORT_USERS) $(if $(SOURCE),--source $(SOURCE)) $(if $(STANDBY),--standby) \
+		$(LOADTEST_ARGS)
 
 clean:
 	-$(BIN)/chatstats db stop

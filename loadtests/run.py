@@ -3,7 +3,9 @@
     python loadtests/run.py --rows 1000000 --duration 60s      # or: make loadtest ROWS=1000000
 
 Uses DATABASE_URL when set, else the embedded PostgreSQL (stopped again at the
-end if this run started it). Exits with Locust's exit code: non-zero when the
+end if this run started it); with --standby the server reads from a streaming
+standby of the embedded PostgreSQL (`chatstats db replica start`) while the
+writer writes to the primary. Exits with Locust's exit code: non-zero when the
 gate in locustfile.py fails.
 """
 import json
@@ -129,6 +131,22 @@ class CpuMeter:
         self.used = {name: end[name] - self._start[name] for name in end if name in self._start}
 
 
+def start_standby(env, keep_db):
+    """The embedded server's streaming standby for the reads (CHATSTATS_READ_DATABASE_URL),
+    caught up with the primary; returns a cleanup that stops it unless it ran before."""
+    was_running = embedded.replica_url(Config.DATA_DIR) is not None
+    env["CHATSTATS_READ_DATABASE_URL"] = embedded.start_replica(Config.DATA_DIR)
+    with psycopg.connect(env["DATABASE_URL"]) as primary:
+        lsn = primary.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    with psycopg.connect(env["CHATSTATS_READ_DATABASE_URL"], autocommit=True) as standby:
+        while not standby.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,)).fetchone()[0]:
+            time.sleep(0.2)
+    click.echo(f"reads from the standby: {dsn.describe(env['CHATSTATS_READ_DATABASE_URL'])}")
+    if was_running or keep_db:
+        return lambda: None
+    return lambda: click.echo(f"standby stopped: {embedded.stop_replica(Config.DATA_DIR)}")
+
+
 def postmaster_pid(database_url):
     """The local PostgreSQL server's pid (parent of our backend), or None if remote."""
     with psycopg.connect(database_url) as conn:  # ask while the backend is alive
@@ -161,17 +179,23 @@ def postmaster_pid(database_url):
 @click.option("--reports", type=click.Path(file_okay=False, path_type=Path), default=HERE / "reports",
               show_default=True)
 @click.option("--keep-db", is_flag=True, help="Leave an embedded database running even if this run started it.")
+@click.option("--standby", is_flag=True,
+              help="Read from a streaming standby of the embedded database (not with DATABASE_URL: "
+                   "set CHATSTATS_READ_DATABASE_URL instead).")
 def main(rows, duration, users, write_rate, writers, export_users, p95_ms, min_rps, source,
-         workers, threads, server_cpus, locust_cpus, reports, keep_db):
+         workers, threads, server_cpus, locust_cpus, reports, keep_db, standby):
     """Seed, serve and load-test the API; exit non-zero when the gate fails."""
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the cleanup below runs
     # The load comes from one address: the per-client rate limit would only measure itself.
     env = {"CHATSTATS_RATE_LIMIT": "", **os.environ}
     if source:
         env["CHATSTATS_STATS_SOURCE"] = source
+    if standby and env.get("DATABASE_URL"):
+        raise click.UsageError("--standby makes a standby of the embedded database; with DATABASE_URL "
+                               "set CHATSTATS_READ_DATABASE_URL to your standbys instead")
     label = env.get("CHATSTATS_STATS_SOURCE") or "default"
     reports.mkdir(parents=True, exist_ok=True)
-    prefix = reports / f"{datetime.now():%Y%m%d-%H%M%S}-{rows}rows-{label}"
+    prefix = reports / f"{datetime.now():%Y%m%d-%H%M%S}-{rows}rows-{label}{'-standby' if standby else ''}"
 
     with ExitStack() as cleanup:
         if not env.get("DATABASE_URL"):
@@ -181,6 +205,8 @@ def main(rows, duration, users, write_rate, writers, export_users, p95_ms, min_r
                 cleanup.callback(lambda: click.echo(f"embedded database stopped: {embedded.stop(Config.DATA_DIR)}"))
         click.echo(dsn.describe(env["DATABASE_URL"]))
         prepare_database(env, rows)
+        if standby:
+            cleanup.callback(start_standby(env, keep_db))
 
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
@@ -203,7 +229,9 @@ def main(rows, duration, users, write_rate, writers, export_users, p95_ms, min_r
             "--host", url, "-u", str(total_users), "-r", str(total_users), "-t", duration,
             "--stop-timeout", "10", "--csv", str(prefix), "--html", f"{prefix}.html"])
         click.echo(" ".join(argv))
-        cpu = CpuMeter(gunicorn=server.pid, postgres=postmaster_pid(env["DATABASE_URL"]))
+        read_url = env.get("CHATSTATS_READ_DATABASE_URL")
+        cpu = CpuMeter(gunicorn=server.pid, postgres=postmaster_pid(env["DATABASE_URL"]),
+                       **({"postgres standby": postmaster_pid(read_url)} if read_url else {}))
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.start()
         locust = subprocess.Popen(argv, env=locust_env, cwd=PROJECT_DIR)
@@ -231,7 +259,8 @@ def main(rows, duration, users, write_rate, writers, export_users, p95_ms, min_r
         click.echo(table(summary))
         summary["run"] = {"command": sys.argv, "rows": rows, "duration": duration, "users": users,
                           "write_rate": write_rate, "writers": writers, "export_users": export_users,
-                          "stats_source": label, "workers": workers, "threads": threads,
+                          "stats_source": label, "reads": "standby" if standby else "primary",
+                          "workers": workers, "threads": threads,
                           "cpu": cpu_line, "exit_code": code}
         summary_file.write_text(json.dumps(summary, indent=1))
     click.echo(cpu_line)

@@ -27,3 +27,18 @@ def test_describe_names_no_secret(conninfo):
 def test_uri_for_yoyo_carries_every_parameter(conninfo):
     uri = parse_uri(dsn.as_uri(conninfo, "postgresql+psycopg"))
     assert uri.scheme == "postgresql+psycopg" and uri.args == conninfo_to_dict(conninfo)
+
+
+@pytest.mark.parametrize("standbys", [
+    "postgresql://reader:old@db-r1:5433,db-r2/gateway?target_session_attrs=prefer-standby",
+    "host=db-r1,db-r2 port=5433,5432 dbname=gateway user=reader password=old "
+    "target_session_attrs=prefer-standby"])
+@pytest.mark.parametrize("login, credentials", [
+    ("postgresql://chatstats_api:secret@db.example/gateway", {"user": "chatstats_api", "password": "secret"}),
+    ("host=db.example user=chatstats_api", {"user": "chatstats_api"})])
+def test_standbys_with_the_api_login(standbys, login, credentials):
+    """The read pool's URL: the standbys' hosts, ports and options, the API's login."""
+    params = conninfo_to_dict(dsn.with_login_of(standbys, login))
+    assert params == {"host": "db-r1,db-r2", "port": params["port"], "dbname": "gateway",
+                      "target_session_attrs": "prefer-standby", **credentials}
+    assert params["port"] in ("5433,", "5433,5432")

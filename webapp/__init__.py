@@ -13,6 +13,9 @@ def create_app(test_config=None):
 
     if app.config["STATS_SOURCE"] not in ("rollup", "raw"):
         raise ValueError("CHATSTATS_STATS_SOURCE must be 'rollup' or 'raw'")
+    if app.config["PGBOUNCER"] and app.config["STATS_SOURCE"] == "raw":
+        raise ValueError("CHATSTATS_STATS_SOURCE=raw is a startup option, which PgBouncer refuses: "
+                         "set chatstats.stats_source on the API role instead (docs/scaling.md)")
     app.json.sort_keys = False  # keep the documented order: success, data, metadata
     db.init_app(app)
     api = errors.Api(app, spec_kwargs={"extra_plugins": [auth.SpecPlugin()]})

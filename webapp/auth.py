@@ -12,14 +12,18 @@ import hashlib
 import hmac
 import http
 import ipaddress
+import logging
 import secrets
 import threading
 import time
+
+import psycopg
 
 from apispec import BasePlugin
 from cachetools import TTLCache
 from flask import current_app, g, request
 from flask_smorest import abort
+from psycopg_pool import PoolTimeout
 
 from .db import get_db
 from .queries import keys
@@ -40,6 +44,7 @@ _CACHE_MAX = 10_000
 _ANY_KEY = "any-active-key"
 # flask-smorest registers the error schema (webapp.errors.ErrorSchema) as "Error".
 ERROR_SCHEMA_REF = {"$ref": "#/components/schemas/Error"}
+log = logging.getLogger(__name__)
 
 
 def new_key():
@@ -124,12 +129,25 @@ def _verify(presented):
 
 
 def _verify_in_db(presented, digest):
-    conn = get_db()
-    for row in keys.lookup(conn, presented[:PREFIX_LEN]):
+    """Keys are verified where reads go (a standby, when configured); last_used_at is
+    written on the primary, and skipped (logged) while it is unreachable."""
+    for row in keys.lookup(get_db(), presented[:PREFIX_LEN]):
         if hmac.compare_digest(bytes(row["key_hash"]), digest):
-            keys.touch(conn, row["id"])
+            _touch(row)
             return {"id": row["id"], "name": row["name"]}
     return None
+
+
+def _touch(key):
+    try:
+        primary = get_db(primary=True, optional=True)
+        if primary is not None:
+            keys.touch(primary, key["id"])
+            return
+        reason = "the primary is unreachable"
+    except (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction, PoolTimeout) as error:
+        reason = f"{type(error).__name__}: {error}"
+    log.warning("last_used_at of API key %r not updated (%s)", key["name"], reason)
 
 
 def _from_loopback():

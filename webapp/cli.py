@@ -33,7 +33,9 @@ class Settings(dict):
         return url
 
     def connect(self):
-        return psycopg.connect(self.database_url(), autocommit=True, row_factory=dict_row)
+        """The owner's connection (behind PgBouncer: without server-side prepared statements)."""
+        return psycopg.connect(self.database_url(), autocommit=True, row_factory=dict_row,
+                               **({"prepare_threshold": None} if self["PGBOUNCER"] else {}))
 
 
 @click.group("db")
@@ -61,6 +63,37 @@ def db_stop(settings):
 def db_url(settings):
     """Print the database URL the commands use."""
     click.echo(settings.database_url())
+
+
+@db_group.group("replica")
+def replica_group():
+    """A streaming standby of the embedded server (for CHATSTATS_READ_DATABASE_URL)."""
+
+
+@replica_group.command("start")
+@click.pass_obj
+def replica_start(settings):
+    """Start the standby (made from a base backup the first time) and print its URL."""
+    click.echo(embedded.start_replica(settings["DATA_DIR"]))
+
+
+@replica_group.command("stop")
+@click.option("--remove", is_flag=True, help="Also delete the standby and its replication slot.")
+@click.pass_obj
+def replica_stop(settings, remove):
+    """Stop the standby."""
+    stopped = embedded.stop_replica(settings["DATA_DIR"], remove=remove)
+    click.echo(("stopped" if stopped else "not running") + (", removed" if remove else ""))
+
+
+@replica_group.command("url")
+@click.pass_obj
+def replica_url(settings):
+    """Print the standby's URL (it must run)."""
+    url = embedded.replica_url(settings["DATA_DIR"])
+    if url is None:
+        raise click.ClickException("the standby is not running: `chatstats db replica start`")
+    click.echo(url)
 
 
 @click.command("migrate")

@@ -12,6 +12,11 @@ def _flag(name):
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
+def _flag_on(name):
+    """A flag that is on unless set to 0, false, no or off."""
+    return os.environ.get(name, "").strip().lower() not in ("0", "false", "no", "off")
+
+
 def _list(name):
     return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
 
@@ -23,6 +28,15 @@ class Config:
     # database with that role as user, which is enough on the embedded server.
     API_DATABASE_URL = os.environ.get("CHATSTATS_API_DATABASE_URL") or None
     ROLLUP_DATABASE_URL = os.environ.get("CHATSTATS_ROLLUP_DATABASE_URL") or None
+    # Standbys (libpq multi-host syntax allowed) for the reads: statistics, the request list,
+    # key verification, probes. Logged in as the API's login (API_DATABASE_URL's user and
+    # password, or the API role). Unset: everything goes to DATABASE_URL's server.
+    READ_DATABASE_URL = os.environ.get("CHATSTATS_READ_DATABASE_URL") or None
+    # Standbys unreachable: on, reads go to the primary meanwhile; off, they answer 503.
+    READ_FALLBACK = _flag_on("CHATSTATS_READ_FALLBACK")
+    # Connections go through PgBouncer in transaction pooling mode: no startup options, no
+    # server-side prepared statements (see docs/scaling.md for the role settings instead).
+    PGBOUNCER = _flag("CHATSTATS_PGBOUNCER")
     DATA_DIR = Path(os.environ.get("CHATSTATS_DATA_DIR", ".chatstats")).absolute()
     POOL_MIN_SIZE = _int("CHATSTATS_POOL_MIN_SIZE", 1)
     POOL_MAX_SIZE = _int("CHATSTATS_POOL_MAX_SIZE", 10)

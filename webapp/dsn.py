@@ -20,6 +20,16 @@ def with_user(conninfo, user):
     return make_conninfo(**{**params, "user": user})
 
 
+def with_login_of(conninfo, login):
+    """The servers, database and options of `conninfo`, logging in as `login` does (its
+    user, and its password if it has one)."""
+    params = conninfo_to_dict(conninfo)
+    params.pop("password", None)
+    credentials = {key: value for key, value in conninfo_to_dict(login).items()
+                   if key in ("user", "password")}
+    return make_conninfo(**{**params, **credentials})
+
+
 def describe(conninfo):
     """'database on host' for messages, without credentials."""
     params = conninfo_to_dict(conninfo)

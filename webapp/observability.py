@@ -27,6 +27,8 @@ LATENCY = Histogram("chatstats_http_request_duration_seconds",
                     buckets=(.002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30))
 POOL = Gauge("chatstats_db_pool", "psycopg_pool get_stats() of this process's pool "
              "(summed over live workers).", ["stat"], multiprocess_mode="livesum")
+READ_POOL = Gauge("chatstats_db_read_pool", "psycopg_pool get_stats() of this process's pool of "
+                  "the standbys (summed over live workers).", ["stat"], multiprocess_mode="livesum")
 
 access_log = logging.getLogger("chatstats.access")
 
@@ -59,26 +61,29 @@ def _finish(response):
         "status": response.status_code, "key": key["name"] if key else None,
         "remote_addr": request.remote_addr,
     }
-    pool = current_app.extensions.get("chatstats_pool")
+    pools = [pool for key in ("chatstats_pool", "chatstats_read_pool")
+             if (pool := current_app.extensions.get(key)) is not None]
     if response.is_streamed:  # done when the WSGI server closes the body
-        response.call_on_close(lambda: _log(entry, started, pool))
+        response.call_on_close(lambda: _log(entry, started, pools))
     else:
-        _log(entry, started, pool)
+        _log(entry, started, pools)
     return response
 
 
-def _log(entry, started, pool):
+def _log(entry, started, pools):
     duration_s = time.perf_counter() - started
     endpoint = entry["endpoint"] or "unmatched"  # unknown paths share one label
     REQUESTS.labels(entry["method"], endpoint, str(entry["status"])).inc()
     LATENCY.labels(entry["method"], endpoint).observe(duration_s)
-    if pool is not None and pool.pid == os.getpid():
-        record_pool(pool)
+    for pool in pools:
+        if pool.pid == os.getpid():
+            record_pool(pool)
     access_log.info(json.dumps({
         "ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "type": "access",
         **entry, "duration_ms": round(duration_s * 1000, 2)}))
 
 
 def record_pool(pool):
+    gauge = READ_POOL if getattr(pool, "key", None) == "chatstats_read_pool" else POOL
     for stat, value in pool.get_stats().items():
-        POOL.labels(stat).set(value)
+        gauge.labels(stat).set(value)

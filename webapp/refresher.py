@@ -14,11 +14,17 @@ def start(app):
     """Start this process's refresher for the app, unless ROLLUP_INTERVAL_S is 0 or one runs."""
     interval_s = app.config["ROLLUP_INTERVAL_S"]
     if interval_s > 0 and _KEY not in app.extensions:
+        pgbouncer = {"prepare_threshold": None} if app.config["PGBOUNCER"] else None
         thread = rollups.Refresher(db.rollup_database_url(app.config), interval_s,
                                    app.config["QUARTER_ROLLUP_DAYS"], app.config["DETAIL_ROLLUP_DAYS"],
-                                   app.config["RAW_RETENTION_DAYS"])
+                                   app.config["RAW_RETENTION_DAYS"], connect_kwargs=pgbouncer)
         thread.start()
         app.extensions[_KEY] = thread
+
+
+def running(app):
+    """This process's refresher thread for the app, or None."""
+    return app.extensions.get(_KEY)
 
 
 def stop(app):

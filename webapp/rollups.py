@@ -93,14 +93,17 @@ class Refresher(threading.Thread):
 
     PATIENT_AFTER_S = 60
 
-    def __init__(self, database_url, interval_s, quarter_days=90, detail_days=35, raw_days=None):
+    def __init__(self, database_url, interval_s, quarter_days=90, detail_days=35, raw_days=None,
+                 connect_kwargs=None):
         super().__init__(name="rollup-refresher", daemon=True)
         self.database_url = database_url
         self.interval_s = interval_s
         self.quarter_days = quarter_days
         self.detail_days = detail_days
         self.raw_days = raw_days
+        self.connect_kwargs = connect_kwargs or {}
         self.stopped = threading.Event()
+        self.waiting_for = None  # why it cannot refresh (logged once), None while it can
 
     def run(self):
         conn = None
@@ -108,8 +111,7 @@ class Refresher(threading.Thread):
         while True:  # at once, then every interval_s
             try:
                 if conn is None or conn.closed:
-                    conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
-                                           application_name="chatstats-rollup", connect_timeout=5)
+                    conn = self._connect()
                 patient = blocked_since and time.monotonic() - blocked_since > self.PATIENT_AFTER_S
                 while (result := refresh(conn, lock_timeout_ms=1500 if patient else 200)) \
                         and not result[1]:
@@ -119,10 +121,11 @@ class Refresher(threading.Thread):
                     prune(conn, self.quarter_days, self.detail_days)
                     if self.raw_days is not None:
                         retain(conn, self.raw_days)
+                self._resumed()
             except psycopg.errors.UndefinedFunction:
                 pass  # rollup migrations not applied (yet): nothing to do
-            except psycopg.Error as error:
-                log.warning("rollup refresh failed (answers stay exact, only slower): %s", error)
+            except (psycopg.Error, _Standby) as error:
+                self._waiting(error)
                 if conn is not None:
                     conn.close()
                 conn = None
@@ -131,6 +134,35 @@ class Refresher(threading.Thread):
         if conn is not None:
             conn.close()
 
+    def _connect(self):
+        """A connection to the primary: the server DATABASE_URL names now (with several
+        hosts and target_session_attrs=read-write, whichever is the primary, so that it
+        follows a promotion); a standby there is waited out until it is promoted."""
+        conn = psycopg.connect(self.database_url, autocommit=True, row_factory=dict_row,
+                               **{"application_name": "chatstats-rollup", "connect_timeout": 5,
+                                  **self.connect_kwargs})
+        if conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"]:
+            conn.close()
+            raise _Standby("the rollup database is a standby (read-only) until it is promoted")
+        return conn
+
+    def _waiting(self, error):
+        """Log why it waits, once (not every interval) while the reason stays the same."""
+        reason = f"{type(error).__name__}: {error}".strip()
+        if reason != self.waiting_for:
+            log.warning("rollup refresh waits (answers stay exact, only slower; retried every "
+                        "%ss): %s", self.interval_s, reason)
+        self.waiting_for = reason
+
+    def _resumed(self):
+        if self.waiting_for is not None:
+            log.warning("rollup refresh resumed")
+        self.waiting_for = None
+
     def stop(self):
         self.stopped.set()
         self.join()
+
+
+class _Standby(Exception):
+    """The refresher's database is in recovery."""

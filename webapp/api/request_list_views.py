@@ -30,7 +30,8 @@ def _json_body(page, args, done):
         returned = yield from _json_items(page.chunks)
     metadata = _metadata_schema.dump({
         "timestamp": datetime.now(timezone.utc), "method": "sql",
-        "total_count": page.total, "limit": args["limit"], "offset": args["offset"],
+        "total_count": page.total, "replica_lag_seconds": page.replica_lag_seconds,
+        "limit": args["limit"], "offset": args["offset"],
         "returned_count": returned, "filters": args})
     yield '], "metadata": ' + json.dumps(metadata) + "}"
 
@@ -59,6 +60,7 @@ def _plot_body(plot, args, done):
     metadata = _plot_metadata_schema.dump({
         "timestamp": datetime.now(timezone.utc), "method": "sql",
         "recent_count": len(plot.recent), "total_count": counts[0],
+        "replica_lag_seconds": plot.replica_lag_seconds,
         "compression": "arrays", "format_version": "1.0", "filters": args})
     yield '}, "metadata": ' + json.dumps(metadata) + "}"
 

@@ -164,6 +164,10 @@ class Metadata(Schema):
     method = fields.String(metadata={
         "description": "`rpc` when the SQL functions answered; `fallback_*` when they are missing "
                        "and plain SQL in the app answered (same numbers, slower)."})
+    replica_lag_seconds = fields.Float(allow_none=True, metadata={
+        "description": "How far the standby that answered is behind the primary, in seconds "
+                       "(0: it has replayed all it received and is streaming); null when the "
+                       "primary answered (no standby configured, or the standbys unreachable)."})
 
 
 class StatsMetadata(Metadata):
@@ -384,4 +388,11 @@ class Readiness(Schema):
     status = fields.String(metadata={"example": "ready"})
     database = fields.String(metadata={"example": "ok"})
     pending_migrations = fields.List(fields.String())
+    reads = fields.String(metadata={"description": "Who answers reads: `standby` or `primary`.",
+                                    "example": "standby"})
+    primary = fields.String(metadata={"description": "`ok`, or `unavailable` (statistics still "
+                                      "answer from the standbys; last_used_at is not written)",
+                                      "example": "ok"})
     rollup = fields.Nested(RollupLag, allow_none=True)
+    replica_lag_seconds = fields.Float(allow_none=True, metadata={
+        "description": "How far the standby answering reads is behind; null on the primary."})

@@ -26,6 +26,7 @@ def _metadata(method, context, args, **extra):
             "source": current_app.config["STATS_SOURCE"] if context else "raw",
             "rollup_lag_rows": context.get("rollup_lag_rows"),
             "rollup_lag_seconds": context.get("rollup_lag_seconds"),
+            "replica_lag_seconds": context.get("replica_lag_seconds"),
             "range_exact": effective == (start, end),
             "effective_start_date": effective[0], "effective_end_date": effective[1],
             "filters": args, **extra}

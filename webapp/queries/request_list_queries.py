@@ -10,6 +10,8 @@ from typing import Callable, Iterator
 from psycopg import errors
 from psycopg.rows import scalar_row, tuple_row
 
+from .replication import replica_lag
+
 _FROM = """
       FROM chat_completion_requests r
       LEFT JOIN models m ON m.id = r.model_id
@@ -136,6 +138,7 @@ _NEWEST_FIRST = f"{_order(True)} LIMIT %(limit)s"
 class Page:
     total: int  # every row matching the filters
     chunks: Iterator[list[str]]  # the page's rows as JSON texts, at most chunk_rows per list
+    replica_lag_seconds: float | None  # of the snapshot read (None: read on a primary)
 
 
 @contextmanager
@@ -156,12 +159,13 @@ def open_page(conn, filters, limit, offset, chunk_rows):
     params.update(limit=limit, offset=offset)
     with _snapshot(conn):
         total = _count(conn, model_where, request_where, params)
+        lag = replica_lag(conn)
         # offset >= total, e.g. filters no row matches: the newest-first scan would read them all
         chunks = _stream(conn, "request_page", _ROW_JSON, f"{model_where} AND {request_where}",
                          f"{_NEWEST_FIRST} OFFSET %(offset)s",
                          params, chunk_rows, skip=offset >= total)
         with closing(chunks):
-            yield Page(total, chunks)
+            yield Page(total, chunks, lag)
 
 
 # The plot feed's arrays: each request's value as a JSON text, in the same order.
@@ -174,6 +178,7 @@ RECENT_ROWS = 10
 class Plot:
     recent: list[str]  # the newest RECENT_ROWS rows as JSON texts, newest first
     series: Callable[[str], Iterator[list[str]]]  # a PLOT_SERIES name: its values, oldest first
+    replica_lag_seconds: float | None  # of the snapshot read (None: read on a primary)
 
 
 @contextmanager
@@ -197,7 +202,7 @@ def open_plot(conn, filters, chunk_rows):
             return chunks
 
         try:
-            yield Plot(recent, series)
+            yield Plot(recent, series, replica_lag(conn))
         finally:
             for chunks in opened:
                 chunks.close()

@@ -7,6 +7,8 @@ computes the same numbers from the raw rows (percentiles exact), only more slowl
 """
 from psycopg import errors
 
+from .replication import REPLICA_LAG_SECONDS
+
 RPC = "rpc"
 
 # Per-model totals over [start, end), the same aggregation as chat_request_stats_raw().
@@ -81,12 +83,13 @@ _COUNTS_FALLBACK = f"""
 """
 
 
-# The rollups' lag and the range the pieces covered (wider than asked only where an
+# The rollups' lag, the standby's (NULL on a primary), and the range the pieces covered (wider than asked only where an
 # edge falls before the raw-data retention horizon), joined to every answer.
 # An edge is loaded only when it was rounded (NULL otherwise), and then clamped to what
 # Python can hold: an edge asked for may lie before year 1 in UTC (0001-01-01T00:00+14:00).
-_CONTEXT = """
+_CONTEXT = f"""
     SELECT l.lag_rows AS rollup_lag_rows, l.lag_seconds AS rollup_lag_seconds,
+           {REPLICA_LAG_SECONDS} AS replica_lag_seconds,
            e.effective_start IS DISTINCT FROM %(start)s::timestamptz AS start_rounded,
            e.effective_end IS DISTINCT FROM %(end)s::timestamptz AS end_rounded,
            CASE WHEN e.effective_start IS DISTINCT FROM %(start)s::timestamptz
@@ -95,7 +98,7 @@ _CONTEXT = """
                 THEN least(e.effective_end, '9999-12-31 23:59:59.999999+00') END AS effective_end
       FROM chat_rollup_lag() l, chat_rollup_effective_range(%(start)s, %(end)s) e
 """
-_CONTEXT_COLUMNS = ("rollup_lag_rows", "rollup_lag_seconds", "start_rounded", "end_rounded",
+_CONTEXT_COLUMNS = ("rollup_lag_rows", "rollup_lag_seconds", "replica_lag_seconds", "start_rounded", "end_rounded",
                     "effective_start", "effective_end")
 
 

@@ -343,7 +343,9 @@ async function load() {
     $("error").hidden = true;
     render(providers, models, recent, one);
     const rollup = ready && ready.rollup;
-    lag = rollup ? `Rollup lag: ${integer.format(rollup.lag_rows)} rows, ${decimal.format(rollup.lag_seconds)} s.` : "";
+    const standby = ready && ready.replica_lag_seconds;  // null when the primary answers
+    lag = (rollup ? `Rollup lag: ${integer.format(rollup.lag_rows)} rows, ${decimal.format(rollup.lag_seconds)} s.` : "")
+      + (standby != null ? ` Standby lag: ${decimal.format(standby)} s.` : "");
     loadedAt = Date.now();
     tick();
   } catch (error) {
