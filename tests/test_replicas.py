@@ -29,7 +29,9 @@ BASE = "/api/monitoring/chat-requests"
 PROVIDERS = f"{BASE}/providers"
 STATS_URLS = (PROVIDERS, f"{BASE}/models", f"{BASE}/models?provider_id=1", f"{BASE}/models/1",
               f"{BASE}/counts", f"{BASE}/models?start_date=2026-01-01&end_date=2030-01-01",
-              f"{BASE}/counts?start_date=2026-01-01T00:07:00Z")
+              f"{BASE}/counts?start_date=2026-01-01T00:07:00Z",
+              f"{BASE}/timeseries?bucket=day&tz=Asia/Kathmandu&start_date=2026-01-01&end_date=2028-01-01",
+              f"{BASE}/breakdown?by=user&top=3", f"{BASE}/breakdown?by=api_key&status=failed")
 ROW_URLS = (f"{BASE}?limit=1000", f"{BASE}?limit=50&status=failed", f"{BASE}/plot-data?model_id=1")
 
 

@@ -4,6 +4,8 @@ functions of migration 0012 (chat_request_series, chat_request_breakdown), joine
 the rollups' lag in one statement, so that all of it is one snapshot."""
 from datetime import datetime, time, timedelta, timezone
 
+from .replication import REPLICA_LAG_SECONDS
+
 BUCKETS = ("minute", "hour", "day", "week", "month")
 GROUPINGS = ("api_key", "user", "model", "provider")
 ORDERS = ("requests", "tokens", "cost")
@@ -90,7 +92,10 @@ def _filters(conn, filters):
             "user_id": filters.get("user_id"), "status": filters.get("status")}
 
 
-_LAG = "SELECT lag_rows AS rollup_lag_rows, lag_seconds AS rollup_lag_seconds FROM chat_rollup_lag()"
+_LAG = f"""SELECT lag_rows AS rollup_lag_rows, lag_seconds AS rollup_lag_seconds,
+                  {REPLICA_LAG_SECONDS} AS replica_lag_seconds
+             FROM chat_rollup_lag()"""
+_LAG_COLUMNS = ("rollup_lag_rows", "rollup_lag_seconds", "replica_lag_seconds")
 
 # A chat_request_group row g with a model's statistics (as chat_model_stats has them).
 GROUP_STATS = """
@@ -106,12 +111,13 @@ GROUP_STATS = """
 
 def _with_lag(conn, query, params):
     """(rows, lag): the rows of `query` (chat_request_group rows g, and more) with their
-    statistics, and the rollups' lag, read in one statement."""
+    statistics, and the rollups' and the replica's lag, read in one statement."""
     rows = conn.execute(f"SELECT l.*, s.* FROM ({_LAG}) l LEFT JOIN LATERAL ({query}) s ON true",
                         params).fetchall()
-    lag = {key: rows[0].pop(key) for key in ("rollup_lag_rows", "rollup_lag_seconds")}
+    lag = {key: rows[0].pop(key) for key in _LAG_COLUMNS}
     for row in rows[1:]:
-        del row["rollup_lag_rows"], row["rollup_lag_seconds"]
+        for key in _LAG_COLUMNS:
+            del row[key]
     return [row for row in rows if row["kind"] is not None], lag
 
 
