@@ -4,7 +4,8 @@
 -- requests per hour, so their fine levels would cost about a row per request: those
 -- are kept only from detail_horizon on (CHATSTATS_DETAIL_ROLLUP_DAYS): keys' hours and
 -- 6 hours, users' 6 hours to 16 days. Keys keep days and coarser for ever, users 32-day
--- blocks and coarser; neither keeps quarters, users no hours.
+-- blocks and all time only (every level costs a row per active user and refresh);
+-- neither keeps quarters, users no hours.
 --
 -- Reads gain one general form: chat_rollup_series sums a dimension's rows over many
 -- ranges at once (the slots of a time series, or one range), and chat_request_groups
@@ -64,6 +65,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                     CASE WHEN p_level = 1 THEN p_state.quarter_horizon ELSE '-infinity'::timestamptz END
                 WHEN p_level < CASE p_dim WHEN 'k' THEN 2 ELSE 3 END THEN 'infinity'::timestamptz
                 WHEN p_level < CASE p_dim WHEN 'k' THEN 4 ELSE 9 END THEN p_state.detail_horizon
+                WHEN p_dim = 'u' AND p_level > 9 AND p_level < chat_rollup_top() THEN 'infinity'::timestamptz
                 ELSE '-infinity'::timestamptz END
 $$;
 

@@ -330,14 +330,15 @@ def stored_rollups(conn, sh):
 def kept(sh, st_, dim, level, bucket):
     """Whether the store keeps this bucket (migration 0012's rule, restated): models and
     all requests every level, quarters from the quarter horizon on; keys no quarters,
-    hours and 6 hours from the detail horizon on; users no quarters or hours, 6 hours to
-    16 days from the detail horizon on; everything coarser for ever."""
+    hours and 6 hours from the detail horizon on, everything coarser for ever; users no
+    quarters or hours, 6 hours to 16 days from the detail horizon on, 32 days and all
+    time for ever, nothing else."""
     width = sh.widths[level - 1] if level < sh.top else None
     if dim in "ma":
         return level > 1 or not before(bucket, st_.quarter_horizon)
     finest, fine_until = (timedelta(hours=1), timedelta(hours=6)) if dim == "k" \
         else (timedelta(hours=6), timedelta(days=16))
-    if width is not None and width < finest:
+    if width is not None and (width < finest or dim == "u" and width > timedelta(days=32)):
         return False
     return width is None or width > fine_until or not before(bucket, st_.detail_horizon)
 
