@@ -7,30 +7,22 @@ sizes are printed (run with -s to see them).
 """
 import json
 import os
-import shutil
 from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import PROJECT_DIR, live_server
+from dashboardtiming import browser_paths, chromium, timings, wait_loaded
 
 pytestmark = pytest.mark.browser
 
 API = "/api/monitoring/chat-requests"
 SCREENSHOTS = PROJECT_DIR / ".chatstats" / "screenshots"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync")
-
-
-def _browser_paths():
-    return shutil.which("chromium"), shutil.which("chromedriver")
 
 
 @pytest.fixture(scope="module")
@@ -41,21 +33,13 @@ def live(database_url, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    chromium, chromedriver = _browser_paths()
-    if not (chromium and chromedriver):
+    if not all(browser_paths()):
         message = ("browser tests need Debian's chromium and chromium-driver "
                    "(apt-get install chromium chromium-driver)")
         if os.environ.get("CHATSTATS_REQUIRE_BROWSER") == "1":
             pytest.fail(message)
         pytest.skip(message)
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(chromedriver))
-    driver.set_window_size(1280, 800)
+    driver = chromium(tmp_path_factory.mktemp("chromium"))
     yield driver
     driver.quit()
 
@@ -69,7 +53,7 @@ def page(browser, live):
         browser.execute_script("sessionStorage.setItem('chatstats.apiKey', arguments[0])", live.key)
         browser.get_log("browser")  # drop what earlier pages left
         browser.get(f"{live.url}/?{query}")
-        _wait_loaded(browser)
+        wait_loaded(browser)
         return browser
 
     yield open_
@@ -96,18 +80,10 @@ def _panels(driver):
     return driver.execute_script("return PANELS")
 
 
-def _wait_loaded(driver, marks=None):
-    """Until the newest load has drawn every panel."""
-    WebDriverWait(driver, 20).until(lambda d: d.execute_script(
-        "return typeof PANELS !== 'undefined'"
-        " && performance.getEntriesByType('mark').filter(m => m.name.startsWith('panel:')).length"
-        " >= (arguments[0] ?? PANELS.length)", marks))
-
-
 def _reload_and_wait(driver, change):
     before = driver.execute_script("return performance.getEntriesByType('mark').length")
     change()
-    _wait_loaded(driver, before + len(_panels(driver)))
+    wait_loaded(driver, before + len(_panels(driver)))
 
 
 def _fetched(driver, path, **params):
@@ -139,10 +115,10 @@ def _totals(driver):
 
 
 def _stats_row(stats):
-    """A stats object as the top tables' data-values show it: requests, success rate, failed,
-    average latency, p95, tokens, cost."""
+    """A stats object as the top tables' data-values show it: requests, success rate, p95,
+    tokens, cost."""
     requests = stats["total_requests"]
-    return [requests, stats["completed_requests"] / requests if requests else None, stats["failed_requests"],
+    return [requests, stats["completed_requests"] / requests if requests else None,
             stats["p95_processing_time_ms"], stats["total_tokens"], Decimal(stats["total_cost_usd"])]
 
 
@@ -151,8 +127,7 @@ def _shown_stats_rows(driver, selector):
     for row in driver.find_elements(By.CSS_SELECTOR, selector):
         values = [cell.get_attribute("data-value") for cell in row.find_elements(By.CSS_SELECTOR, "td")]
         number = lambda text: float(text) if text else None  # noqa: E731
-        rows.append([int(values[0]), number(values[1]), int(values[2]), number(values[4]),
-                     int(values[5]), Decimal(values[6])])
+        rows.append([int(values[0]), number(values[1]), number(values[2]), int(values[3]), Decimal(values[4])])
     return rows
 
 
@@ -170,7 +145,7 @@ def test_key_is_asked_for_and_a_wrong_one_is_refused_clearly(browser, live):
         lambda d: "refused this key" in d.find_element(By.ID, "key-message").text)
     assert browser.find_element(By.ID, "panels").get_attribute("hidden") is not None
     _enter_key(browser, live.key)
-    _wait_loaded(browser)
+    wait_loaded(browser)
     assert browser.execute_script("return sessionStorage.getItem('chatstats.apiKey')") == live.key
     assert live.key not in browser.current_url
     assert browser.execute_script("return document.cookie") == ""
@@ -328,7 +303,7 @@ def test_range_zone_and_filters_change_the_charts_and_the_url(page, browser):
 
     shared = driver.current_url  # a shared URL reproduces the view
     driver.get(shared)
-    _wait_loaded(driver)
+    wait_loaded(driver)
     assert Select(driver.find_element(By.ID, "model")).first_selected_option.text == model
 
     _reload_and_wait(driver, lambda: Select(driver.find_element(By.ID, "range")).select_by_value("custom"))
@@ -354,13 +329,13 @@ def test_no_other_host_screenshots_and_timings(browser, page, live):
     driver = page()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     origin = urlsplit(live.url).netloc
-    first = _timings(driver)
+    first = timings(driver)
     assert {urlsplit(url).netloc for url in first["resources"]} == {origin}
     _screenshot(driver, 1280, "desktop")
 
     driver.refresh()
-    _wait_loaded(driver)
-    again = _timings(driver)
+    wait_loaded(driver)
+    again = timings(driver)
     assert {urlsplit(url).netloc for url in again["resources"]} == {origin}
     print("\ndashboard timings", json.dumps({"first": first["summary"], "reload": again["summary"]}))
     assert first["summary"]["transferred_bytes"] < 2_000_000
@@ -374,21 +349,6 @@ def test_no_other_host_screenshots_and_timings(browser, page, live):
         _screenshot(driver, 375, "phone")
     finally:
         driver.set_window_size(1280, 800)
-
-
-def _timings(driver):
-    data = driver.execute_script("""
-        const nav = performance.getEntriesByType('navigation')[0];
-        const marks = {};
-        for (const m of performance.getEntriesByType('mark')) marks[m.name] ??= Math.round(m.startTime);
-        const resources = performance.getEntriesByType('resource');
-        return {resources: resources.map(r => r.name), marks,
-                bytes: [nav, ...resources].reduce((sum, r) => sum + r.transferSize, 0),
-                assets: resources.filter(r => r.name.includes('/dashboard/assets/'))
-                                 .map(r => [r.name.split('/').pop(), r.transferSize, r.decodedBodySize])};""")
-    data["summary"] = {"panels_ms": data["marks"], "transferred_bytes": data["bytes"],
-                       "assets": data["assets"]}
-    return data
 
 
 def _screenshot(driver, width, name):

@@ -322,7 +322,7 @@ function renderTop(table, breakdown, label, {selected, pick} = {}) {
   if (!sorting[table.id]) sorting[table.id] = {column: 1, descending: true};
   renderTable(table, [
     {label, value: name},
-    ...statsColumns((r) => r.sums),
+    ...statsColumns((r) => r.sums).slice(0, 2),
     {label: "p95 latency", numeric: true, value: (r) => (r.stats || r).p95_processing_time_ms,
      format: (r) => ms((r.stats || r).p95_processing_time_ms)},
     ...tokenColumns((r) => r.sums),
