@@ -2,11 +2,13 @@
 Performance API reports them. The browser tests use it; as a command it times a running server:
 
     .venv/bin/python tests/dashboardtiming.py http://127.0.0.1:8000 [--key KEY] \\
-        [--query 'range=24h&tz=UTC' ...] [--runs 3]
+        [--query 'range=24h&tz=UTC' ...] [--runs 3] [--screenshot docs/dashboard.png]
 
 For each query: a first visit (browser cache cleared) and `--runs` reloads; per visit the
 milliseconds from navigation to each panel's mark (`panel:NAME`, see PANELS in dashboard.js)
 and the bytes transferred. Prints one JSON line per visit, then a summary per query.
+`--screenshot`: the last query's page at 1280x1280 (docs/dashboard.png went through
+`pngquant` after).
 """
 import argparse
 import json
@@ -83,6 +85,7 @@ def main(argv=None):
     parser.add_argument("--query", action="append", help="the page's query string (repeatable)")
     parser.add_argument("--runs", type=int, default=3, help="reloads per query after the first visit")
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--screenshot", help="save the last query's page (1280x1280) here")
     args = parser.parse_args(argv)
     if not all(browser_paths()):
         sys.exit("needs Debian's chromium and chromium-driver")
@@ -104,6 +107,9 @@ def main(argv=None):
                       f"({visits[0]['transferred_bytes']:,} B), reloads median "
                       f"{statistics.median(reloads) if reloads[0] is not None else '-'} ms, "
                       f"max {max(reloads) if reloads[0] is not None else '-'} ms", flush=True)
+            if args.screenshot:
+                driver.set_window_size(1280, 1280)
+                driver.save_screenshot(args.screenshot)
         finally:
             driver.quit()
 
