@@ -355,6 +355,7 @@ function renderRecent(rows, zone) {
 
 let view = readView();
 let loadedAt = null;
+let loads = 0;
 let lag = "";
 let refreshTimer = null;
 
@@ -376,21 +377,35 @@ async function load() {
   const filters = {provider_id: view.provider, model_id: view.model};
   const analytics = {...range, ...filters, api_key_id: view.apiKey};
   const bucket = bucketOf(start, end, now);
-  try {
-    const [providers, models, recent, ready, one, series, keys, users] = await Promise.all([
-      api(`${API}/providers`, range),
-      api(`${API}/models`, range),
-      api(API, {...range, ...filters, limit: 50}),
-      api("/ready").catch(() => null),
-      view.model ? api(`${API}/models/${view.model}`, range) : null,
-      api(`${API}/timeseries`, {...analytics, bucket, tz: view.tz}),
-      api(`${API}/breakdown`, {...analytics, by: "api_key", top: TOP}),
-      api(`${API}/breakdown`, {...analytics, by: "user", top: TOP}),
-    ]);
+  // Every call starts at once; each panel is drawn as soon as the answers it needs are in,
+  // so that a slow one (a breakdown over a long range) holds back only its own panel.
+  const providers = api(`${API}/providers`, range);
+  const catalog = Promise.all([providers, api(`${API}/models`, range),
+                               view.model ? api(`${API}/models/${view.model}`, range) : null]);
+  const keys = api(`${API}/breakdown`, {...analytics, by: "api_key", top: TOP});
+  const generation = ++loads;
+  const shown = (promise, draw) => promise.then((answer) => {
+    if (generation !== loads) return null;  // a newer load has started: its answers are drawn
     $("key-panel").hidden = true;
     $("panels").hidden = false;
+    return draw(answer);
+  });
+  try {
+    const [ready] = await Promise.all([
+      api("/ready").catch(() => null),
+      shown(catalog, renderCatalog),
+      shown(Promise.all([keys, providers]), renderKeys),
+      shown(api(`${API}/breakdown`, {...analytics, by: "user", top: TOP}), renderUsers),
+      shown(api(API, {...range, ...filters, limit: 50}), (recent) => {
+        renderRecent(recent.data, view.tz);
+        marked("recent");
+      }),
+      shown(api(`${API}/timeseries`, {...analytics, bucket, tz: view.tz}), (series) => {
+        $("series-bucket").textContent = `(per ${series.metadata.filters.bucket}, ${view.tz})`;
+        return Promise.all(renderSeries(series, view.tz));
+      }),
+    ]);
     $("error").hidden = true;
-    render({providers, models, recent, one, series, keys, users});
     const rollup = ready && ready.rollup;
     lag = rollup ? `Rollup lag: ${integer.format(rollup.lag_rows)} rows, ${decimal.format(rollup.lag_seconds)} s.` : "";
     loadedAt = Date.now();
@@ -412,7 +427,8 @@ async function load() {
     `${end ? format.format(end) : "now"} (${view.tz}).`;
 }
 
-function render({providers, models, recent, one, series, keys, users}) {
+/** The provider and model selects and tables. */
+function renderCatalog([providers, models, one]) {
   const byProvider = new Map();
   for (const model of models.data) {
     const list = byProvider.get(model.provider.id) || [];
@@ -428,27 +444,9 @@ function render({providers, models, recent, one, series, keys, users}) {
     modelOptions.push([one.data.model_id, one.data.model_name]);  // selected, no requests in range
   }
   fillSelect($("model"), modelOptions, view.model);
-  $("key-ids").replaceChildren(...keys.data.filter((k) => k.id !== null).map((k) => new Option(String(k.id))));
   for (const note of document.querySelectorAll(".unkeyed")) {
     note.textContent = view.apiKey ? `Not filtered by API key ${view.apiKey}: this endpoint takes no key filter.` : "";
   }
-
-  // The breakdown's total: every request the page's filters match, with its p95.
-  const p95 = keys.total.p95_processing_time_ms;
-  renderTotals(sumModels([{stats: keys.total}]), {value: p95, text: ms(p95)},
-               view.provider || view.model || view.apiKey ? null : providers.metadata.unattributed_requests);
-  marked("totals");
-
-  $("series-bucket").textContent = `(per ${series.metadata.filters.bucket}, ${view.tz})`;
-  renderSeries(series, view.tz);
-
-  renderTop($("keys-table"), keys, "Key", {
-    selected: (r) => String(r.id) === view.apiKey,
-    pick: (r) => change({apiKey: r.id === null || String(r.id) === view.apiKey ? "" : String(r.id)}),
-  });
-  marked("keys");
-  renderTop($("users-table"), users, "User");
-  marked("users");
 
   const providerRows = providers.data.map((p) => ({...p, sums: sumModels(byProvider.get(p.provider_id) || [])}));
   renderTable($("providers-table"), [
@@ -477,8 +475,25 @@ function render({providers, models, recent, one, series, keys, users}) {
   });
   marked("models");
 
-  renderRecent(recent.data, view.tz);
-  marked("recent");
+}
+
+/** The totals (the breakdown's total: every request the page's filters match) and the top keys. */
+function renderKeys([keys, providers]) {
+  $("key-ids").replaceChildren(...keys.data.filter((k) => k.id !== null).map((k) => new Option(String(k.id))));
+  const p95 = keys.total.p95_processing_time_ms;
+  renderTotals(sumModels([{stats: keys.total}]), {value: p95, text: ms(p95)},
+               view.provider || view.model || view.apiKey ? null : providers.metadata.unattributed_requests);
+  marked("totals");
+  renderTop($("keys-table"), keys, "Key", {
+    selected: (r) => String(r.id) === view.apiKey,
+    pick: (r) => change({apiKey: r.id === null || String(r.id) === view.apiKey ? "" : String(r.id)}),
+  });
+  marked("keys");
+}
+
+function renderUsers(users) {
+  renderTop($("users-table"), users, "User");
+  marked("users");
 }
 
 function tick() {
