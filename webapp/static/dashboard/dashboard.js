@@ -300,12 +300,23 @@ function seriesTraces(points) {
   };
 }
 
+/** The same x range on every chart: the first bucket to the last, half a bucket around. */
+function seriesRange(points) {
+  const times = points.map((p) => Date.parse(`${wall(p)}Z`));
+  if (!times.length) return undefined;
+  const half = times.length > 1 ? (times[times.length - 1] - times[0]) / (times.length - 1) / 2 : 30 * 60e3;
+  const shown = (ms) => new Date(ms).toISOString().slice(0, 19);
+  return [shown(times[0] - half), shown(times[times.length - 1] + half)];
+}
+
 function renderSeries(series, zone) {
   const traces = seriesTraces(series.data);
+  const range = seriesRange(series.data);
   const units = {requests: ",", tokens: "~s", cost: "$,.2~f", latency: ","};
   return Object.entries(traces).map(([name, data]) => {
     const layout = {...CHART_LAYOUT, height: 260,
-                    xaxis: {type: "date", automargin: true, title: {text: zone, standoff: 4}},
+                    xaxis: {type: "date", automargin: true, range, autorange: !range,
+                            title: {text: zone, standoff: 4}},
                     yaxis: {automargin: true, rangemode: "tozero", tickformat: units[name],
                             title: {text: name === "latency" ? "ms" : ""}}};
     return plotly.then((Plotly) => Plotly.react(`chart-${name}`, data, layout, CHART_CONFIG))
