@@ -8,6 +8,14 @@ const KEY_STORE = "chatstats.apiKey";
 const RANGES = {"1h": 3600e3, "24h": 24 * 3600e3, "7d": 7 * 24 * 3600e3,
                 "30d": 30 * 24 * 3600e3, "90d": 90 * 24 * 3600e3};
 const STATUS_COLORS = {completed: "#2f7d32", partial: "#b26a00", failed: "#c62828"};
+// The finest bucket that keeps a series within MAX_BUCKETS points (the API allows 1,000).
+const BUCKETS = [["minute", 60e3], ["hour", 3600e3], ["day", 24 * 3600e3], ["week", 7 * 24 * 3600e3],
+                 ["month", 31 * 24 * 3600e3]];
+const MAX_BUCKETS = 500;
+const TOP = 10;
+// Each load marks these when drawn (performance.mark("panel:NAME")); the browser tests count them.
+const PANELS = ["totals", "chart-requests", "chart-tokens", "chart-cost", "chart-latency",
+                "keys", "users", "providers", "models", "recent"];
 const $ = (id) => document.getElementById(id);
 
 const integer = new Intl.NumberFormat(undefined, {maximumFractionDigits: 0});
@@ -28,6 +36,7 @@ function readView() {
   return {range, start: q.get("start") || "", end: q.get("end") || "",
           tz: validZone(q.get("tz")) ? q.get("tz") : BROWSER_ZONE,
           provider: q.get("provider") || "", model: q.get("model") || "",
+          apiKey: /^[1-9][0-9]{0,17}$/.test(q.get("api_key_id")) ? q.get("api_key_id") : "",
           refresh: ["10", "60"].includes(q.get("refresh")) ? q.get("refresh") : "0"};
 }
 
@@ -40,6 +49,7 @@ function writeView(view) {
   }
   q.set("tz", view.tz);
   for (const name of ["provider", "model"]) if (view[name]) q.set(name, view[name]);
+  if (view.apiKey) q.set("api_key_id", view.apiKey);
   if (view.refresh !== "0") q.set("refresh", view.refresh);
   history.pushState(null, "", "?" + q);
 }
@@ -82,6 +92,14 @@ function rangeOf(view, now) {
   if (view.range !== "custom") return {start: new Date(now - RANGES[view.range]), end: new Date(now)};
   return {start: view.start ? instantOf(view.start, view.tz) : null,
           end: view.end ? instantOf(view.end, view.tz) : null};
+}
+
+/** The bucket of the time series: the finest that keeps it within MAX_BUCKETS points. */
+function bucketOf(start, end, now) {
+  if (!start) return "month";  // from the first request: its span is unknown
+  const span = (end || new Date(now)) - start;
+  const found = BUCKETS.find(([, size]) => Math.ceil(span / size) + 1 <= MAX_BUCKETS);
+  return found ? found[0] : "month";
 }
 
 // -- the API -------------------------------------------------------------------------------
@@ -163,7 +181,7 @@ function cell(tag, text, attrs = {}) {
 const sorting = {};
 
 /** A table with sortable headers; `pick(row)` selects a row (a button in its first cell). */
-function renderTable(table, columns, rows, {selected, pick} = {}) {
+function renderTable(table, columns, rows, {selected, pick, footer = []} = {}) {
   const id = table.id;
   const sort = sorting[id] || (sorting[id] = {column: 1, descending: true});
   const column = columns[sort.column];
@@ -182,18 +200,19 @@ function renderTable(table, columns, rows, {selected, pick} = {}) {
     const button = cell("button", col.label, {type: "button", class: "sort"});
     button.addEventListener("click", () => {
       sorting[id] = {column: index, descending: index === sort.column ? !sort.descending : col.numeric};
-      renderTable(table, columns, rows, {selected, pick});
+      renderTable(table, columns, rows, {selected, pick, footer});
     });
     th.append(button);
     headRow.append(th);
   });
   const body = table.createTBody();
-  for (const row of sorted) {
-    const tr = body.insertRow();
+  const foot = footer.length ? table.createTFoot() : null;
+  for (const [row, section] of [...sorted.map((r) => [r, body]), ...footer.map((r) => [r, foot])]) {
+    const tr = section.insertRow();
     columns.forEach((col, index) => {
       const td = cell(index ? "td" : "th", "", index ? {} : {scope: "row"});
       const shown = col.format ? col.format(row) : col.value(row);
-      if (index === 0 && pick) {
+      if (index === 0 && pick && section === body) {
         const button = cell("button", shown, {type: "button", class: "pick", "aria-pressed": String(selected === row)});
         button.addEventListener("click", () => pick(row));
         td.append(button);
@@ -258,32 +277,67 @@ const CHART_LAYOUT = {margin: {l: 8, r: 8, t: 24, b: 8}, barmode: "stack", showl
                       plot_bgcolor: "rgba(0,0,0,0)", font: {size: 12}};
 const CHART_CONFIG = {displayModeBar: false, responsive: true};
 
-function renderModelsChart(models) {
-  const top = [...models].sort((a, b) => b.stats.total_requests - a.stats.total_requests).slice(0, 15).reverse();
-  const names = top.map((m) => m.model_name);
-  const traces = ["completed", "partial", "failed"].map((status) => ({
-    type: "bar", orientation: "h", name: status, y: names, marker: {color: STATUS_COLORS[status]},
-    x: top.map((m) => m.stats[`${status}_requests`]),
-    hovertemplate: "%{y}: %{x:,} " + status + "<extra></extra>"}));
-  const layout = {...CHART_LAYOUT, height: 120 + 22 * top.length,
-                  yaxis: {automargin: true}, xaxis: {automargin: true, tickformat: ","}};
-  return plotly.then((Plotly) => Plotly.react("chart-models", traces, layout, CHART_CONFIG));
+/** A series point's bucket as the zone's wall clock shows it ("2026-11-23T18:00:00"), which
+ *  plotly draws as it is. */
+const wall = (point) => point.bucket_start.slice(0, 19);
+
+function seriesTraces(points) {
+  const x = points.map(wall);
+  const bars = (name, key, color, extra = {}) => ({type: "bar", name, x, y: points.map((p) => p[key]),
+    marker: {color}, hovertemplate: `%{x}<br>${name}: %{y:,}<extra></extra>`, ...extra});
+  const lines = (name, key, color) => ({type: "scatter", mode: "lines+markers", name, x,
+    y: points.map((p) => p[key]), line: {color, width: 2}, marker: {size: 4},
+    hovertemplate: `%{x}<br>${name}: %{y:,.1f} ms<extra></extra>`});
+  return {
+    requests: ["completed", "partial", "failed"].map((status) =>
+      bars(status, `${status}_requests`, STATUS_COLORS[status])),
+    tokens: [bars("input", "total_input_tokens", "#0b57d0"), bars("output", "total_output_tokens", "#7baaf7")],
+    cost: [{...bars("cost", "total_cost_usd", "#6a1b9a"), y: points.map((p) => Number(p.total_cost_usd)),
+            text: points.map((p) => usd.format(p.total_cost_usd)),
+            textposition: "none", hovertemplate: "%{x}<br>%{text}<extra></extra>"}],
+    latency: [lines("p50", "p50_processing_time_ms", "#2f7d32"), lines("p95", "p95_processing_time_ms", "#b26a00"),
+              lines("p99", "p99_processing_time_ms", "#c62828")],
+  };
 }
 
-function renderRecentChart(rows, zone) {
-  const traces = ["completed", "partial", "failed"].map((status) => {
-    const mine = rows.filter((r) => r.status === status);
-    return {type: "scatter", mode: "markers", name: status,
-            marker: {color: STATUS_COLORS[status], symbol: status === "failed" ? "x" : "circle", size: 8},
-            x: mine.map((r) => wallTime(new Date(r.created_at), zone)),
-            y: mine.map((r) => r.processing_time_ms),
-            text: mine.map((r) => (rowModel(r) || {name: "no model"}).name),
-            hovertemplate: "%{x}<br>%{text}: %{y:,} ms<extra></extra>"};
+/** The same x range on every chart: the first bucket to the last, half a bucket around. */
+function seriesRange(points) {
+  const times = points.map((p) => Date.parse(`${wall(p)}Z`));
+  if (!times.length) return undefined;
+  const half = times.length > 1 ? (times[times.length - 1] - times[0]) / (times.length - 1) / 2 : 30 * 60e3;
+  const shown = (ms) => new Date(ms).toISOString().slice(0, 19);
+  return [shown(times[0] - half), shown(times[times.length - 1] + half)];
+}
+
+function renderSeries(series, zone) {
+  const traces = seriesTraces(series.data);
+  const range = seriesRange(series.data);
+  const units = {requests: ",", tokens: "~s", cost: "$,.2~f", latency: ","};
+  return Object.entries(traces).map(([name, data]) => {
+    const layout = {...CHART_LAYOUT, height: 260,
+                    xaxis: {type: "date", automargin: true, range, autorange: !range,
+                            title: {text: zone, standoff: 4}},
+                    yaxis: {automargin: true, rangemode: "tozero", tickformat: units[name],
+                            title: {text: name === "latency" ? "ms" : ""}}};
+    return plotly.then((Plotly) => Plotly.react(`chart-${name}`, data, layout, CHART_CONFIG))
+      .then(() => marked(`chart-${name}`));
   });
-  const layout = {...CHART_LAYOUT, height: 300,
-                  xaxis: {automargin: true, title: {text: zone}},
-                  yaxis: {automargin: true, title: {text: "ms"}, tickformat: ","}};
-  return plotly.then((Plotly) => Plotly.react("chart-recent", traces, layout, CHART_CONFIG));
+}
+
+/** The top API keys or users, then the others and the total (a tfoot). */
+function renderTop(table, breakdown, label, {selected, pick} = {}) {
+  const rows = breakdown.data.map((group) => ({...group, sums: sumModels([{stats: group}])}));
+  const footer = [{id: "others", label: "Others", sums: sumModels([{stats: breakdown.others}]), stats: breakdown.others},
+                  {id: "total", label: "Total", sums: sumModels([{stats: breakdown.total}]), stats: breakdown.total}];
+  const name = (r) => r.label || (r.id === null ? `— (no ${label.toLowerCase()})` : `${label} ${r.id}`);
+  if (!sorting[table.id]) sorting[table.id] = {column: 1, descending: true};
+  renderTable(table, [
+    {label, value: name},
+    ...statsColumns((r) => r.sums).slice(0, 2),
+    {label: "p95 latency", numeric: true, value: (r) => (r.stats || r).p95_processing_time_ms,
+     format: (r) => ms((r.stats || r).p95_processing_time_ms)},
+    ...tokenColumns((r) => r.sums),
+  ], rows, {footer, selected: selected && rows.find(selected), pick});
 }
 
 function renderRecent(rows, zone) {
@@ -312,6 +366,7 @@ function renderRecent(rows, zone) {
 
 let view = readView();
 let loadedAt = null;
+let loads = 0;
 let lag = "";
 let refreshTimer = null;
 
@@ -327,21 +382,41 @@ function marked(name) {
 }
 
 async function load() {
-  const {start, end} = rangeOf(view, Date.now());
+  const now = Date.now();
+  const {start, end} = rangeOf(view, now);
   const range = {start_date: start && start.toISOString(), end_date: end && end.toISOString()};
   const filters = {provider_id: view.provider, model_id: view.model};
-  try {
-    const [providers, models, recent, ready, one] = await Promise.all([
-      api(`${API}/providers`, range),
-      api(`${API}/models`, range),
-      api(API, {...range, ...filters, limit: 50}),
-      api("/ready").catch(() => null),
-      view.model ? api(`${API}/models/${view.model}`, range) : null,
-    ]);
+  const analytics = {...range, ...filters, api_key_id: view.apiKey};
+  const bucket = bucketOf(start, end, now);
+  // Every call starts at once; each panel is drawn as soon as the answers it needs are in,
+  // so that a slow one (a breakdown over a long range) holds back only its own panel.
+  const providers = api(`${API}/providers`, range);
+  const catalog = Promise.all([providers, api(`${API}/models`, range),
+                               view.model ? api(`${API}/models/${view.model}`, range) : null]);
+  const keys = api(`${API}/breakdown`, {...analytics, by: "api_key", top: TOP});
+  const generation = ++loads;
+  const shown = (promise, draw) => promise.then((answer) => {
+    if (generation !== loads) return null;  // a newer load has started: its answers are drawn
     $("key-panel").hidden = true;
     $("panels").hidden = false;
+    return draw(answer);
+  });
+  try {
+    const [ready] = await Promise.all([
+      api("/ready").catch(() => null),
+      shown(catalog, renderCatalog),
+      shown(Promise.all([keys, providers]), renderKeys),
+      shown(api(`${API}/breakdown`, {...analytics, by: "user", top: TOP}), renderUsers),
+      shown(api(API, {...range, ...filters, limit: 50}), (recent) => {
+        renderRecent(recent.data, view.tz);
+        marked("recent");
+      }),
+      shown(api(`${API}/timeseries`, {...analytics, bucket, tz: view.tz}), (series) => {
+        $("series-bucket").textContent = `(per ${series.metadata.filters.bucket}, ${view.tz})`;
+        return Promise.all(renderSeries(series, view.tz));
+      }),
+    ]);
     $("error").hidden = true;
-    render(providers, models, recent, one);
     const rollup = ready && ready.rollup;
     const standby = ready && ready.replica_lag_seconds;  // null when the primary answers
     lag = (rollup ? `Rollup lag: ${integer.format(rollup.lag_rows)} rows, ${decimal.format(rollup.lag_seconds)} s.` : "")
@@ -365,7 +440,8 @@ async function load() {
     `${end ? format.format(end) : "now"} (${view.tz}).`;
 }
 
-function render(providers, models, recent, one) {
+/** The provider and model selects and tables. */
+function renderCatalog([providers, models, one]) {
   const byProvider = new Map();
   for (const model of models.data) {
     const list = byProvider.get(model.provider.id) || [];
@@ -381,12 +457,9 @@ function render(providers, models, recent, one) {
     modelOptions.push([one.data.model_id, one.data.model_name]);  // selected, no requests in range
   }
   fillSelect($("model"), modelOptions, view.model);
-
-  const totals = one ? modelTotals(one.data) : sumModels(shownModels);
-  const p95 = one ? one.data.stats.p95_processing_time_ms : null;
-  renderTotals(totals, {value: p95, text: one ? ms(p95) : "select a model"},
-               view.provider || view.model ? null : providers.metadata.unattributed_requests);
-  marked("totals");
+  for (const note of document.querySelectorAll(".unkeyed")) {
+    note.textContent = view.apiKey ? `Not filtered by API key ${view.apiKey}: this endpoint takes no key filter.` : "";
+  }
 
   const providerRows = providers.data.map((p) => ({...p, sums: sumModels(byProvider.get(p.provider_id) || [])}));
   renderTable($("providers-table"), [
@@ -415,10 +488,25 @@ function render(providers, models, recent, one) {
   });
   marked("models");
 
-  renderRecent(recent.data, view.tz);
-  marked("recent");
-  renderModelsChart(one ? [one.data] : shownModels).then(() => marked("chart-models"));
-  renderRecentChart(recent.data, view.tz).then(() => marked("chart-recent"));
+}
+
+/** The totals (the breakdown's total: every request the page's filters match) and the top keys. */
+function renderKeys([keys, providers]) {
+  $("key-ids").replaceChildren(...keys.data.filter((k) => k.id !== null).map((k) => new Option(String(k.id))));
+  const p95 = keys.total.p95_processing_time_ms;
+  renderTotals(sumModels([{stats: keys.total}]), {value: p95, text: ms(p95)},
+               view.provider || view.model || view.apiKey ? null : providers.metadata.unattributed_requests);
+  marked("totals");
+  renderTop($("keys-table"), keys, "Key", {
+    selected: (r) => String(r.id) === view.apiKey,
+    pick: (r) => change({apiKey: r.id === null || String(r.id) === view.apiKey ? "" : String(r.id)}),
+  });
+  marked("keys");
+}
+
+function renderUsers(users) {
+  renderTop($("users-table"), users, "User");
+  marked("users");
 }
 
 function tick() {
@@ -436,6 +524,7 @@ function showControls() {
   $("start").value = view.start;
   $("end").value = view.end;
   $("tz").value = view.tz;
+  $("api-key-id").value = view.apiKey;
   $("refresh").value = view.refresh;
   clearInterval(refreshTimer);
   refreshTimer = view.refresh === "0" ? null : setInterval(load, Number(view.refresh) * 1000);
@@ -474,6 +563,15 @@ function wire() {
   });
   $("provider").addEventListener("change", () => change({provider: $("provider").value, model: ""}));
   $("model").addEventListener("change", () => change({model: $("model").value}));
+  $("api-key-id").addEventListener("change", () => {
+    const id = $("api-key-id").value.trim();
+    if (id && !/^[1-9][0-9]{0,17}$/.test(id)) {
+      $("error").textContent = `“${id}” is not an API key id: give a whole number such as 7, or nothing for all keys.`;
+      $("error").hidden = false;
+      return;
+    }
+    change({apiKey: id});
+  });
   $("refresh").addEventListener("change", () => change({refresh: $("refresh").value}));
   $("key-form").addEventListener("submit", (event) => {
     event.preventDefault();
