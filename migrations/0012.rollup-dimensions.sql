@@ -474,7 +474,8 @@ BEGIN
            percentile_disc(0.95) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric,
            percentile_disc(0.99) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric
       FROM matching m
-      JOIN ranked r ON r.slot = m.slot AND r.g IS NOT DISTINCT FROM m.g
+      -- joined by hash: -0.5 stands for the NULL group (IS NOT DISTINCT FROM would not hash)
+      JOIN ranked r ON r.slot = m.slot AND coalesce(r.g::numeric, -0.5) = coalesce(m.g::numeric, -0.5)
      GROUP BY GROUPING SETS ((m.slot, r.top, CASE WHEN r.top THEN m.g END), (m.slot))
     HAVING p_by IS NOT NULL OR GROUPING(r.top) = 1;
 END
@@ -548,7 +549,9 @@ BEGIN
     histograms AS (
         SELECT s.bucket AS slot, m.g, sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
           FROM chat_rollup_series(dim, p_bounds, ARRAY(
-                   SELECT DISTINCT m.id FROM sums m JOIN top t ON t.slot = m.bucket AND t.g IS NOT DISTINCT FROM m.g),
+                   SELECT DISTINCT m.id FROM sums m
+                     JOIN top t ON t.slot = m.bucket
+                               AND coalesce(t.g::numeric, -0.5) = coalesce(m.g::numeric, -0.5)),  -- by hash
                    true) s
           JOIN sums m ON m.bucket = s.bucket AND m.id = s.id
          WHERE p_by IS NOT NULL

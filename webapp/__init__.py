@@ -1,5 +1,6 @@
 """chatstats: usage statistics of an LLM gateway's chat completion requests."""
 from flask import Flask
+from flask_compress import Compress
 
 from . import auth, dashboard, db, errors, headers, observability, ratelimit, refresher
 from .config import Config
@@ -17,6 +18,7 @@ def create_app(test_config=None):
         raise ValueError("CHATSTATS_STATS_SOURCE=raw is a startup option, which PgBouncer refuses: "
                          "set chatstats.stats_source on the API role instead (docs/scaling.md)")
     app.json.sort_keys = False  # keep the documented order: success, data, metadata
+    Compress(app)  # JSON answers gzipped for clients that accept it (not the streamed ones)
     db.init_app(app)
     api = errors.Api(app, spec_kwargs={"extra_plugins": [auth.SpecPlugin()]})
     errors.init_app(app, api)

@@ -61,6 +61,10 @@ class Config:
     START_REFRESHER = _flag("CHATSTATS_START_REFRESHER")
     # Rows fetched per round trip when streaming the request list.
     STREAM_CHUNK_ROWS = _int("CHATSTATS_STREAM_CHUNK_ROWS", 2000)
+    # Flask-Compress: gzip the JSON answers (a page of 500 models is ~250 KB, ~30 KB gzipped);
+    # streamed bodies (request list, plot feed, export) go out as they are, at full speed.
+    COMPRESS_ALGORITHM = "gzip"
+    COMPRESS_STREAMS = False
     # The statement timeout of an export's round trips: a filter that few of many rows
     # match (user_id, api_key_id: no index) may scan the table for one chunk.
     EXPORT_STATEMENT_TIMEOUT_MS = _int("CHATSTATS_EXPORT_STATEMENT_TIMEOUT_MS", 300_000)
