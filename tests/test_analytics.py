@@ -110,6 +110,17 @@ def test_kathmandu_hours_start_at_a_quarter_past():
     assert labels[0].isoformat() == "2026-06-01T18:00:00+05:45"
 
 
+@pytest.mark.parametrize("bucket,zone,start,end", [
+    ("hour", "Asia/Kathmandu", datetime(302, 8, 25, tzinfo=UTC), datetime(2167, 2, 6, tzinfo=UTC)),
+    ("minute", "Europe/Berlin", datetime(1850, 1, 1, 0, 0, 30, tzinfo=UTC), datetime(1850, 1, 2, tzinfo=UTC)),
+    ("month", "UTC", datetime(9999, 11, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, tzinfo=UTC))])
+def test_undefined_buckets_are_an_error(bucket, zone, start, end):
+    """Local mean time (offsets with seconds) has no local hour starts on any grid; a
+    bucket past the year 9999 does not exist."""
+    with pytest.raises(analytics_queries.BucketError):
+        analytics_queries.bucket_bounds(bucket, ZoneInfo(zone), start, end)
+
+
 def test_more_than_1000_buckets_are_refused():
     start = datetime(2026, 1, 1, tzinfo=UTC)
     assert len(analytics_queries.bucket_bounds("minute", UTC, start, start + 1000 * MINUTE)[1]) == 1000
@@ -344,6 +355,8 @@ def test_breakdown_over_http(dclient, dataset):
     ("timeseries", {"bucket": "fortnight"}, "bucket"),
     ("timeseries", {"bucket": "minute", "start_date": "2026-01-01T00:00:00Z",
                     "end_date": "2026-01-02T00:00:00Z"}, "bucket"),
+    ("timeseries", {"bucket": "hour", "tz": "Asia/Kathmandu", "start_date": "0302-08-25T04:31:32Z",
+                    "end_date": "2167-02-06T15:34:41Z"}, "bucket"),
     ("timeseries", {"status": "lost"}, "status"),
     ("timeseries", {"user_id": "0"}, "user_id"),
     ("breakdown", {}, "by"),
@@ -358,7 +371,7 @@ def test_bad_input_is_a_422_naming_the_field(client, path, query, field):
     response = client.get(f"{API}/{path}", query_string=query)
     assert response.status_code == 422, response.json
     assert response.json["success"] is False and field in response.json["errors"]["query"]
-    if field == "bucket" and "start_date" in query:
+    if query.get("bucket") == "minute":
         assert "1000" in response.json["message"]
 
 

@@ -76,6 +76,8 @@ class Timeseries(MethodView):
             abort(422, message=f"Too many buckets: {error}; at most {analytics_queries.MAX_BUCKETS} "
                                "a call (narrow the range or widen the bucket).",
                   errors={"query": {"bucket": [f"At most {analytics_queries.MAX_BUCKETS} buckets a call."]}})
+        except analytics_queries.BucketError as error:
+            abort(422, message=f"Bad buckets: {error}.", errors={"query": {"bucket": [f"{error}."]}})
         return {"data": points, "metadata": _metadata(lag, args, bucket_count=len(points))}
 
 

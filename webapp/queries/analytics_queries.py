@@ -17,7 +17,11 @@ _GRID = {"minute": timedelta(minutes=1), "hour": timedelta(minutes=15)}
 _EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
 
 
-class TooManyBuckets(ValueError):
+class BucketError(ValueError):
+    """The range cannot be cut into the buckets asked for."""
+
+
+class TooManyBuckets(BucketError):
     """The range holds more than MAX_BUCKETS buckets."""
 
 
@@ -43,18 +47,26 @@ def _midnight(day, zone):
     return datetime.combine(day, time(0), tzinfo=zone).astimezone(timezone.utc)
 
 
+def _on_grid(at, step, zone, bucket):
+    """The first instant from `at` on (or back, with a negative step) where a local minute
+    or hour starts; a day of steps without one means the zone's offset was not whole
+    minutes then (local mean time, before the zone's standard offsets)."""
+    for _ in range(int(timedelta(days=1) / abs(step))):
+        if _starts_unit(at.astimezone(zone), bucket):
+            return at
+        at += step
+    raise BucketError(f"{bucket} buckets are not defined in {zone.key} around {at:%Y-%m-%d} "
+                      "(its UTC offset was not whole minutes then)")
+
+
 def _bucket_starts(bucket, zone, start):
     """The starts (UTC) of the local buckets, from the one holding `start` on."""
     if bucket in _GRID:
         step = _GRID[bucket]
-        at = start - (start - _EPOCH) % step
-        while not _starts_unit(at.astimezone(zone), bucket):
-            at -= step
+        at = _on_grid(start - (start - _EPOCH) % step, -step, zone, bucket)
         while True:
             yield at
-            at += step
-            while not _starts_unit(at.astimezone(zone), bucket):
-                at += step
+            at = _on_grid(at + step, step, zone, bucket)
     else:
         day = _floor_date(start.astimezone(zone).date(), bucket)
         while True:
@@ -65,16 +77,20 @@ def _bucket_starts(bucket, zone, start):
 def bucket_bounds(bucket, zone, start, end):
     """(bounds, labels): the slots [bounds[i], bounds[i + 1]) that cut [start, end) at the
     local buckets' starts, and each slot's bucket start in the zone (the first slot's
-    bucket may begin before `start`). Raises TooManyBuckets beyond MAX_BUCKETS."""
+    bucket may begin before `start`). Raises TooManyBuckets beyond MAX_BUCKETS, and
+    BucketError where the buckets are not defined."""
     bounds, labels = [start], []
-    for at in _bucket_starts(bucket, zone, start):
-        if at >= end:
-            break
-        if at > start:
-            bounds.append(at)
-        labels.append(at.astimezone(zone))
-        if len(labels) > MAX_BUCKETS:
-            raise TooManyBuckets(f"the range holds more than {MAX_BUCKETS} {bucket} buckets")
+    try:
+        for at in _bucket_starts(bucket, zone, start):
+            if at >= end:
+                break
+            if at > start:
+                bounds.append(at)
+            labels.append(at.astimezone(zone))
+            if len(labels) > MAX_BUCKETS:
+                raise TooManyBuckets(f"the range holds more than {MAX_BUCKETS} {bucket} buckets")
+    except OverflowError:
+        raise BucketError(f"{bucket} buckets of this range reach beyond the years 1-9999") from None
     bounds.append(end)
     return bounds, labels
 
