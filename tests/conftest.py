@@ -71,10 +71,9 @@ def server_url():
         embedded.stop(TEST_SERVER_DIR)
 
 
-@pytest.fixture(scope="session")
-def database_url(server_url):
-    """A new, migrated database for this test run, dropped afterwards."""
-    name = f"chatstats_test_{os.getpid()}"
+@contextmanager
+def migrated_database(server_url, name):
+    """A new, migrated database `name` (its URL), dropped afterwards."""
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name}")
         admin.execute(f"CREATE DATABASE {name}")
@@ -83,6 +82,13 @@ def database_url(server_url):
     yield url
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url):
+    """A new, migrated database for this test run, dropped afterwards."""
+    with migrated_database(server_url, f"chatstats_test_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture

@@ -21,8 +21,8 @@ from psycopg.rows import dict_row
 
 import rollupcheck as rc
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
-from webapp import migrate, rollups
-from webapp.dsn import with_database
+from conftest import migrated_database
+from webapp import rollups
 from webapp.queries import analytics_queries
 
 API = "/api/monitoring/chat-requests"
@@ -133,15 +133,8 @@ def test_more_than_1000_buckets_are_refused():
 @pytest.fixture(scope="module")
 def dataset_url(server_url):
     """A database of this module's own (the `conn` fixture empties the shared one)."""
-    name = f"chatstats_analytics_{os.getpid()}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name}")
-        admin.execute(f"CREATE DATABASE {name}")
-    url = with_database(server_url, name)
-    migrate.apply(url)
-    yield url
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    with migrated_database(server_url, f"chatstats_analytics_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

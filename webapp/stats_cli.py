@@ -80,8 +80,6 @@ def timeseries_command(settings, bucket, tz, start, end, as_json, **filters):
     with settings.connect() as conn:
         try:
             points, _ = analytics_queries.timeseries(conn, bucket, tz, start, end, filters)
-        except analytics_queries.TooManyBuckets as error:
-            raise click.BadParameter(f"{error}: narrow the range or widen the bucket", param_hint="--bucket")
         except analytics_queries.BucketError as error:
             raise click.BadParameter(str(error), param_hint="--bucket")
     items = analytics_schemas.Point(many=True).dump(points)

@@ -88,7 +88,8 @@ def bucket_bounds(bucket, zone, start, end):
                 bounds.append(at)
             labels.append(at.astimezone(zone))
             if len(labels) > MAX_BUCKETS:
-                raise TooManyBuckets(f"the range holds more than {MAX_BUCKETS} {bucket} buckets")
+                raise TooManyBuckets(f"the range holds more than {MAX_BUCKETS} {bucket} buckets, the "
+                                     "most a call may ask for: narrow the range or widen the bucket")
     except OverflowError:
         raise BucketError(f"{bucket} buckets of this range reach beyond the years 1-9999") from None
     bounds.append(end)
