@@ -139,6 +139,7 @@ class State:
     quarter_horizon: datetime  # None: -infinity
     raw_horizon: datetime      # None: -infinity
     detail_horizon: datetime   # None: -infinity
+    user_horizon: datetime     # None: -infinity
 
 
 def state(conn):
@@ -147,11 +148,12 @@ def state(conn):
                   CASE WHEN isfinite(quarter_horizon) THEN quarter_horizon END AS qh,
                   CASE WHEN isfinite(raw_horizon) THEN raw_horizon END AS rh,
                   CASE WHEN isfinite(detail_horizon) THEN detail_horizon END AS dh,
+                  CASE WHEN isfinite(user_horizon) THEN user_horizon END AS uh,
                   quarter_horizon = '-infinity' OR isfinite(quarter_horizon) AS qh_ok,
                   raw_horizon = '-infinity' OR isfinite(raw_horizon) AS rh_ok
              FROM chat_rollup_state""").fetchone()
     assert row["qh_ok"] and row["rh_ok"], row
-    return State(row["watermark_id"], row["qh"], row["rh"], row["dh"])
+    return State(row["watermark_id"], row["qh"], row["rh"], row["dh"], row["uh"])
 
 
 def before(at, horizon):
@@ -328,19 +330,19 @@ def stored_rollups(conn, sh):
 
 
 def kept(sh, st_, dim, level, bucket):
-    """Whether the store keeps this bucket (migration 0012's rule, restated): models and
-    all requests every level, quarters from the quarter horizon on; keys no quarters,
-    hours and 6 hours from the detail horizon on, everything coarser for ever; users no
-    quarters or hours, 6 hours to 16 days from the detail horizon on, 32 days and all
-    time for ever, nothing else."""
+    """Whether the store keeps this bucket (migration 0013's rule, restated): models and
+    all requests every level, quarters from the quarter horizon on; keys and users no
+    quarters, hours and 6 hours from the detail horizon on; keys everything coarser for
+    ever; users days to 16 days from the user horizon on, 32 days and all time for ever,
+    nothing else."""
     width = sh.widths[level - 1] if level < sh.top else None
     if dim in "ma":
         return level > 1 or not before(bucket, st_.quarter_horizon)
-    finest, fine_until = (timedelta(hours=1), timedelta(hours=6)) if dim == "k" \
-        else (timedelta(hours=6), timedelta(days=16))
-    if width is not None and (width < finest or dim == "u" and width > timedelta(days=32)):
+    if width is None or width == timedelta(days=32) or dim == "k" and width >= timedelta(days=1):
+        return True
+    if width < timedelta(hours=1) or width > timedelta(days=32):
         return False
-    return width is None or width > fine_until or not before(bucket, st_.detail_horizon)
+    return not before(bucket, st_.detail_horizon if width <= timedelta(hours=6) else st_.user_horizon)
 
 
 def expected_rollups(conn, sh, rows, st_):

@@ -140,8 +140,9 @@ def dataset_url(server_url):
 @pytest.fixture(scope="module")
 def dataset(dataset_url):
     """Random rows in WINDOWS: most rolled up, quarters before the middle of the first
-    window pruned, the keys' and users' fine rollups before its end; the last 300 rows
-    left in the tail. Returns (rows, {model id: provider id})."""
+    window pruned, the keys' and users' hours and 6 hours before the middle of the
+    second, the users' days to 16 days three days earlier; the last 300 rows left in the
+    tail. Returns (rows, {model id: provider id})."""
     rng = random.Random(11)
     with psycopg.connect(dataset_url, autocommit=True, row_factory=dict_row) as conn:
         providers, models = rc.make_catalog(conn, providers=2, models=4)
@@ -161,8 +162,9 @@ def dataset(dataset_url):
                     "user_id": rng.choice([None, 10, 11, 12, 13, 2**62])}
 
         rc.insert(conn, [row() for _ in range(2500)])
-        conn.execute("SELECT chat_rollup_prune(%s, %s)", (datetime(2026, 3, 20, tzinfo=UTC),
-                                                           datetime(2026, 10, 28, tzinfo=UTC)))
+        conn.execute("SELECT chat_rollup_prune(%s, %s, %s)", (datetime(2026, 3, 20, tzinfo=UTC),
+                                                               datetime(2026, 10, 28, tzinfo=UTC),
+                                                               datetime(2026, 10, 25, tzinfo=UTC)))
         rollups.catch_up(conn)
         rc.insert(conn, [row() for _ in range(300)])
         return rc.fetch_rows(conn), rc.model_providers(conn)

@@ -11,6 +11,7 @@ rows of the range they covered (rounded only where it must be); percentiles with
 stated error of the exact percentile_disc. Reading rules add the public functions and
 the API.
 """
+import dataclasses
 import functools
 import time
 from collections import Counter
@@ -140,7 +141,7 @@ class RollupMachine(RuleBasedStateMachine):
     def truncate(self, restart):
         self.conn.execute(f"TRUNCATE chat_completion_requests{' RESTART IDENTITY' if restart else ''}")
         self.retained = []
-        assert rc.state(self.conn) == rc.State(0, None, None, None)
+        assert rc.state(self.conn) == rc.State(0, None, None, None, None)
 
     # -- maintenance ----------------------------------------------------------------
 
@@ -162,17 +163,21 @@ class RollupMachine(RuleBasedStateMachine):
         lag = rollups.lag(self.conn)
         assert lag["lag_rows"] == 0 and lag["lag_seconds"] == 0
 
-    @rule(probe=st.data(), at=horizon_instants(), detail_at=st.none() | horizon_instants())
+    @rule(probe=st.data(), at=horizon_instants(), detail_at=st.none() | horizon_instants(),
+          user_at=st.none() | horizon_instants())
     @then_check_a_range
-    def prune(self, at, detail_at):
+    def prune(self, at, detail_at, user_at):
         old = rc.state(self.conn)
-        horizon = max(old.quarter_horizon or rc.midnight(at), rc.midnight(at))
-        detail = old.detail_horizon if detail_at is None \
-            else max(old.detail_horizon or rc.midnight(detail_at), rc.midnight(detail_at))
-        expected = rc.State(old.watermark, horizon, old.raw_horizon, detail)
+
+        def moved(horizon, to):
+            return horizon if to is None else max(horizon or rc.midnight(to), rc.midnight(to))
+
+        expected = rc.State(old.watermark, moved(old.quarter_horizon, at), old.raw_horizon,
+                            moved(old.detail_horizon, detail_at), moved(old.user_horizon, user_at))
         doomed = sum(not rc.kept(self.sh, expected, r["dim"], r["level"], r["bucket"]) for r in self.conn.execute(
             "SELECT level, dim, bucket FROM chat_rollups WHERE isfinite(bucket)"))
-        removed = self.conn.execute("SELECT chat_rollup_prune(%s, %s) AS n", (at, detail_at)).fetchone()["n"]
+        removed = self.conn.execute("SELECT chat_rollup_prune(%s, %s, %s) AS n",
+                                    (at, detail_at, user_at)).fetchone()["n"]
         assert rc.state(self.conn) == expected
         assert removed == doomed
 
@@ -194,7 +199,7 @@ class RollupMachine(RuleBasedStateMachine):
             rows = {r["id"]: r for r in rc.fetch_rows(self.conn)}
             removed = self.conn.execute("SELECT chat_rollup_retain(%s, %s) AS n", (at, batch)).fetchone()["n"]
             new = rc.state(self.conn)
-            assert new == rc.State(old.watermark, old.quarter_horizon, horizon, old.detail_horizon)
+            assert new == dataclasses.replace(old, raw_horizon=horizon)
             left = {r["id"] for r in rc.fetch_rows(self.conn)}
             gone = [r for i, r in rows.items() if i not in left]
             assert len(gone) == removed <= batch
@@ -403,6 +408,23 @@ def test_ranges_with_edges_on_and_next_to_boundaries_of_every_level(conn):
                                   expected, rc.model_providers(conn))
 
 
+def test_a_range_just_inside_a_coarse_bucket_is_that_bucket_less_the_rest(conn):
+    """Signed pieces: a range one quarter short of a 16-day block reads the block less a
+    quarter, not 8 + 4 + 2 + 1 days and 23 hours 45 minutes of finer pieces; the answer
+    stays exact, by model and over every public function."""
+    sh = rc.shape(conn)
+    _history(conn, sh, days=19)
+    rows = rc.fetch_rows(conn)
+    block = sh.widths.index(timedelta(days=16)) + 1
+    start, end = rc.BASE + timedelta(minutes=15), rc.BASE + timedelta(days=16)
+    pieces = conn.execute("SELECT level, lo, hi, sign FROM chat_rollup_pieces('m', %s, %s) ORDER BY level DESC",
+                          (start, end)).fetchall()
+    assert [tuple(p.values()) for p in pieces] == [(block, rc.BASE, end, 1), (1, rc.BASE, start, -1)]
+    for model_id in (None, *rc.model_providers(conn)):
+        assert rc.check_range_stats(conn, sh, [], start, end, model_id) == (start, end)
+    rc.check_public_functions(conn, start, end, rc.python_stats(rows, start, end), rc.model_providers(conn))
+
+
 def test_refresh_of_an_empty_table_leaves_the_watermark(conn):
     """Regression: the watermark once jumped a whole batch ahead of an empty table."""
     sh = rc.shape(conn)
@@ -557,7 +579,7 @@ def test_retention_keeps_every_statistic(conn, app_factory, database_url, api_ke
     rc.check_store(conn, sh, retained)
     rc.check_range_stats(conn, sh, retained, None, None)
     conn.execute("TRUNCATE chat_completion_requests")
-    assert rc.state(conn) == rc.State(0, None, None, None)
+    assert rc.state(conn) == rc.State(0, None, None, None, None)
     assert conn.execute("SELECT count(*) AS n FROM chat_rollups").fetchone()["n"] == 0
 
 
@@ -608,7 +630,7 @@ def test_retention_and_pruning_wrappers_count_days_from_now(conn):
                       "status": "completed", "cost_usd": None, "created_at": now - age} for age in ages])
     assert rollups.retain(conn, 5) == 0  # nothing is rolled up yet
     rollups.catch_up(conn)
-    assert rollups.prune(conn, 5, 35) > 0
+    assert rollups.prune(conn, 5, 35, 95) > 0
     batches = []
     assert rollups.retain(conn, 5, batch_rows=1, progress=batches.append) == 2
     assert batches == [1, 1]
@@ -677,7 +699,7 @@ def test_refresher_prunes_and_retains_after_catching_up(conn, database_url):
     rc.insert(conn, [{"model_id": None, "input_tokens": 1, "output_tokens": 1, "processing_time_ms": 10 * i,
                       "status": "completed", "cost_usd": None, "created_at": now - age}
                      for i, age in enumerate(ages)])
-    refresher = rollups.Refresher(database_url, 0.05, quarter_days=5, raw_days=7)
+    refresher = rollups.Refresher(database_url, 0.05, horizons=(5, 35, 95), raw_days=7)
     refresher.start()
     try:
         for _ in range(100):

@@ -132,7 +132,7 @@ def test_rollup_migrations_down_and_up_with_rows(scratch_url, first):
         assert migrate.applied_ids(scratch_url) == applied
         lag = rollups.lag(conn)
         assert (lag["lag_rows"], lag["watermark_id"]) == (total, 0)
-        assert rc.state(conn) == rc.State(0, None, None, None)
+        assert rc.state(conn) == rc.State(0, None, None, None, None)
         check_all(conn, sh, ranges, model_ids)  # exact at once: everything is tail
 
         assert rollups.catch_up(conn, batch_rows=1000) == total

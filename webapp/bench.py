@@ -105,7 +105,8 @@ def backfill(url, horizons, log, again=True):
     with connect(url) as conn:
         if again:
             conn.execute("TRUNCATE chat_rollups")
-            conn.execute("UPDATE chat_rollup_state SET watermark_id = 0")
+            conn.execute("UPDATE chat_rollup_state SET watermark_id = 0, quarter_horizon = '-infinity',"
+                         " detail_horizon = '-infinity', user_horizon = '-infinity'")
         rollups.prune(conn, *horizons)
         started = time.perf_counter()
         rolled = rollups.catch_up(conn, progress=lambda n: log(f"  rolled up {n:,}"))

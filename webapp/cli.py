@@ -12,7 +12,7 @@ import click
 import psycopg
 from psycopg.rows import dict_row
 
-from . import bench, embedded, keys_cli, migrate, rollups, seed, serving, stats_cli
+from . import bench, config, embedded, keys_cli, migrate, rollups, seed, serving, stats_cli
 from .config import Config
 
 
@@ -118,7 +118,7 @@ def _refresh_rollups(settings):
     with settings.connect() as conn:
         if rollups.lag(conn) is None:
             return
-        rollups.prune(conn, settings["QUARTER_ROLLUP_DAYS"], settings["DETAIL_ROLLUP_DAYS"])
+        rollups.prune(conn, *config.horizons(settings))
         rolled = rollups.catch_up(conn, progress=lambda n: click.echo(f"  rolled up {n} rows", err=True))
         lag = rollups.lag(conn)
     click.echo(f"rolled up {rolled} rows in {time.perf_counter() - started:.1f}s; "
@@ -238,7 +238,7 @@ def bench_command(settings, shapes, reps, raw_reps, http_reps, backfill, ingest_
     report = {}
     for shape in shapes:
         log(f"== {shape}")
-        horizons = settings["QUARTER_ROLLUP_DAYS"], settings["DETAIL_ROLLUP_DAYS"]
+        horizons = config.horizons(settings)
         url, rate = bench.prepare(server, shape, horizons, log)
         if backfill and rate is None:
             rate = bench.backfill(url, horizons, log)

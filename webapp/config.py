@@ -51,9 +51,11 @@ class Config:
     ROLLUP_INTERVAL_S = float(os.environ.get("CHATSTATS_ROLLUP_INTERVAL_S", 1))
     # Days the 15-minute rollups are kept (older ranges' edges come from hours and raw rows).
     QUARTER_ROLLUP_DAYS = _int("CHATSTATS_QUARTER_ROLLUP_DAYS", 90)
-    # Days the per-key and per-user rollups finer than a day (keys) or 32 days (users) are
-    # kept: ranges older than that are read by key or user from coarser rollups and raw rows.
+    # Days the per-key and per-user hourly and 6-hour rollups are kept: ranges older than
+    # that are read by key or user from coarser rollups and raw rows.
     DETAIL_ROLLUP_DAYS = _int("CHATSTATS_DETAIL_ROLLUP_DAYS", 35)
+    # Days the per-user rollups of a day to 16 days are kept (after that, 32-day blocks).
+    USER_ROLLUP_DAYS = _int("CHATSTATS_USER_ROLLUP_DAYS", 95)
     # Days request rows are kept (their statistics stay in the rollups); unset: all.
     RAW_RETENTION_DAYS = _int("CHATSTATS_RAW_RETENTION_DAYS", None)
     # create_app() starts the refresher thread (servers other than `chatstats serve`, whose
@@ -83,3 +85,8 @@ class Config:
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "/docs"
     OPENAPI_SWAGGER_UI_URL = "/docs/assets/"
+
+
+def horizons(settings):
+    """The days each kind of fine rollup is kept, as rollups.prune() takes them."""
+    return settings["QUARTER_ROLLUP_DAYS"], settings["DETAIL_ROLLUP_DAYS"], settings["USER_ROLLUP_DAYS"]

@@ -5,7 +5,7 @@ any other server, START_REFRESHER makes create_app() start it (or run
 `chatstats rollup refresh` from cron). Opening the pool or serving a request
 never starts one.
 """
-from . import db, rollups
+from . import config, db, rollups
 
 _KEY = "chatstats_refresher"
 
@@ -16,8 +16,8 @@ def start(app):
     if interval_s > 0 and _KEY not in app.extensions:
         pgbouncer = {"prepare_threshold": None} if app.config["PGBOUNCER"] else None
         thread = rollups.Refresher(db.rollup_database_url(app.config), interval_s,
-                                   app.config["QUARTER_ROLLUP_DAYS"], app.config["DETAIL_ROLLUP_DAYS"],
-                                   app.config["RAW_RETENTION_DAYS"], connect_kwargs=pgbouncer)
+                                   config.horizons(app.config), app.config["RAW_RETENTION_DAYS"],
+                                   connect_kwargs=pgbouncer)
         thread.start()
         app.extensions[_KEY] = thread
 

@@ -52,12 +52,13 @@ def catch_up(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=2000, patience_s=600, 
             return total
 
 
-def prune(conn, quarter_days, detail_days):
-    """Stop keeping 15-minute rollups older than quarter_days, and the keys' and users'
-    fine rollups older than detail_days; return the rows deleted."""
+def prune(conn, quarter_days, detail_days, user_days):
+    """Stop keeping 15-minute rollups older than quarter_days, the keys' and users' hours
+    and 6 hours older than detail_days, and the users' days to 16 days older than
+    user_days; return the rows deleted."""
     return conn.execute("SELECT chat_rollup_prune(now() - make_interval(days => %s),"
-                        " now() - make_interval(days => %s)) AS n",
-                        (quarter_days, detail_days)).fetchone()["n"]
+                        " now() - make_interval(days => %s), now() - make_interval(days => %s)) AS n",
+                        (quarter_days, detail_days, user_days)).fetchone()["n"]
 
 
 def retain(conn, raw_days, batch_rows=RETENTION_BATCH_ROWS, progress=None):
@@ -83,7 +84,7 @@ def lag(conn):
 
 class Refresher(threading.Thread):
     """Refreshes every `interval_s` seconds on its own connection until stopped, and
-    applies the retention settings (quarter_days, detail_days; raw_days, None: keep every row).
+    applies the retention settings (`horizons`: prune()'s days; raw_days, None: keep every row).
 
     Its lock waits at most 200 ms, so writers queued behind it barely notice. An
     autovacuum of the table holds a conflicting lock for as long as it runs, and
@@ -93,13 +94,12 @@ class Refresher(threading.Thread):
 
     PATIENT_AFTER_S = 60
 
-    def __init__(self, database_url, interval_s, quarter_days=90, detail_days=35, raw_days=None,
+    def __init__(self, database_url, interval_s, horizons=(90, 35, 95), raw_days=None,
                  connect_kwargs=None):
         super().__init__(name="rollup-refresher", daemon=True)
         self.database_url = database_url
         self.interval_s = interval_s
-        self.quarter_days = quarter_days
-        self.detail_days = detail_days
+        self.horizons = horizons
         self.raw_days = raw_days
         self.connect_kwargs = connect_kwargs or {}
         self.stopped = threading.Event()
@@ -118,7 +118,7 @@ class Refresher(threading.Thread):
                     pass  # more than a batch waits: go on at once
                 blocked_since = (blocked_since or time.monotonic()) if result is None else None
                 if result is not None:
-                    prune(conn, self.quarter_days, self.detail_days)
+                    prune(conn, *self.horizons)
                     if self.raw_days is not None:
                         retain(conn, self.raw_days)
                 self._resumed()
