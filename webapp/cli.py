@@ -239,10 +239,10 @@ def bench_command(settings, shapes, reps, raw_reps, http_reps, backfill, ingest_
     for shape in shapes:
         log(f"== {shape}")
         horizons = config.horizons(settings)
-        url, rate = bench.prepare(server, shape, horizons, log)
-        if backfill and rate is None:
-            rate = bench.backfill(url, horizons, log)
-        report[shape] = {"backfill": rate,
+        url, backfill_rate = bench.prepare(server, shape, horizons, log)
+        if backfill and backfill_rate is None:
+            backfill_rate = bench.backfill(url, horizons, log)
+        report[shape] = {"backfill": backfill_rate,
                          "storage": bench.storage(url),
                          "queries": bench.time_functions(url, reps, raw_reps, log),
                          "http": {(r["function"], r["range"]): r["http"]
