@@ -347,7 +347,8 @@ BEGIN
 END
 $$;
 
--- As 0012's, from signed pieces: rows of pieces of sign -1 are taken out.
+-- As 0012's, from signed pieces: rows of pieces of sign -1 are taken out (their
+-- histograms summed apart and subtracted once: negating each costs more than reading it).
 CREATE OR REPLACE FUNCTION chat_rollup_series(
     p_dim "char", p_bounds timestamptz[], p_ids bigint[], p_latency boolean)
 RETURNS SETOF chat_rollup_delta
@@ -363,9 +364,9 @@ LANGUAGE sql STABLE AS $$
         SELECT p.slot, r.id, p.sign * r.completed AS completed, p.sign * r.failed AS failed,
                p.sign * r.partial AS partial, p.sign * r.input_tokens AS input_tokens,
                p.sign * r.output_tokens AS output_tokens, p.sign * r.processing_time_ms AS processing_time_ms,
-               p.sign * r.cost_usd AS cost_usd,
-               CASE WHEN p_latency THEN chat_latency_scale(r.latency, p.sign) END AS latency,
-               CASE WHEN p_latency THEN chat_latency_scale(r.latency_over, p.sign) END AS latency_over
+               p.sign * r.cost_usd AS cost_usd, p.sign,
+               CASE WHEN p_latency THEN r.latency END AS latency,
+               CASE WHEN p_latency THEN r.latency_over END AS latency_over
           FROM pieces p,
                LATERAL (SELECT * FROM chat_rollups r
                          WHERE p_ids IS NULL AND r.level = p.level AND r.dim = p_dim
@@ -379,7 +380,7 @@ LANGUAGE sql STABLE AS $$
         UNION ALL  -- raw rows: the ragged edges, and the tail over the range the pieces cover
         SELECT CASE WHEN d.bucket = x.tail_lo THEN p_bounds[1] ELSE d.bucket END, d.id, d.completed,
                d.failed, d.partial, d.input_tokens, d.output_tokens, d.processing_time_ms,
-               d.cost_usd, d.latency, d.latency_over
+               d.cost_usd, 1, d.latency, d.latency_over  -- signed already
           FROM (SELECT coalesce(array_agg(p.slot) FILTER (WHERE p.level IS NULL), '{}') AS slots,
                        coalesce(array_agg(p.lo) FILTER (WHERE p.level IS NULL), '{}') AS los,
                        coalesce(array_agg(p.hi) FILTER (WHERE p.level IS NULL), '{}') AS his,
@@ -395,7 +396,14 @@ LANGUAGE sql STABLE AS $$
                                p_dim, p_ids, p_latency) d)
     SELECT t.slot, t.id, chat_sum(t.completed), chat_sum(t.failed),
            chat_sum(t.partial), chat_sum(t.input_tokens), chat_sum(t.output_tokens),
-           chat_sum(t.processing_time_ms), sum(t.cost_usd), sum(t.latency), sum(t.latency_over),
+           chat_sum(t.processing_time_ms), sum(t.cost_usd),
+           CASE WHEN sum(t.latency) FILTER (WHERE t.sign < 0) IS NULL THEN sum(t.latency) FILTER (WHERE t.sign > 0)
+                ELSE sum(t.latency) FILTER (WHERE t.sign > 0) - sum(t.latency) FILTER (WHERE t.sign < 0) END,
+           CASE WHEN sum(t.latency_over) FILTER (WHERE t.sign < 0) IS NULL
+                THEN sum(t.latency_over) FILTER (WHERE t.sign > 0)
+                WHEN sum(t.latency_over) FILTER (WHERE t.sign > 0) IS NULL
+                THEN chat_latency_scale(sum(t.latency_over) FILTER (WHERE t.sign < 0), -1)
+                ELSE sum(t.latency_over) FILTER (WHERE t.sign > 0) - sum(t.latency_over) FILTER (WHERE t.sign < 0) END,
            p_dim
       FROM parts t
      GROUP BY t.slot, t.id
