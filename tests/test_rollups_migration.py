@@ -142,3 +142,42 @@ def test_rollup_migrations_down_and_up_with_rows(scratch_url, first):
                      "interval '90 minutes' WHERE id % 13 = 0")
         conn.execute("DELETE FROM chat_completion_requests WHERE id % 17 = 0")
         assert len(check_all(conn, sh, ranges, model_ids)) < total
+
+
+@pytest.mark.parametrize("raw_days", [None, 4, 2])
+def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratch_url, raw_days):
+    """Migration 0013 on a rolled-up, pruned (and retained) 0012 store: the users' hours
+    above the detail horizon are built from the request rows, the detail horizon moves up
+    to the raw horizon where retention removed rows, and the store is then exactly what
+    the rules keep for every row, retained ones included; time series by user stay exact."""
+    with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
+        assert migrate.rollback(scratch_url, 1) == ["0013.user-rollups"]
+        seed.seed(conn, 3000, providers=3, models=6, days=6, users=40, keys=5)
+        rollups.catch_up(conn)
+        now = conn.execute("SELECT now() AS t").fetchone()["t"]
+        conn.execute("SELECT chat_rollup_prune(%s, %s)", (now - timedelta(days=5), now - timedelta(days=3)))
+        before = rc.fetch_rows(conn)
+        if raw_days is not None:
+            conn.execute("SELECT chat_rollup_retain(%s, 100000)", (now - timedelta(days=raw_days),))
+        left = {r["id"] for r in rc.fetch_rows(conn)}
+        retained = [r for r in before if r["id"] not in left]
+        assert bool(retained) == (raw_days is not None)
+
+        migrate.apply(scratch_url)
+        sh = rc.shape(conn)
+        st_, rows = rc.check_store(conn, sh, retained)
+        detail = rc.midnight(now - timedelta(days=3))
+        raw = rc.midnight(now - timedelta(days=raw_days)) if raw_days else None
+        assert st_.detail_horizon == max(detail, raw or detail) == st_.user_horizon
+        assert conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE dim = 'u' AND level = 2").fetchone()["n"] \
+            == len({(sh.floor(2, r["created_at"]), r["user_id"] or 0) for r in rows
+                    if r["created_at"] >= st_.detail_horizon})
+        user = rows[0]["user_id"]
+        start = st_.detail_horizon + timedelta(minutes=7)
+        series = conn.execute("SELECT * FROM chat_request_series(%s, NULL, NULL, %s)",
+                              ([start + timedelta(hours=h) for h in range(0, 30, 3)], user)).fetchall()
+        for point in series:
+            expected = [r for r in rows if r["user_id"] == user
+                        and point["slot"] <= r["created_at"] < point["slot"] + timedelta(hours=3)]
+            assert point["completed_requests"] + point["failed_requests"] + point["partial_requests"] \
+                == len(expected), point["slot"]
