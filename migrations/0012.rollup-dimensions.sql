@@ -4,8 +4,7 @@
 -- requests per hour, so their fine levels would cost about a row per request: those
 -- are kept only from detail_horizon on (CHATSTATS_DETAIL_ROLLUP_DAYS): keys' hours and
 -- 6 hours, users' 6 hours to 16 days. Keys keep days and coarser for ever, users 32-day
--- blocks and all time only (every level costs a row per active user and refresh);
--- neither keeps quarters, users no hours.
+-- blocks and coarser; neither keeps quarters, users no hours.
 --
 -- Reads gain one general form: chat_rollup_series sums a dimension's rows over many
 -- ranges at once (the slots of a time series, or one range), and chat_request_groups
@@ -65,7 +64,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                     CASE WHEN p_level = 1 THEN p_state.quarter_horizon ELSE '-infinity'::timestamptz END
                 WHEN p_level < CASE p_dim WHEN 'k' THEN 2 ELSE 3 END THEN 'infinity'::timestamptz
                 WHEN p_level < CASE p_dim WHEN 'k' THEN 4 ELSE 9 END THEN p_state.detail_horizon
-                WHEN p_dim = 'u' AND p_level > 9 AND p_level < chat_rollup_top() THEN 'infinity'::timestamptz
                 ELSE '-infinity'::timestamptz END
 $$;
 
@@ -474,8 +472,7 @@ BEGIN
            percentile_disc(0.95) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric,
            percentile_disc(0.99) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric
       FROM matching m
-      -- joined by hash: -0.5 stands for the NULL group (IS NOT DISTINCT FROM would not hash)
-      JOIN ranked r ON r.slot = m.slot AND coalesce(r.g::numeric, -0.5) = coalesce(m.g::numeric, -0.5)
+      JOIN ranked r ON r.slot = m.slot AND r.g IS NOT DISTINCT FROM m.g
      GROUP BY GROUPING SETS ((m.slot, r.top, CASE WHEN r.top THEN m.g END), (m.slot))
     HAVING p_by IS NOT NULL OR GROUPING(r.top) = 1;
 END
@@ -549,9 +546,7 @@ BEGIN
     histograms AS (
         SELECT s.bucket AS slot, m.g, sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
           FROM chat_rollup_series(dim, p_bounds, ARRAY(
-                   SELECT DISTINCT m.id FROM sums m
-                     JOIN top t ON t.slot = m.bucket
-                               AND coalesce(t.g::numeric, -0.5) = coalesce(m.g::numeric, -0.5)),  -- by hash
+                   SELECT DISTINCT m.id FROM sums m JOIN top t ON t.slot = m.bucket AND t.g IS NOT DISTINCT FROM m.g),
                    true) s
           JOIN sums m ON m.bucket = s.bucket AND m.id = s.id
          WHERE p_by IS NOT NULL
@@ -680,7 +675,6 @@ REVOKE EXECUTE ON ROUTINE
     chat_rollup_prune(timestamptz, timestamptz)
     FROM chatstats_api;
 GRANT EXECUTE ON ROUTINE
-    chat_sum(bigint),
     chat_rollup_kept_from(chat_rollup_state, "char", integer),
     chat_rollup_base_bucket(chat_rollup_state, "char", timestamptz),
     chat_rollup_input_of(chat_completion_requests, timestamptz),

@@ -1,5 +1,6 @@
--- Back to 0012: users by 6 hours from the detail horizon, 32-day blocks and all time;
--- the rows 0012 does not keep go.
+-- Back to 0012: users by 6 hours to 16 days from the detail horizon, 32 days and
+-- coarser for ever; the rows 0012 does not keep go, and the users' 64- to 1024-day
+-- blocks are summed again from their 32-day blocks.
 DROP FUNCTION chat_request_groups_ranked("char", timestamptz[], bigint[], text, text, integer);
 DROP FUNCTION chat_rollup_raw(timestamptz[], timestamptz[], timestamptz[], integer[], timestamptz[], "char", bigint[], boolean);
 DROP FUNCTION chat_rollup_pieces(timestamptz, timestamptz);
@@ -14,7 +15,6 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                     CASE WHEN p_level = 1 THEN p_state.quarter_horizon ELSE '-infinity'::timestamptz END
                 WHEN p_level < CASE p_dim WHEN 'k' THEN 2 ELSE 3 END THEN 'infinity'::timestamptz
                 WHEN p_level < CASE p_dim WHEN 'k' THEN 4 ELSE 9 END THEN p_state.detail_horizon
-                WHEN p_dim = 'u' AND p_level > 9 AND p_level < chat_rollup_top() THEN 'infinity'::timestamptz
                 ELSE '-infinity'::timestamptz END
 $$;
 
@@ -41,7 +41,7 @@ BEGIN
 END
 $$;
 
-CREATE OR REPLACE FUNCTION chat_rollup_pieces(p_dim "char", p_start timestamptz, p_end timestamptz)
+CREATE FUNCTION chat_rollup_pieces(p_dim "char", p_start timestamptz, p_end timestamptz)
 RETURNS TABLE (level smallint, lo timestamptz, hi timestamptz, exact boolean)
 LANGUAGE plpgsql STABLE ROWS 20 AS $$
 DECLARE
@@ -218,6 +218,56 @@ LANGUAGE sql STABLE AS $$
      GROUP BY t.slot, t.id
 $$;
 
+CREATE OR REPLACE FUNCTION chat_request_groups_raw(
+    p_bounds timestamptz[], p_by text, p_top integer, p_order text,
+    p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text)
+RETURNS SETOF chat_request_group
+LANGUAGE plpgsql STABLE ROWS 100
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH matching AS MATERIALIZED (
+        SELECT p_bounds[width_bucket(c.created_at, p_bounds)] AS slot,
+               CASE p_by WHEN 'model' THEN c.model_id
+                         WHEN 'provider' THEN (SELECT m.provider_id FROM models m WHERE m.id = c.model_id)
+                         WHEN 'api_key' THEN c.api_key_id
+                         WHEN 'user' THEN c.user_id END AS g,
+               c.status, c.input_tokens, c.output_tokens, c.processing_time_ms, c.cost_usd
+          FROM chat_completion_requests c
+         WHERE c.created_at >= p_bounds[1] AND c.created_at < p_bounds[cardinality(p_bounds)]
+           AND (p_model_ids IS NULL OR c.model_id = ANY (p_model_ids))
+           AND (p_api_key_id IS NULL OR c.api_key_id = p_api_key_id)
+           AND (p_user_id IS NULL OR c.user_id = p_user_id)
+           AND (p_status IS NULL OR c.status = p_status)),
+    ranked AS (
+        SELECT m.slot, m.g,
+               row_number() OVER (PARTITION BY m.slot ORDER BY CASE p_order
+                   WHEN 'tokens' THEN sum(m.input_tokens::numeric + m.output_tokens)
+                   WHEN 'cost' THEN coalesce(sum(m.cost_usd), 0)
+                   ELSE count(*) END DESC, m.g NULLS LAST) <= p_top AS top
+          FROM matching m
+         GROUP BY m.slot, m.g)
+    SELECT m.slot,
+           CASE WHEN GROUPING(r.top) = 1 THEN 'total' WHEN r.top THEN 'group' ELSE 'others' END,
+           CASE WHEN r.top THEN m.g END,
+           count(*) FILTER (WHERE m.status = 'completed'),
+           count(*) FILTER (WHERE m.status = 'failed'),
+           count(*) FILTER (WHERE m.status = 'partial'),
+           sum(m.input_tokens)::bigint,
+           sum(m.output_tokens)::bigint,
+           sum(m.processing_time_ms)::bigint,
+           coalesce(sum(m.cost_usd), 0),
+           percentile_disc(0.5) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric,
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric,
+           percentile_disc(0.99) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric
+      FROM matching m
+      JOIN ranked r ON r.slot = m.slot AND r.g IS NOT DISTINCT FROM m.g
+     GROUP BY GROUPING SETS ((m.slot, r.top, CASE WHEN r.top THEN m.g END), (m.slot))
+    HAVING p_by IS NOT NULL OR GROUPING(r.top) = 1;
+END
+$$;
+
 CREATE OR REPLACE FUNCTION chat_request_groups_rollup(
     p_bounds timestamptz[], p_by text, p_top integer, p_order text,
     p_model_ids integer[], p_api_key_id bigint, p_user_id bigint)
@@ -268,9 +318,7 @@ BEGIN
     histograms AS (
         SELECT s.bucket AS slot, m.g, sum(s.latency) AS latency, sum(s.latency_over) AS latency_over
           FROM chat_rollup_series(dim, p_bounds, ARRAY(
-                   SELECT DISTINCT m.id FROM sums m
-                     JOIN top t ON t.slot = m.bucket
-                               AND coalesce(t.g::numeric, -0.5) = coalesce(m.g::numeric, -0.5)),  -- by hash
+                   SELECT DISTINCT m.id FROM sums m JOIN top t ON t.slot = m.bucket AND t.g IS NOT DISTINCT FROM m.g),
                    true) s
           JOIN sums m ON m.bucket = s.bucket AND m.id = s.id
          WHERE p_by IS NOT NULL
@@ -315,6 +363,19 @@ $$;
 DELETE FROM chat_rollups r
  USING chat_rollup_state st
  WHERE r.level < 9 AND r.bucket < chat_rollup_kept_from(st, r.dim, r.level);
+DO $$
+BEGIN
+    FOR lvl IN 10 .. chat_rollup_top() - 1 LOOP
+        INSERT INTO chat_rollups
+        SELECT lvl, 'u', chat_rollup_bucket(lvl, r.bucket), r.id, chat_sum(r.completed), chat_sum(r.failed),
+               chat_sum(r.partial), chat_sum(r.input_tokens), chat_sum(r.output_tokens),
+               chat_sum(r.processing_time_ms), sum(r.cost_usd), sum(r.latency), sum(r.latency_over)
+          FROM chat_rollups r
+         WHERE r.level = lvl - 1 AND r.dim = 'u'
+         GROUP BY 3, 4;
+    END LOOP;
+END
+$$;
 
 DROP FUNCTION chat_rollup_prune(timestamptz, timestamptz, timestamptz);
 CREATE FUNCTION chat_rollup_prune(p_from timestamptz, p_detail_from timestamptz DEFAULT NULL)
@@ -342,5 +403,6 @@ END
 $$;
 REVOKE EXECUTE ON ROUTINE chat_rollup_prune(timestamptz, timestamptz) FROM chatstats_api;
 GRANT EXECUTE ON ROUTINE chat_rollup_prune(timestamptz, timestamptz) TO chatstats_rollup;
+REVOKE EXECUTE ON ROUTINE chat_sum(bigint) FROM chatstats_rollup;
 
 ALTER TABLE chat_rollup_state DROP COLUMN user_horizon;

@@ -6,7 +6,12 @@
 -- so that the dashboard's 90 days by user come from rollups. The hours are built here
 -- from the request rows above the detail horizon (moved up to the raw horizon where
 -- retention removed rows, for keys and users alike); the longer user horizon starts at
--- the detail horizon and grows as days pass (a fresh store keeps it at once).
+-- the detail horizon and grows as days pass (a fresh store keeps it at once). Users no
+-- longer keep 64- to 1024-day blocks (each costs a row per active user at every
+-- refresh; 32-day blocks and all time answer long ranges).
+--
+-- Also what 0012 was given after its release, for databases migrated before: the raw
+-- breakdown joins its groups by hash, and the rollup job may run chat_sum.
 --
 -- Reads take fewer rows: a range's pieces are signed (a ragged end may be one bucket
 -- more less the part outside the range, when that costs fewer rows), raw edges are
@@ -46,12 +51,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
         p_at)
 $$;
 
--- What the new rules no longer keep (where the detail horizon moved up), then the users'
--- hours above the detail horizon, from the rows rolled up (the refresh files
--- the others), as chat_rollup_deltas sums them.
+-- What the new rules no longer keep (the users' 64- to 1024-day blocks: each costs a row
+-- per active user at every refresh; and what lies before a detail horizon moved up),
+-- then the users' hours above the detail horizon, from the rows rolled up (the refresh
+-- files the others), as chat_rollup_deltas sums them.
 DELETE FROM chat_rollups r
  USING chat_rollup_state st
- WHERE r.level < 9 AND r.bucket < chat_rollup_kept_from(st, r.dim, r.level);
+ WHERE r.bucket < chat_rollup_kept_from(st, r.dim, r.level);
 INSERT INTO chat_rollups
 SELECT 2, 'u', d.bucket, d.id, d.completed, d.failed, d.partial, d.input_tokens, d.output_tokens,
        d.processing_time_ms, d.cost_usd, d.latency, d.latency_over
@@ -511,5 +517,59 @@ BEGIN
 END
 $$;
 
+-- As 0012's, its groups joined by hash: -0.5 stands for the NULL group (IS NOT DISTINCT
+-- FROM would not hash).
+CREATE OR REPLACE FUNCTION chat_request_groups_raw(
+    p_bounds timestamptz[], p_by text, p_top integer, p_order text,
+    p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text)
+RETURNS SETOF chat_request_group
+LANGUAGE plpgsql STABLE ROWS 100
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    RETURN QUERY
+    WITH matching AS MATERIALIZED (
+        SELECT p_bounds[width_bucket(c.created_at, p_bounds)] AS slot,
+               CASE p_by WHEN 'model' THEN c.model_id
+                         WHEN 'provider' THEN (SELECT m.provider_id FROM models m WHERE m.id = c.model_id)
+                         WHEN 'api_key' THEN c.api_key_id
+                         WHEN 'user' THEN c.user_id END AS g,
+               c.status, c.input_tokens, c.output_tokens, c.processing_time_ms, c.cost_usd
+          FROM chat_completion_requests c
+         WHERE c.created_at >= p_bounds[1] AND c.created_at < p_bounds[cardinality(p_bounds)]
+           AND (p_model_ids IS NULL OR c.model_id = ANY (p_model_ids))
+           AND (p_api_key_id IS NULL OR c.api_key_id = p_api_key_id)
+           AND (p_user_id IS NULL OR c.user_id = p_user_id)
+           AND (p_status IS NULL OR c.status = p_status)),
+    ranked AS (
+        SELECT m.slot, m.g,
+               row_number() OVER (PARTITION BY m.slot ORDER BY CASE p_order
+                   WHEN 'tokens' THEN sum(m.input_tokens::numeric + m.output_tokens)
+                   WHEN 'cost' THEN coalesce(sum(m.cost_usd), 0)
+                   ELSE count(*) END DESC, m.g NULLS LAST) <= p_top AS top
+          FROM matching m
+         GROUP BY m.slot, m.g)
+    SELECT m.slot,
+           CASE WHEN GROUPING(r.top) = 1 THEN 'total' WHEN r.top THEN 'group' ELSE 'others' END,
+           CASE WHEN r.top THEN m.g END,
+           count(*) FILTER (WHERE m.status = 'completed'),
+           count(*) FILTER (WHERE m.status = 'failed'),
+           count(*) FILTER (WHERE m.status = 'partial'),
+           sum(m.input_tokens)::bigint,
+           sum(m.output_tokens)::bigint,
+           sum(m.processing_time_ms)::bigint,
+           coalesce(sum(m.cost_usd), 0),
+           percentile_disc(0.5) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric,
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric,
+           percentile_disc(0.99) WITHIN GROUP (ORDER BY m.processing_time_ms)::numeric
+      FROM matching m
+      -- joined by hash: -0.5 stands for the NULL group (IS NOT DISTINCT FROM would not hash)
+      JOIN ranked r ON r.slot = m.slot AND coalesce(r.g::numeric, -0.5) = coalesce(m.g::numeric, -0.5)
+     GROUP BY GROUPING SETS ((m.slot, r.top, CASE WHEN r.top THEN m.g END), (m.slot))
+    HAVING p_by IS NOT NULL OR GROUPING(r.top) = 1;
+END
+$$;
+
 REVOKE EXECUTE ON ROUTINE chat_rollup_prune(timestamptz, timestamptz, timestamptz) FROM chatstats_api;
-GRANT EXECUTE ON ROUTINE chat_rollup_prune(timestamptz, timestamptz, timestamptz) TO chatstats_rollup;
+GRANT EXECUTE ON ROUTINE chat_rollup_prune(timestamptz, timestamptz, timestamptz), chat_sum(bigint)
+    TO chatstats_rollup;

@@ -149,7 +149,8 @@ def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratc
     """Migration 0013 on a rolled-up, pruned (and retained) 0012 store: the users' hours
     above the detail horizon are built from the request rows, the detail horizon moves up
     to the raw horizon where retention removed rows, and the store is then exactly what
-    the rules keep for every row, retained ones included; time series by user stay exact."""
+    the rules keep for every row, retained ones included; time series by user stay exact.
+    Rolled back, 0012's store answers the same."""
     with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
         assert migrate.rollback(scratch_url, 1) == ["0013.user-rollups"]
         seed.seed(conn, 3000, providers=3, models=6, days=6, users=40, keys=5)
@@ -181,3 +182,15 @@ def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratc
                         and point["slot"] <= r["created_at"] < point["slot"] + timedelta(hours=3)]
             assert point["completed_requests"] + point["failed_requests"] + point["partial_requests"] \
                 == len(expected), point["slot"]
+
+        # Rolled back, 0012's users read their 64- to 1024-day blocks again: summed anew
+        # from the 32-day ones, they answer as 0013 did.
+        ranges = [(None, None), (now - timedelta(days=700), now - timedelta(hours=1))]
+        top_users = ("SELECT kind, group_id, completed_requests, failed_requests, partial_requests,"
+                     " total_input_tokens, total_cost_usd, p95_processing_time_ms"
+                     " FROM chat_request_breakdown(%s, %s, 'user', 5)")
+        answers = [conn.execute(top_users, r).fetchall() for r in ranges]
+        assert migrate.rollback(scratch_url, 1) == ["0013.user-rollups"]
+        assert conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE dim = 'u' AND level > 9").fetchone()["n"] \
+            > conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE dim = 'u' AND level = 15").fetchone()["n"]
+        assert [conn.execute(top_users, r).fetchall() for r in ranges] == answers
