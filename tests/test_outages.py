@@ -33,16 +33,19 @@ PROVIDERS = "/api/monitoring/chat-requests/providers"
 REQUESTS = "/api/monitoring/chat-requests?limit=5"
 SEEDED_ROWS = 500
 
-_SLEEPY_UNATTRIBUTED_COUNT = """
-CREATE OR REPLACE FUNCTION get_unattributed_request_count(
-    p_start_date timestamptz DEFAULT NULL,
-    p_end_date timestamptz DEFAULT NULL)
-RETURNS bigint
+# Statistics sleep start_date's seconds in the database when it falls on 1970-01-01 (slow()):
+# chat_request_stats is wrapped, for this test's database only.
+_SLEEPY_STATS = """
+ALTER FUNCTION chat_request_stats(timestamptz, timestamptz, integer[], boolean) RENAME TO chat_request_stats_awake;
+CREATE FUNCTION chat_request_stats(
+    p_start timestamptz DEFAULT NULL,
+    p_end timestamptz DEFAULT NULL,
+    p_model_ids integer[] DEFAULT NULL,
+    p_latency boolean DEFAULT true)
+RETURNS SETOF chat_request_stat
 LANGUAGE sql STABLE AS $$
-    SELECT pg_sleep(extract(epoch FROM p_start_date)) WHERE p_start_date < '1970-01-02Z';
-    SELECT coalesce(sum(t.total_requests), 0)::bigint
-      FROM chat_request_stats(p_start_date, p_end_date, NULL, false) t
-     WHERE t.model_id IS NULL
+    SELECT pg_sleep(extract(epoch FROM p_start)) WHERE p_start < '1970-01-02Z';
+    SELECT * FROM chat_request_stats_awake(p_start, p_end, p_model_ids, p_latency)
 $$
 """
 
@@ -63,7 +66,7 @@ def outage_url():
     migrate.apply(url)
     with owner(url) as conn:
         seed.seed(conn, SEEDED_ROWS)
-        conn.execute(_SLEEPY_UNATTRIBUTED_COUNT)
+        conn.execute(_SLEEPY_STATS)
     yield url
     embedded.stop(OUTAGE_DIR)
 

@@ -3,7 +3,7 @@ from datetime import timezone
 from urllib.parse import unquote_to_bytes
 
 from flask import has_request_context, request
-from marshmallow import Schema, ValidationError, fields, pre_dump, pre_load, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from ..queries.request_list_queries import EXPORT_FORMATS
 
@@ -241,22 +241,13 @@ class ModelStats(Schema):
 
 
 class Model(Schema):
+    """A model and its statistics (the API has PostgreSQL write it: stats_queries._MODEL_JSON)."""
     model_id = fields.Integer(metadata={"description": "models.id"})
     model_identifier = fields.String(metadata={"description": "Public identifier, e.g. gpt-4."})
     model_name = fields.String()
     provider_model_id = fields.String()
     provider = fields.Nested(ProviderRef)
     stats = fields.Nested(ModelStats)
-
-    @pre_dump
-    def _nest(self, row, **kwargs):
-        """SQL returns one flat row; the API nests provider and stats."""
-        if "stats" in row:
-            return row
-        return {**row,
-                "provider": {"id": row["provider_id"], "name": row["provider_name"],
-                             "slug": row["provider_slug"]},
-                "stats": row}
 
 
 class ModelsMetadata(StatsMetadata):

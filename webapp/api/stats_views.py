@@ -1,4 +1,5 @@
 """Provider and model statistics endpoints."""
+import json
 from datetime import datetime, timezone
 
 from flask import current_app
@@ -32,6 +33,17 @@ def _metadata(method, context, args, **extra):
             "filters": args, **extra}
 
 
+def _answer(data_json, metadata, schema):
+    """The response envelope around data that PostgreSQL wrote as JSON (the model lists:
+    see stats_queries), with the metadata dumped by its schema."""
+    body = f'{{"success": true, "data": {data_json}, "metadata": {json.dumps(schema.dump(metadata))}}}'
+    return current_app.response_class(body, mimetype="application/json")
+
+
+_models_metadata = schemas.ModelsMetadata()
+_counts_metadata = schemas.CountsMetadata()
+
+
 @blp.route("/providers")
 class Providers(MethodView):
     @blp.arguments(schemas.RangeArgs, location="query")
@@ -62,11 +74,11 @@ class Models(MethodView):
         optionally only one provider's, or only the first `limit`
         (`metadata.total_models` still counts them all).
         """
-        rows, totals, context, method = stats_queries.model_stats(
+        items, totals, context, method = stats_queries.model_stats(
             get_db(), args["start_date"], args["end_date"], provider_id=args["provider_id"],
             limit=args["limit"])
-        return {"data": rows, "metadata": _metadata(method, context, args,
-                                                    total_models=totals["models"])}
+        return _answer(f"[{','.join(items)}]", _metadata(method, context, args, total_models=totals["models"]),
+                       _models_metadata)
 
 
 @blp.route("/counts")
@@ -83,10 +95,11 @@ class Counts(MethodView):
         count every model; requests without a model are not counted (see
         `/providers`' `unattributed_requests`).
         """
-        rows, totals, context, method = stats_queries.model_counts(
+        items, totals, context, method = stats_queries.model_counts(
             get_db(), args["start_date"], args["end_date"], limit=args["limit"])
-        return {"data": rows, "metadata": _metadata(
-            method, context, args, total_models=totals["models"], total_requests=totals["requests"])}
+        return _answer(f"[{','.join(items)}]", _metadata(
+            method, context, args, total_models=totals["models"], total_requests=totals["requests"]),
+            _counts_metadata)
 
 
 # The id is validated by a schema, not by the route, so that a bad id gets a 422 naming it.
@@ -102,8 +115,8 @@ class ModelDetail(MethodView):
 
         Zeros when the model has no requests in the range.
         """
-        rows, _, context, method = stats_queries.model_stats(
+        items, _, context, method = stats_queries.model_stats(
             get_db(), args["start_date"], args["end_date"], model_id=model_id)
-        if not rows:
+        if not items:
             abort(404, message=f"Model {model_id} not found.")
-        return {"data": rows[0], "metadata": _metadata(method, context, args, total_models=1)}
+        return _answer(items[0], _metadata(method, context, args, total_models=1), _models_metadata)

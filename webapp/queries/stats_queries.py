@@ -35,12 +35,12 @@ _TOTALS = """
      GROUP BY r.model_id
 """
 
-# One row per provider with requests, each carrying the unattributed count; one row of
-# NULLs (but the count) when no provider has any.
+# As chat_provider_request_stats(): one row per provider with requests, each carrying the
+# unattributed count; one row of NULLs (but the count) when no provider has any.
 _PROVIDERS_FALLBACK = f"""
     WITH t AS ({_TOTALS})
-    SELECT u.unattributed, s.*
-      FROM (SELECT coalesce(sum(total_requests), 0)::bigint AS unattributed
+    SELECT u.unattributed_requests, s.*
+      FROM (SELECT coalesce(sum(total_requests), 0)::bigint AS unattributed_requests
               FROM t WHERE t.model_id IS NULL) u
       LEFT JOIN (SELECT p.id AS provider_id, p.name, p.slug,
                         count(*) AS models_with_requests,
@@ -121,19 +121,43 @@ def provider_stats(conn, start=None, end=None):
     """(providers busiest first, unattributed request count, context, method)."""
     rows, context, method = _rpc_or_fallback(
         conn,
-        """SELECT u.unattributed, p.*
-             FROM get_unattributed_request_count(%(start)s, %(end)s) AS u(unattributed)
-             LEFT JOIN get_provider_request_stats(%(start)s, %(end)s) p ON true""",
+        "SELECT * FROM chat_provider_request_stats(%(start)s, %(end)s)",
         "s.total_requests DESC, s.provider_id",
         _PROVIDERS_FALLBACK, {"start": start, "end": end, "model_id": None, "latency": False},
         "fallback_with_counts")
     providers = [row for row in rows if row["provider_id"] is not None]
-    return providers, rows[0]["unattributed"], context, method
+    return providers, rows[0]["unattributed_requests"], context, method
+
+
+# Each model row as the API's JSON (schemas.Model, and schemas.ModelCount for the counts),
+# built by PostgreSQL as the request list's rows are: marshmallow took ~20 ms to
+# serialize 500 models, more than the statistics cost.
+_MODEL_JSON = """
+    json_build_object(
+        'model_id', q.model_id, 'model_identifier', q.model_identifier, 'model_name', q.model_name,
+        'provider_model_id', q.provider_model_id,
+        'provider', json_build_object('id', q.provider_id, 'name', q.provider_name, 'slug', q.provider_slug),
+        'stats', json_build_object(
+            'total_requests', q.total_requests, 'completed_requests', q.completed_requests,
+            'failed_requests', q.failed_requests, 'partial_requests', q.partial_requests,
+            'total_input_tokens', q.total_input_tokens, 'total_output_tokens', q.total_output_tokens,
+            'total_tokens', q.total_tokens, 'avg_processing_time_ms', q.avg_processing_time_ms,
+            'total_cost_usd', round(q.total_cost_usd, 6)::text,
+            'p50_processing_time_ms', q.p50_processing_time_ms,
+            'p95_processing_time_ms', q.p95_processing_time_ms,
+            'p99_processing_time_ms', q.p99_processing_time_ms))::text
+"""
+_COUNT_JSON = """
+    json_build_object(
+        'model_id', q.model_id, 'model_name', q.model_name, 'model_identifier', q.model_identifier,
+        'provider_name', q.provider_name, 'provider_slug', q.provider_slug,
+        'request_count', q.request_count)::text
+"""
 
 
 def model_stats(conn, start=None, end=None, provider_id=None, model_id=None, limit=None):
-    """(the first `limit` model rows busiest first (None: all), totals of the whole
-    answer, context, method); with model_id, that model even without requests."""
+    """(the first `limit` models busiest first (None: all) as JSON texts, totals of the
+    whole answer, context, method); with model_id, that model even without requests."""
     params = {"start": start, "end": end, "provider_id": provider_id, "model_id": model_id,
               "latency": True, "limit": limit}
     if model_id is not None:
@@ -142,32 +166,30 @@ def model_stats(conn, start=None, end=None, provider_id=None, model_id=None, lim
         rpc = "SELECT * FROM get_models_with_requests_by_provider(%(provider_id)s, %(start)s, %(end)s)"
     else:
         rpc = "SELECT * FROM get_models_with_requests(%(start)s, %(end)s)"
-    return _top_models(conn, rpc, _MODELS_FALLBACK, "total_requests", params)
+    return _top_models(conn, rpc, _MODELS_FALLBACK, _MODEL_JSON, "total_requests", params)
 
 
 def model_counts(conn, start=None, end=None, limit=None):
-    """Requests per model, gatewayz's /counts: (the first `limit` rows busiest first (None:
-    all), totals of the whole answer, context, method)."""
+    """Requests per model, gatewayz's /counts: (the first `limit` models busiest first (None:
+    all) as JSON texts, totals of the whole answer, context, method)."""
     params = {"start": start, "end": end, "provider_id": None, "model_id": None,
               "latency": False, "limit": limit}
     return _top_models(conn, "SELECT * FROM get_model_request_counts(%(start)s, %(end)s)",
-                       _COUNTS_FALLBACK, "request_count", params)
+                       _COUNTS_FALLBACK, _COUNT_JSON, "request_count", params)
 
 
-def _top_models(conn, rpc, fallback, requests_column, params):
-    """A model query's first %(limit)s rows, busiest first, and {models, requests}: the
-    whole answer's totals, counted by window functions in the same statement (before
-    LIMIT applies), so that a top N still reports every model."""
+def _top_models(conn, rpc, fallback, item_json, requests_column, params):
+    """A model query's first %(limit)s rows, busiest first, each as the JSON text
+    item_json, and {models, requests}: the whole answer's totals, counted by window
+    functions in the same statement (before LIMIT applies), so that a top N still
+    reports every model."""
     def top(query):
-        return (f"SELECT q.*, count(*) OVER () AS answer_models,"
-                f" sum(q.{requests_column}) OVER ()::bigint AS answer_requests"
+        return (f"SELECT {item_json} AS item, q.model_id, q.{requests_column},"
+                f" count(*) OVER () AS answer_models, sum(q.{requests_column}) OVER ()::bigint AS answer_requests"
                 f" FROM ({query}) q ORDER BY q.{requests_column} DESC, q.model_id LIMIT %(limit)s")
 
     rows, context, method = _rpc_or_fallback(conn, top(rpc), f"s.{requests_column} DESC, s.model_id",
                                              top(fallback), params, "fallback_optimized")
     first = rows[0] if rows else {}
     totals = {"models": first.get("answer_models") or 0, "requests": first.get("answer_requests") or 0}
-    rows = [row for row in rows if row["model_id"] is not None]
-    for row in rows:
-        del row["answer_models"], row["answer_requests"]
-    return rows, totals, context, method
+    return [row["item"] for row in rows if row["model_id"] is not None], totals, context, method
