@@ -20,6 +20,56 @@ $$;
 
 DROP FUNCTION chat_provider_request_stats(timestamptz, timestamptz);
 
+CREATE OR REPLACE FUNCTION get_unattributed_request_count(
+    p_start_date timestamptz DEFAULT NULL,
+    p_end_date timestamptz DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(t.total_requests), 0)::bigint
+      FROM chat_request_stats(p_start_date, p_end_date, NULL, false) t
+     WHERE t.model_id IS NULL
+$$;
+
+CREATE OR REPLACE FUNCTION chat_request_stats_raw(
+    p_start timestamptz, p_end timestamptz, p_model_ids integer[], p_latency boolean)
+RETURNS SETOF chat_request_stat
+LANGUAGE plpgsql STABLE ROWS 500
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT r.model_id, count(*),
+           count(*) FILTER (WHERE r.status = 'completed'),
+           count(*) FILTER (WHERE r.status = 'failed'),
+           count(*) FILTER (WHERE r.status = 'partial'),
+           sum(r.input_tokens)::bigint,
+           sum(r.output_tokens)::bigint,
+           sum(r.processing_time_ms)::bigint,
+           coalesce(sum(r.cost_usd), 0),
+           percentile_disc(0.5) WITHIN GROUP (ORDER BY r.processing_time_ms)
+               FILTER (WHERE p_latency)::numeric,
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY r.processing_time_ms)
+               FILTER (WHERE p_latency)::numeric,
+           percentile_disc(0.99) WITHIN GROUP (ORDER BY r.processing_time_ms)
+               FILTER (WHERE p_latency)::numeric
+      FROM chat_completion_requests r
+     WHERE (p_start IS NULL OR r.created_at >= p_start)
+       AND (p_end IS NULL OR r.created_at < p_end)
+       AND (p_model_ids IS NULL OR r.model_id = ANY (p_model_ids))
+     GROUP BY r.model_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION chat_rollup_sums(
+    p_start timestamptz, p_end timestamptz, p_ids integer[], p_latency boolean)
+RETURNS SETOF chat_rollup_delta
+LANGUAGE sql STABLE AS $$
+    SELECT NULL::timestamptz, s.id, s.completed, s.failed, s.partial, s.input_tokens,
+           s.output_tokens, s.processing_time_ms, s.cost_usd, s.latency, s.latency_over, s.dim
+      FROM chat_rollup_series('m', ARRAY[coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity')],
+                              array_remove(p_ids, 0)::bigint[], p_latency) s
+$$;
+
 CREATE OR REPLACE FUNCTION chat_rollup_effective_range(
     p_start timestamptz, p_end timestamptz, OUT effective_start timestamptz, OUT effective_end timestamptz)
 LANGUAGE sql STABLE AS $$

@@ -4,7 +4,8 @@
 --
 -- chat_provider_request_stats answers /providers (the providers' counts and the
 -- requests without a model) from one chat_request_stats pass; get_provider_request_stats
--- keeps its contract, now on top of it. chat_rollup_effective_range returns the range
+-- keeps its contract, now on top of it, and get_unattributed_request_count reads only
+-- the requests without a model. chat_rollup_effective_range returns the range
 -- as asked, without working out its pieces, when no part of it lies before the raw
 -- horizon (only there can an edge be rounded). chat_rollup_raw skips its statement when
 -- a range has no raw edges and no rows wait to be rolled up (all-time questions on a
@@ -51,6 +52,59 @@ LANGUAGE sql STABLE AS $$
       FROM chat_provider_request_stats(p_start_date, p_end_date) s
      WHERE s.provider_id IS NOT NULL
      ORDER BY s.total_requests DESC, s.provider_id
+$$;
+
+-- Requests without a model counted alone: model id 0 stands for them in
+-- chat_request_stats' p_model_ids, as it does in the rollups, so that
+-- get_unattributed_request_count reads their rows only, not every model's.
+CREATE OR REPLACE FUNCTION chat_rollup_sums(
+    p_start timestamptz, p_end timestamptz, p_ids integer[], p_latency boolean)
+RETURNS SETOF chat_rollup_delta
+LANGUAGE sql STABLE AS $$
+    SELECT NULL::timestamptz, s.id, s.completed, s.failed, s.partial, s.input_tokens,
+           s.output_tokens, s.processing_time_ms, s.cost_usd, s.latency, s.latency_over, s.dim
+      FROM chat_rollup_series('m', ARRAY[coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity')],
+                              p_ids::bigint[], p_latency) s
+$$;
+
+CREATE OR REPLACE FUNCTION chat_request_stats_raw(
+    p_start timestamptz, p_end timestamptz, p_model_ids integer[], p_latency boolean)
+RETURNS SETOF chat_request_stat
+LANGUAGE plpgsql STABLE ROWS 500
+SET plan_cache_mode = force_custom_plan
+AS $$
+BEGIN
+    RETURN QUERY
+    SELECT r.model_id, count(*),
+           count(*) FILTER (WHERE r.status = 'completed'),
+           count(*) FILTER (WHERE r.status = 'failed'),
+           count(*) FILTER (WHERE r.status = 'partial'),
+           sum(r.input_tokens)::bigint,
+           sum(r.output_tokens)::bigint,
+           sum(r.processing_time_ms)::bigint,
+           coalesce(sum(r.cost_usd), 0),
+           percentile_disc(0.5) WITHIN GROUP (ORDER BY r.processing_time_ms)
+               FILTER (WHERE p_latency)::numeric,
+           percentile_disc(0.95) WITHIN GROUP (ORDER BY r.processing_time_ms)
+               FILTER (WHERE p_latency)::numeric,
+           percentile_disc(0.99) WITHIN GROUP (ORDER BY r.processing_time_ms)
+               FILTER (WHERE p_latency)::numeric
+      FROM chat_completion_requests r
+     WHERE (p_start IS NULL OR r.created_at >= p_start)
+       AND (p_end IS NULL OR r.created_at < p_end)
+       AND (p_model_ids IS NULL OR r.model_id = ANY (p_model_ids)
+            OR r.model_id IS NULL AND 0 = ANY (p_model_ids))
+     GROUP BY r.model_id;
+END
+$$;
+
+CREATE OR REPLACE FUNCTION get_unattributed_request_count(
+    p_start_date timestamptz DEFAULT NULL,
+    p_end_date timestamptz DEFAULT NULL)
+RETURNS bigint
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(sum(t.total_requests), 0)::bigint
+      FROM chat_request_stats(p_start_date, p_end_date, '{0}', false) t
 $$;
 
 CREATE OR REPLACE FUNCTION chat_rollup_effective_range(

@@ -224,9 +224,11 @@ def fetch_rows(conn):
 
 
 def in_range(rows, start=None, end=None, model_id=None):
+    """The rows in [start, end) of model_id (None: all; 0: those without a model, as
+    chat_request_stats' p_model_ids has it)."""
     return [r for r in rows
             if (start is None or r["created_at"] >= start) and (end is None or r["created_at"] < end)
-            and (model_id is None or r["model_id"] == model_id)]
+            and (model_id is None or r["model_id"] == (model_id or None))]
 
 
 def exact_percentile(values, fraction):

@@ -214,7 +214,7 @@ class RollupMachine(RuleBasedStateMachine):
     # -- reads ----------------------------------------------------------------------
 
     def _model(self, choice):
-        """None (all), a model, a model id no model has, or 0 (the rollups' id of "no model")."""
+        """None (all), a model, a model id no model has, or 0 (the requests without a model)."""
         choices = [None, *self.model_ids, self.model_ids[-1] + 1000, 0]
         return choices[choice % len(choices)]
 
@@ -509,12 +509,24 @@ def test_no_model_can_take_the_unattributed_sentinel(conn):
                         VALUES (0, %s, 'zero', 'Zero', 'zero')""", (provider_ids[0],))
 
 
-def test_stats_for_model_zero(conn):
-    """Regression: asking for model 0 returned the unattributed requests filed under 0."""
+def test_stats_for_model_zero_are_the_requests_without_a_model(conn):
+    """Model id 0 in p_model_ids asks for the requests without a model (as the rollups
+    file them), alone: from the rollups, the raw tail and the raw baseline alike."""
     sh = rc.shape(conn)
-    _filled(conn, sh, rows=8)
+    _, model_ids = _filled(conn, sh, rows=8)
     rollups.catch_up(conn)
-    assert rc.sql_stats(conn, None, None, 0) == {}
+    rc.insert(conn, [{"model_id": model_id, "input_tokens": 3, "output_tokens": 4, "processing_time_ms": 250,
+                      "status": "failed", "cost_usd": Decimal("0.5"), "created_at": rc.BASE}
+                     for model_id in (None, model_ids[0], None)])  # the tail
+    rows = rc.fetch_rows(conn)
+    assert any(r["model_id"] is None for r in rows) and any(r["model_id"] for r in rows)
+    expected = rc.python_stats(rows, model_id=0)
+    assert list(expected) == [None]
+    rc.compare_stats(rc.sql_stats(conn, None, None, 0), expected, "model 0")
+    rc.compare_stats(rc.sql_stats(conn, None, None, 0, "raw"), expected, "model 0, raw",
+                     exact_percentiles=True)
+    assert conn.execute("SELECT get_unattributed_request_count() AS n").fetchone()["n"] \
+        == sum(expected[None].counts)
 
 
 # -- retention and pruning ------------------------------------------------------------
