@@ -10,7 +10,7 @@ and the bytes transferred. Prints one JSON line per visit, then a summary per qu
 `--fresh`: a new browser profile for each query, so that every first visit is a fresh
 browser's first navigation (nothing compiled yet), not only the first query's.
 `--screenshot`: the last query's page at 1280x1280 (docs/dashboard.png went through
-`pngquant` after).
+`pngquant --nofs 32` after).
 """
 import argparse
 import json
