@@ -2,13 +2,15 @@
 Performance API reports them. The browser tests use it; as a command it times a running server:
 
     .venv/bin/python tests/dashboardtiming.py http://127.0.0.1:8000 [--key KEY] \\
-        [--query 'range=24h&tz=UTC' ...] [--runs 3] [--screenshot docs/dashboard.png]
+        [--query 'range=24h&tz=UTC' ...] [--runs 3] [--fresh] [--screenshot docs/dashboard.png]
 
 For each query: a first visit (browser cache cleared) and `--runs` reloads; per visit the
 milliseconds from navigation to each panel's mark (`panel:NAME`, see PANELS in dashboard.js)
 and the bytes transferred. Prints one JSON line per visit, then a summary per query.
+`--fresh`: a new browser profile for each query, so that every first visit is a fresh
+browser's first navigation (nothing compiled yet), not only the first query's.
 `--screenshot`: the last query's page at 1280x1280 (docs/dashboard.png went through
-`pngquant` after).
+`pngquant --nofs 32` after).
 """
 import argparse
 import json
@@ -85,33 +87,39 @@ def main(argv=None):
     parser.add_argument("--query", action="append", help="the page's query string (repeatable)")
     parser.add_argument("--runs", type=int, default=3, help="reloads per query after the first visit")
     parser.add_argument("--timeout", type=float, default=120)
+    parser.add_argument("--fresh", action="store_true", help="a new browser profile for each query")
     parser.add_argument("--screenshot", help="save the last query's page (1280x1280) here")
     args = parser.parse_args(argv)
     if not all(browser_paths()):
         sys.exit("needs Debian's chromium and chromium-driver")
-    with tempfile.TemporaryDirectory() as profile:
-        driver = chromium(profile)
-        try:
-            driver.get(f"{args.url}/health")
-            if args.key:
-                driver.execute_script("sessionStorage.setItem('chatstats.apiKey', arguments[0])", args.key)
-            for query in args.query or QUERIES:
-                driver.execute_cdp_cmd("Network.clearBrowserCache", {})
-                visits = [_visit(driver, f"{args.url}/?{query}", args.timeout)
-                          for _ in range(1 + args.runs)]
-                for index, visit in enumerate(visits):
-                    print(json.dumps({"query": query, "visit": "first" if index == 0 else f"reload {index}",
-                                      **{k: v for k, v in visit.items() if k != "assets"}}))
-                reloads = [v["all_panels_ms"] for v in visits[1:]] or [None]
-                print(f"SUMMARY {query}: first visit {visits[0]['all_panels_ms']} ms "
-                      f"({visits[0]['transferred_bytes']:,} B), reloads median "
-                      f"{statistics.median(reloads) if reloads[0] is not None else '-'} ms, "
-                      f"max {max(reloads) if reloads[0] is not None else '-'} ms", flush=True)
-            if args.screenshot:
-                driver.set_window_size(1280, 1280)
-                driver.save_screenshot(args.screenshot)
-        finally:
-            driver.quit()
+    queries = args.query or QUERIES
+    for group in [[query] for query in queries] if args.fresh else [queries]:
+        with tempfile.TemporaryDirectory() as profile:
+            driver = chromium(profile)
+            try:
+                driver.get(f"{args.url}/health")
+                if args.key:
+                    driver.execute_script("sessionStorage.setItem('chatstats.apiKey', arguments[0])", args.key)
+                for query in group:
+                    _time_query(driver, args, query)
+                if args.screenshot and query == queries[-1]:
+                    driver.set_window_size(1280, 1280)
+                    driver.save_screenshot(args.screenshot)
+            finally:
+                driver.quit()
+
+
+def _time_query(driver, args, query):
+    driver.execute_cdp_cmd("Network.clearBrowserCache", {})
+    visits = [_visit(driver, f"{args.url}/?{query}", args.timeout) for _ in range(1 + args.runs)]
+    for index, visit in enumerate(visits):
+        print(json.dumps({"query": query, "visit": "first" if index == 0 else f"reload {index}",
+                          **{k: v for k, v in visit.items() if k != "assets"}}))
+    reloads = [v["all_panels_ms"] for v in visits[1:]] or [None]
+    print(f"SUMMARY {query}: first visit {visits[0]['all_panels_ms']} ms "
+          f"({visits[0]['transferred_bytes']:,} B), reloads median "
+          f"{statistics.median(reloads) if reloads[0] is not None else '-'} ms, "
+          f"max {max(reloads) if reloads[0] is not None else '-'} ms", flush=True)
 
 
 if __name__ == "__main__":

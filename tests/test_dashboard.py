@@ -36,7 +36,7 @@ def test_assets_are_immutable_and_gzipped(anonymous, name):
     assert "immutable" in zipped.headers["Cache-Control"] and "max-age=31536000" in zipped.headers["Cache-Control"]
     assert zipped.headers["Content-Encoding"] == "gzip" and "Content-Encoding" not in plain.headers
     assert "Accept-Encoding" in zipped.headers["Vary"]
-    assert gzip.decompress(zipped.data) == plain.data == dashboard.ASSETS[name].read_bytes()
+    assert gzip.decompress(zipped.data) == plain.data == dashboard.asset_file(name).read_bytes()
     assert plain.mimetype in ("text/javascript", "text/css")
 
 

@@ -105,8 +105,14 @@ def _values(driver, table_id, column):
 
 
 def _chart(driver, element_id):
-    return driver.execute_script(
-        "return document.getElementById(arguments[0]).data.map(t => [t.name, t.x, t.y])", element_id)
+    """[series, x, y] for each series that BokehJS draws in this chart (its figure is named after
+    the element): x as the wall clock of the chosen zone, y None where there is no value."""
+    return driver.execute_script("""
+        const figure = Bokeh.documents.map((doc) => doc.get_model_by_name(arguments[0])).find(Boolean);
+        return figure.renderers.filter((r) => r.name).map((r) => [r.name,
+            [...r.data_source.data.x].map((ms) => new Date(ms).toISOString().slice(0, 19)),
+            [...r.data_source.data[r.glyph.y?.field ?? r.name]].map((v) => (Number.isNaN(v) ? null : v))]);
+    """, element_id)
 
 
 def _totals(driver):

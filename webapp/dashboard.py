@@ -1,7 +1,7 @@
 """The dashboard at `/`: one HTML page and its assets; the data comes from the public JSON API.
 
 The page is a template with no inline script, so its CSP allows scripts from this
-origin only. Assets (the page's own, and plotly.js as the plotly wheel ships it, so
+origin only. Assets (the page's own, and BokehJS as the bokeh wheel ships it, so
 nothing is fetched from a CDN) are addressed by a digest of their content: they are
 cached for a year and never revalidated, and a new release changes their URLs. They
 are gzipped once per process, in memory, for clients that accept it.
@@ -16,22 +16,31 @@ from flask import Blueprint, abort, make_response, render_template, request
 
 blp = Blueprint("dashboard", __name__)
 
-_STATIC = resources.files(__package__) / "static" / "dashboard"
+# name: (package, path in it). BokehJS is its core and the plotting API the page draws with;
+# bokeh is imported (~0.1 s) only when the page is first served, not when the app starts.
 ASSETS = {
-    "dashboard.js": _STATIC / "dashboard.js",
-    "dashboard.css": _STATIC / "dashboard.css",
-    "plotly.min.js": resources.files("plotly") / "package_data" / "plotly.min.js",
+    "dashboard.js": (__package__, "static/dashboard/dashboard.js"),
+    "dashboard.css": (__package__, "static/dashboard/dashboard.css"),
+    "bokeh.min.js": ("bokeh", "server/static/js/bokeh.min.js"),
+    "bokeh-api.min.js": ("bokeh", "server/static/js/bokeh-api.min.js"),
 }
-# Plotly sets inline style attributes on its SVG, hence 'unsafe-inline' for styles only.
+# BokehJS styles its elements with <style> elements and style attributes, hence
+# 'unsafe-inline' for styles only.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; "
        "form-action 'none'")
 _YEAR = 365 * 24 * 3600
 
 
+def asset_file(name):
+    """The asset as its installed package holds it."""
+    package, path = ASSETS[name]
+    return resources.files(package).joinpath(path)
+
+
 class _Asset:
     def __init__(self, name):
-        self.body = ASSETS[name].read_bytes()
+        self.body = asset_file(name).read_bytes()
         self.digest = hashlib.sha256(self.body).hexdigest()[:16]
         self.gzipped = gzip.compress(self.body, 9, mtime=0)
         self.mimetype = mimetypes.guess_type(name)[0]

@@ -268,60 +268,102 @@ function renderTotals(totals, p95, unattributed) {
   }));
 }
 
-// plotly.js loads in parallel with the API calls: the tables need not wait for it.
-const plotly = window.Plotly ? Promise.resolve(window.Plotly)
-  : new Promise((resolve) => $("plotly-js").addEventListener("load", () => resolve(window.Plotly)));
+// BokehJS loads in parallel with the API calls (its scripts run after this one): the tables
+// need not wait for it.
+const bokeh = new Promise((resolve) => $("bokeh-api-js").addEventListener("load", () => {
+  Bokeh.set_log_level("warn");
+  resolve(window.Bokeh);
+}));
 
-const CHART_LAYOUT = {margin: {l: 8, r: 8, t: 24, b: 8}, barmode: "stack", showlegend: true,
-                      legend: {orientation: "h", x: 0, y: 1, yanchor: "bottom"}, paper_bgcolor: "rgba(0,0,0,0)",
-                      plot_bgcolor: "rgba(0,0,0,0)", font: {size: 12}};
-const CHART_CONFIG = {displayModeBar: false, responsive: true};
+/** Each chart's series (name, the API's field, colour), drawn as stacked bars or as lines; the
+ *  y axis's tick format (numbro's) and how the hover shows a value. */
+const CHARTS = {
+  requests: {bars: true, ticks: "0,0", show: integer.format,
+             series: ["completed", "partial", "failed"].map((s) => [s, `${s}_requests`, STATUS_COLORS[s]])},
+  tokens: {bars: true, ticks: "0.[0]a", show: integer.format,
+           series: [["input", "total_input_tokens", "#0b57d0"], ["output", "total_output_tokens", "#7baaf7"]]},
+  cost: {bars: true, ticks: "$0,0.[00]", show: (value) => usd.format(value),
+         series: [["cost", "total_cost_usd", "#6a1b9a"]]},
+  latency: {bars: false, ticks: "0,0", yLabel: "ms", show: ms,
+            series: [["p50", "p50_processing_time_ms", "#2f7d32"], ["p95", "p95_processing_time_ms", "#b26a00"],
+                     ["p99", "p99_processing_time_ms", "#c62828"]]},
+};
+const charts = {};  // name: {figure, source, glyphs, view (a promise)}, made by the first load
 
-/** A series point's bucket as the zone's wall clock shows it ("2026-11-23T18:00:00"), which
- *  plotly draws as it is. */
+/** A series point's bucket as the zone's wall clock shows it ("2026-11-23T18:00:00"). */
 const wall = (point) => point.bucket_start.slice(0, 19);
 
-function seriesTraces(points) {
-  const x = points.map(wall);
-  const bars = (name, key, color, extra = {}) => ({type: "bar", name, x, y: points.map((p) => p[key]),
-    marker: {color}, hovertemplate: `%{x}<br>${name}: %{y:,}<extra></extra>`, ...extra});
-  const lines = (name, key, color) => ({type: "scatter", mode: "lines+markers", name, x,
-    y: points.map((p) => p[key]), line: {color, width: 2}, marker: {size: 4},
-    hovertemplate: `%{x}<br>${name}: %{y:,.1f} ms<extra></extra>`});
-  return {
-    requests: ["completed", "partial", "failed"].map((status) =>
-      bars(status, `${status}_requests`, STATUS_COLORS[status])),
-    tokens: [bars("input", "total_input_tokens", "#0b57d0"), bars("output", "total_output_tokens", "#7baaf7")],
-    cost: [{...bars("cost", "total_cost_usd", "#6a1b9a"), y: points.map((p) => Number(p.total_cost_usd)),
-            text: points.map((p) => usd.format(p.total_cost_usd)),
-            textposition: "none", hovertemplate: "%{x}<br>%{text}<extra></extra>"}],
-    latency: [lines("p50", "p50_processing_time_ms", "#2f7d32"), lines("p95", "p95_processing_time_ms", "#b26a00"),
-              lines("p99", "p99_processing_time_ms", "#c62828")],
-  };
+/** A chart's columns: x is the wall clock read as UTC, which BokehJS's datetime axis (always
+ *  UTC) then shows as it is; a column per series, NaN where there is no value; and the hover's
+ *  texts, formatted as the tables are. */
+function chartData(points, {series, show}) {
+  const data = {x: points.map((p) => Date.parse(`${wall(p)}Z`)),
+                time: points.map((p) => wall(p).slice(0, 16).replace("T", " "))};
+  for (const [name, field] of series) {
+    data[name] = points.map((p) => (p[field] === null ? NaN : Number(p[field])));
+    data[`${name}_text`] = points.map((p) => (p[field] === null ? "—" : show(p[field])));
+  }
+  return data;
 }
 
-/** The same x range on every chart: the first bucket to the last, half a bucket around. */
-function seriesRange(points) {
-  const times = points.map((p) => Date.parse(`${wall(p)}Z`));
-  if (!times.length) return undefined;
-  const half = times.length > 1 ? (times[times.length - 1] - times[0]) / (times.length - 1) / 2 : 30 * 60e3;
-  const shown = (ms) => new Date(ms).toISOString().slice(0, 19);
-  return [shown(times[0] - half), shown(times[times.length - 1] + half)];
+/** A chart's figure, not shown yet: its source gets the data of each load. A legend entry
+ *  mutes its series when clicked (hiding one would leave the bars above it floating). */
+function newChart(Bokeh, name) {
+  const {bars, ticks, yLabel, series} = CHARTS[name];
+  const source = new Bokeh.ColumnDataSource({data: {}});
+  const figure = Bokeh.Plotting.figure({
+    name: `chart-${name}`, height: 260, sizing_mode: "stretch_width", tools: "", toolbar_location: null,
+    x_axis_type: "datetime", x_range: new Bokeh.Range1d(), y_range: new Bokeh.DataRange1d({start: 0}),
+    y_axis_label: yLabel || null, outline_line_color: null, min_border_left: 8, min_border_right: 8});
+  figure.xaxis.formatter = new Bokeh.DatetimeTickFormatter({
+    minutes: "%H:%M", hourmin: "%H:%M", hours: "%H:%M", days: "%b %d", months: "%b %Y"});
+  figure.xaxis.major_label_policy = new Bokeh.NoOverlap();  // fewer labels on a phone
+  figure.yaxis.formatter = new Bokeh.NumeralTickFormatter({format: ticks});
+  const x = {field: "x"};
+  const drawn = series.map(([label, , color], index) => {
+    if (!bars) {
+      return [figure.line({x, y: {field: label}, source, name: label, line_color: color, line_width: 2}),
+              figure.scatter({x, y: {field: label}, source, size: 4, color})];
+    }
+    const stacked = series.slice(0, index + 1).map(([below]) => below);
+    return [figure.vbar({x, source, name: label, color, width: 1,
+                         top: {expr: new Bokeh.Stack({fields: stacked})},
+                         bottom: index ? {expr: new Bokeh.Stack({fields: stacked.slice(0, -1)})} : 0})];
+  });
+  figure.add_tools(new Bokeh.HoverTool({renderers: [drawn[0][0]], mode: "vline", tooltips: [
+    ["time", "@time"], ...series.map(([label]) => [label, `@${label}_text`])]}));
+  figure.add_layout(new Bokeh.Legend({
+    items: series.map(([label], index) => new Bokeh.LegendItem({label: {value: label}, renderers: drawn[index]})),
+    orientation: "horizontal", location: "top_left", click_policy: "mute", padding: 0, margin: 0,
+    border_line_color: null, background_fill_alpha: 0}), "above");
+  return {figure, source, glyphs: drawn.map(([renderer]) => renderer.glyph)};
+}
+
+/** Draws the series in a chart (made on first use, then updated in place) and marks it once
+ *  BokehJS has painted it. Every chart shows the first bucket to the last, half a bucket
+ *  around. */
+async function drawChart(Bokeh, name, points, {bucket, zone}) {
+  const chart = charts[name] || (charts[name] = newChart(Bokeh, name));
+  const size = BUCKETS.find(([known]) => known === bucket)[1];
+  chart.source.data = chartData(points, CHARTS[name]);
+  if (points.length) {
+    const xs = chart.source.data.x;
+    chart.figure.x_range.setv({start: xs[0] - size / 2, end: xs[xs.length - 1] + size / 2});
+  }
+  if (CHARTS[name].bars) for (const glyph of chart.glyphs) glyph.width = size * 0.8;
+  chart.figure.xaxis.axis_label = zone;
+  chart.view = chart.view || Bokeh.Plotting.show(chart.figure, $(`chart-${name}`)).then((view) => {
+    // The canvas takes keyboard focus for tools this chart does not have: no tab stop for it.
+    view.canvas_view.events_el.tabIndex = -1;
+    return view;
+  });
+  await (await chart.view).ready;
+  marked(`chart-${name}`);
 }
 
 function renderSeries(series, zone) {
-  const traces = seriesTraces(series.data);
-  const range = seriesRange(series.data);
-  const units = {requests: ",", tokens: "~s", cost: "$,.2~f", latency: ","};
-  return Object.entries(traces).map(([name, data]) => {
-    const layout = {...CHART_LAYOUT, height: 260,
-                    xaxis: {type: "date", automargin: true, range, autorange: !range,
-                            title: {text: zone, standoff: 4}},
-                    yaxis: {automargin: true, rangemode: "tozero", tickformat: units[name],
-                            title: {text: name === "latency" ? "ms" : ""}}};
-    return plotly.then((Plotly) => Plotly.react(`chart-${name}`, data, layout, CHART_CONFIG))
-      .then(() => marked(`chart-${name}`));
-  });
+  const options = {bucket: series.metadata.filters.bucket, zone};
+  return Object.keys(CHARTS).map((name) => bokeh.then((Bokeh) => drawChart(Bokeh, name, series.data, options)));
 }
 
 /** The top API keys or users, then the others and the total (a tfoot). */
