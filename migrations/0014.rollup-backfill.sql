@@ -192,13 +192,26 @@ BEGIN
         RAISE EXCEPTION 'the rollup state changed during the backfill' USING ERRCODE = 'serialization_failure';
     END IF;
     FOR lvl IN 2 .. chat_rollup_top() LOOP
+        -- A group of one row is copied, its histograms as they are (still compressed); the
+        -- others are summed. (An aggregate's vector has no dimensions in its type: stored
+        -- into a vector(494) it would be cast, detoasted and compressed again.)
+        WITH finer AS MATERIALIZED (
+            SELECT s.*, chat_rollup_bucket(lvl, s.bucket) AS up,
+                   count(*) OVER (PARTITION BY s.dim, chat_rollup_bucket(lvl, s.bucket), s.id) AS members
+              FROM chat_rollup_backfill_sums s
+             WHERE s.level = lvl - 1)
         INSERT INTO chat_rollup_backfill_sums
-        SELECT lvl, s.dim, chat_rollup_bucket(lvl, s.bucket), s.id, chat_sum(s.completed), chat_sum(s.failed),
-               chat_sum(s.partial), chat_sum(s.input_tokens), chat_sum(s.output_tokens),
-               chat_sum(s.processing_time_ms), sum(s.cost_usd), sum(s.latency), sum(s.latency_over)
-          FROM chat_rollup_backfill_sums s
-         WHERE s.level = lvl - 1
-         GROUP BY s.dim, chat_rollup_bucket(lvl, s.bucket), s.id;
+        SELECT lvl, f.dim, f.up, f.id, f.completed, f.failed, f.partial, f.input_tokens, f.output_tokens,
+               f.processing_time_ms, f.cost_usd, f.latency, f.latency_over
+          FROM finer f
+         WHERE f.members = 1
+        UNION ALL
+        SELECT lvl, f.dim, f.up, f.id, chat_sum(f.completed), chat_sum(f.failed), chat_sum(f.partial),
+               chat_sum(f.input_tokens), chat_sum(f.output_tokens), chat_sum(f.processing_time_ms),
+               sum(f.cost_usd), sum(f.latency)::vector(494), sum(f.latency_over)::vector(418)
+          FROM finer f
+         WHERE f.members > 1
+         GROUP BY f.dim, f.up, f.id;
     END LOOP;
     -- in key order: the primary key is built as by an index build, packed
     INSERT INTO chat_rollups
