@@ -144,6 +144,12 @@ def test_rollup_migrations_down_and_up_with_rows(scratch_url, first):
         assert len(check_all(conn, sh, ranges, model_ids)) < total
 
 
+def back_to(url, migration):
+    """Roll back the migrations applied after `migration`; return their ids, newest first."""
+    applied = migrate.applied_ids(url)
+    return migrate.rollback(url, len(applied) - applied.index(migration) - 1)
+
+
 @pytest.mark.parametrize("raw_days", [None, 4, 2])
 def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratch_url, raw_days):
     """Migration 0013 on a rolled-up, pruned (and retained) 0012 store: the users' hours
@@ -152,7 +158,7 @@ def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratc
     the rules keep for every row, retained ones included; time series by user stay exact.
     Rolled back, 0012's store answers the same."""
     with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
-        assert migrate.rollback(scratch_url, 1) == ["0013.user-rollups"]
+        assert back_to(scratch_url, "0012.rollup-dimensions")[-1] == "0013.user-rollups"
         seed.seed(conn, 3000, providers=3, models=6, days=6, users=40, keys=5)
         rollups.catch_up(conn)
         now = conn.execute("SELECT now() AS t").fetchone()["t"]
@@ -190,7 +196,7 @@ def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratc
                      " total_input_tokens, total_cost_usd, p95_processing_time_ms"
                      " FROM chat_request_breakdown(%s, %s, 'user', 5)")
         answers = [conn.execute(top_users, r).fetchall() for r in ranges]
-        assert migrate.rollback(scratch_url, 1) == ["0013.user-rollups"]
+        assert back_to(scratch_url, "0012.rollup-dimensions")[-1] == "0013.user-rollups"
         assert conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE dim = 'u' AND level > 9").fetchone()["n"] \
             > conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE dim = 'u' AND level = 15").fetchone()["n"]
         assert [conn.execute(top_users, r).fetchall() for r in ranges] == answers

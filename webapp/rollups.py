@@ -42,8 +42,11 @@ def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=No
     pruning, retention) was in the way: try again later. Rows written meanwhile wait
     for the refresh.
     """
-    start = conn.execute("SELECT * FROM chat_rollup_backfill_start(%s, %s)",
-                         (min_rows, lock_timeout_ms)).fetchone()
+    try:
+        start = conn.execute("SELECT * FROM chat_rollup_backfill_start(%s, %s)",
+                             (min_rows, lock_timeout_ms)).fetchone()
+    except psycopg.errors.UndefinedFunction:
+        return 0  # a database migrated to 0013 or below: the refresh alone
     if not start["started"]:
         return None if start["started"] is None else 0
     try:
