@@ -14,6 +14,8 @@ from psycopg.rows import dict_row
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 250_000
+# An empty store with more rows than this waiting is built in one pass (backfill()).
+BACKFILL_MIN_ROWS = BATCH_ROWS
 RETENTION_BATCH_ROWS = 10_000
 
 
@@ -30,25 +32,67 @@ def refresh(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=200):
     return result["rolled_up"], result["caught_up"]
 
 
-def catch_up(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=2000, patience_s=600, progress=None):
-    """Refresh until caught up; return the rows rolled up.
+def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=None):
+    """Build an empty store in one pass when at least min_rows requests wait (conn must
+    be autocommit): each 32-day block of the history summed in its own statement, then
+    the coarser levels, then the hand-over to the watermark (migration 0014).
+
+    Returns the rows rolled up (0: nothing to backfill, the store holds rows or few
+    wait), or None when a refresh, busy writers or a change of the state (TRUNCATE,
+    pruning, retention) was in the way: try again later. Rows written meanwhile wait
+    for the refresh.
+    """
+    try:
+        start = conn.execute("SELECT * FROM chat_rollup_backfill_start(%s, %s)",
+                             (min_rows, lock_timeout_ms)).fetchone()
+    except psycopg.errors.UndefinedFunction:
+        return 0  # a database migrated to 0013 or below: the refresh alone
+    if not start["started"]:
+        return None if start["started"] is None else 0
+    try:
+        bounds = [None, *start["bounds"], None]  # unbounded at both ends
+        for lo, hi in zip(bounds, bounds[1:]):
+            summed = conn.execute("SELECT chat_rollup_backfill_block(%s, %s) AS n", (lo, hi)).fetchone()["n"]
+            if progress:
+                progress(summed)
+        return conn.execute("SELECT chat_rollup_backfill_finish(%s) AS n",
+                            (start["state_version"],)).fetchone()["n"]
+    except psycopg.errors.SerializationFailure:
+        conn.execute("SELECT chat_rollup_backfill_abandon()")
+        return None
+    except BaseException:
+        if not conn.closed:  # else the server ends the session, and with it the backfill's lock
+            conn.execute("SELECT chat_rollup_backfill_abandon()")
+        raise
+
+
+def catch_up(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=2000, patience_s=600, progress=None,
+             backfill_min_rows=BACKFILL_MIN_ROWS):
+    """Roll up everything waiting; return the rows rolled up. An empty store with at
+    least backfill_min_rows waiting is built in one pass first (backfill()), then
+    refreshed until caught up.
 
     The longer lock timeout lets an autovacuum give way (it does after
     deadlock_timeout); other obstacles are retried for up to patience_s.
     """
     total, deadline = 0, time.monotonic() + patience_s
+    backfilled = False
     while True:
-        result = refresh(conn, batch_rows, lock_timeout_ms)
+        if backfilled:
+            result = refresh(conn, batch_rows, lock_timeout_ms)
+            if result and progress:
+                progress(result[0])
+        else:
+            rolled = backfill(conn, backfill_min_rows, lock_timeout_ms, progress)
+            backfilled = rolled is not None
+            result = None if rolled is None else (rolled, False)  # rows written meanwhile wait
         if result is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"rollup refresh kept finding the table busy for {patience_s}s")
             time.sleep(0.5)
             continue
-        rolled, caught_up = result
-        total += rolled
-        if progress:
-            progress(rolled)
-        if caught_up:
+        total += result[0]
+        if result[1]:
             return total
 
 
