@@ -226,8 +226,13 @@ def p95(samples):
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
+WARM_UP = 3
+
+
 def time_http(url, reps, port, log):
-    """[{endpoint, range, http: [ms]}]: one client, sequential, against `chatstats serve`."""
+    """[{endpoint, range, http: [ms]}]: one client, sequential, against `chatstats serve`.
+    Each endpoint is asked WARM_UP times untimed first: a fresh worker (there are two)
+    opens its pool's connections and plans its statements on its first requests."""
     key, prefix, key_hash = auth.new_key()
     with connect(url) as conn:
         keys.create(conn, f"bench-{time.time_ns()}", prefix, key_hash)
@@ -242,20 +247,22 @@ def time_http(url, reps, port, log):
         _wait_ready(f"http://127.0.0.1:{port}/health")
         for name, rname, _, _, path in cases(params):
             if path is not None:
-                target = base + path
-                samples = []
-                for _ in range(reps):
-                    request = urllib.request.Request(target, headers={"Authorization": f"Bearer {key}"})
-                    started = time.perf_counter()
-                    with urllib.request.urlopen(request) as response:
-                        response.read()
-                    samples.append((time.perf_counter() - started) * 1000)
+                request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {key}"})
+                samples = [_timed_get(request) for _ in range(WARM_UP + reps)][WARM_UP:]
                 results.append({"function": name, "range": rname, "http": samples})
                 log(f"  HTTP {name:<22} {rname:<19} {statistics.median(samples):7.2f} ms")
     finally:
         server.terminate()
         server.wait()
     return results
+
+
+def _timed_get(request):
+    """Milliseconds to send the request and read the whole answer."""
+    started = time.perf_counter()
+    with urllib.request.urlopen(request) as response:
+        response.read()
+    return (time.perf_counter() - started) * 1000
 
 
 def _wait_ready(url, timeout_s=60):
