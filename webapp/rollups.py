@@ -75,24 +75,22 @@ def catch_up(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=2000, patience_s=600, 
     The longer lock timeout lets an autovacuum give way (it does after
     deadlock_timeout); other obstacles are retried for up to patience_s.
     """
-    total, deadline = 0, time.monotonic() + patience_s
-    backfilled = False
-    while True:
-        if backfilled:
-            result = refresh(conn, batch_rows, lock_timeout_ms)
-            if result and progress:
-                progress(result[0])
-        else:
-            rolled = backfill(conn, backfill_min_rows, lock_timeout_ms, progress)
-            backfilled = rolled is not None
-            result = None if rolled is None else (rolled, False)  # rows written meanwhile wait
-        if result is None:
+    deadline = time.monotonic() + patience_s
+
+    def retried(attempt):
+        while (result := attempt()) is None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"rollup refresh kept finding the table busy for {patience_s}s")
             time.sleep(0.5)
-            continue
-        total += result[0]
-        if result[1]:
+        return result
+
+    total = retried(lambda: backfill(conn, backfill_min_rows, lock_timeout_ms, progress))
+    while True:  # rows written meanwhile (or all of them, below backfill_min_rows)
+        rolled, caught_up = retried(lambda: refresh(conn, batch_rows, lock_timeout_ms))
+        total += rolled
+        if progress:
+            progress(rolled)
+        if caught_up:
             return total
 
 
