@@ -50,6 +50,14 @@ def applied_migrations(connection):
         "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc, migration_id")]
 
 
+def roll_back_through(url, migration_id):
+    """Roll back the migrations applied after migration_id, then it; return their ids."""
+    applied = migrate.applied_ids(url)  # newer migrations go first
+    rolled_back = migrate.rollback(url, len(applied) - applied.index(migration_id))
+    assert rolled_back[-1] == migration_id
+    return rolled_back
+
+
 @pytest.fixture(scope="session", autouse=True)
 def stop_refreshers():
     """Apps made by tests may leave refresher threads behind: stop them before the report."""

@@ -10,6 +10,8 @@ from webapp import migrate, seed
 from webapp.db import API_ROLE
 from webapp.dsn import with_database, with_user
 
+from conftest import roll_back_through
+
 OUTSIDER = "chatstats_test_outsider"
 
 FORBIDDEN = [
@@ -120,9 +122,7 @@ def test_rollback_revokes_but_keeps_roles_other_databases_use(server_url, databa
     url = with_database(server_url, name)
     try:
         migrate.apply(url)
-        applied = migrate.applied_ids(url)  # newer migrations go first
-        rolled_back = migrate.rollback(url, len(applied) - applied.index("0007.roles"))
-        assert rolled_back[-1] == "0007.roles"
+        rolled_back = roll_back_through(url, "0007.roles")
         # The session's database still grants the roles privileges: they stay.
         with connect_as(url, API_ROLE) as api_conn:
             with pytest.raises(errors.InsufficientPrivilege):

@@ -10,6 +10,7 @@ import pytest
 from psycopg.rows import dict_row
 
 import rollupcheck as rc
+from conftest import roll_back_through
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
 from webapp import migrate, rollups, seed
 
@@ -142,14 +143,6 @@ def test_rollup_migrations_down_and_up_with_rows(scratch_url, first):
                      "interval '90 minutes' WHERE id % 13 = 0")
         conn.execute("DELETE FROM chat_completion_requests WHERE id % 17 = 0")
         assert len(check_all(conn, sh, ranges, model_ids)) < total
-
-
-def roll_back_through(url, migration_id):
-    """Roll back the migrations applied after migration_id, then it; return their ids."""
-    applied = migrate.applied_ids(url)
-    rolled_back = migrate.rollback(url, len(applied) - applied.index(migration_id))
-    assert rolled_back[-1] == migration_id
-    return rolled_back
 
 
 @pytest.mark.parametrize("raw_days", [None, 4, 2])
