@@ -304,6 +304,11 @@ def decode_histogram(sh, main, over):
     return counts
 
 
+def exact(lo, hi):
+    """A stored histogram's cells: lo, plus hi in a wide row (migration 0016)."""
+    return lo if hi is None else [a + b for a, b in zip(lo, hi)]
+
+
 def stored_rollups(conn, sh):
     """{(level, bucket (None: all time), id): (sums..., histogram)} of the non-empty rows;
     asserts that empty rows (everything moved out again) are all zero."""
@@ -312,13 +317,14 @@ def stored_rollups(conn, sh):
             """SELECT level, dim, isfinite(bucket) AS finite, bucket = '-infinity' AS all_time,
                       CASE WHEN isfinite(bucket) THEN bucket END AS bucket, id, completed, failed,
                       partial, input_tokens, output_tokens, processing_time_ms, cost_usd,
-                      latency::real[] AS main, latency_over::real[] AS over
+                      latency::real[] AS main, latency_over::real[] AS over,
+                      latency_hi::real[] AS main_hi, latency_over_hi::real[] AS over_hi
                  FROM chat_rollups"""):
         assert r["dim"] in DIMENSIONS, r
         assert (r["level"] == sh.top) == r["all_time"] and (r["level"] == sh.top) != r["finite"], r
         if r["level"] < sh.top:
             assert sh.floor(r["level"], r["bucket"]) == r["bucket"], f"unaligned bucket {r}"
-        histogram = decode_histogram(sh, r["main"], r["over"])
+        histogram = decode_histogram(sh, exact(r["main"], r["main_hi"]), exact(r["over"], r["over_hi"]))
         assert all(n > 0 for n in histogram.values()), f"a negative histogram count: {r}"
         key = (r["level"], r["dim"], r["bucket"], r["id"])
         sums = (r["completed"], r["failed"], r["partial"], r["input_tokens"], r["output_tokens"],

@@ -282,6 +282,8 @@ class RollupMachine(RuleBasedStateMachine):
         self.seen["with pruned quarters"] += st_.quarter_horizon is not None and any(
             r["created_at"] < st_.quarter_horizon for r in rows + self.retained)
         self.seen["with latency_over"] += any(r["processing_time_ms"] >= 600_000 for r in rows)
+        self.seen["with wide rows"] += self.conn.execute(
+            "SELECT EXISTS (SELECT FROM chat_rollups WHERE latency_hi IS NOT NULL) AS e").fetchone()["e"]
         self.seen["with tail and rolled-up rows"] += 0 < st_.watermark < max((r["id"] for r in rows), default=0)
         rc.check_range_stats(self.conn, self.sh, self.retained, None, None, now=now)
         horizon = st_.raw_horizon
@@ -294,8 +296,29 @@ class RollupMachine(RuleBasedStateMachine):
             self.seen["range with retained rows"] += bool(rc.in_range(self.retained, *effective))
 
 
+@pytest.fixture
+def wide_histograms(conn):
+    """Every stored row of more than 2 requests wide and every summed row of more than 1
+    summed in float8 (migration 0016's limits lowered), so that small histories take the
+    paths of rows of millions of requests; the limits are restored afterwards."""
+    limits = {"chat_histogram_narrow_limit": 2, "chat_histogram_sum_limit": 1}
+    saved = {name: conn.execute(f"SELECT {name}() AS v").fetchone()["v"] for name in limits}
+
+    def set_limits(values):
+        for name, value in values.items():
+            conn.execute(f"CREATE OR REPLACE FUNCTION {name}() RETURNS bigint "
+                         f"LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT {int(value)}::bigint $$")
+    set_limits(limits)
+    yield
+    set_limits(saved)
+
+
 @pytest.mark.parametrize("app_config", [{"ROLLUP_INTERVAL_S": 0, "RATELIMIT_APPLICATION": ""}])
-def test_random_histories_keep_rollups_exact(conn, client):
+@pytest.mark.parametrize("histograms", ["narrow", "wide"])
+def test_random_histories_keep_rollups_exact(conn, client, histograms, request):
+    if histograms == "wide":
+        request.getfixturevalue("wide_histograms")
+        assert conn.execute("SELECT count(*) AS n FROM chat_rollups").fetchone()["n"] == 0
     provider_ids, model_ids = rc.make_catalog(conn)
     sh = rc.shape(conn)
     machines = []
@@ -308,13 +331,63 @@ def test_random_histories_keep_rollups_exact(conn, client):
                                    suppress_health_check=[HealthCheck.too_slow]))
     seen = sum((m.seen for m in machines), Counter())
     print("seen:", seen)
-    # Not vacuous: retention, pruning, long latencies and rounded ranges were met often.
+    # Not vacuous: retention, pruning, long latencies, rounded ranges (and wide rows) were met often.
     assert min(seen[k] for k in ("with retained rows", "with pruned quarters", "with latency_over",
                                  "with tail and rolled-up rows", "inexact range",
                                  "range with retained rows", "api checked")) >= 10, seen
+    assert (seen["with wide rows"] >= 10) == (histograms == "wide"), seen
 
 
 # -- fixed cases ------------------------------------------------------------------------
+
+def test_histograms_count_past_the_float4_integers(conn):
+    """A float4 cell holds every integer up to 2^24 and no further (2^24 + 1 rounds back
+    to 2^24). A model with 2^24 requests at 1 ms (day D1) and 2^24 at 5 s (D2, written
+    into the store as if rolled up) has its median at 1 ms; one more request at 5 s moves
+    it to 5 s, over all time, the two days, a ragged range and in a breakdown, and every
+    stored histogram still counts its requests exactly."""
+    _, model_ids = rc.make_catalog(conn)
+    model, big = model_ids[0], 2**24 - 1
+    d1, d2 = rc.BASE, rc.BASE + rc.DAY
+    rc.insert(conn, [{"model_id": model, "input_tokens": 1, "output_tokens": 1, "processing_time_ms": ms,
+                      "status": "completed", "created_at": at}
+                     for ms, at in ((1, d1 + timedelta(hours=1)), (5000, d2 + timedelta(hours=1)))])
+    assert rollups.catch_up(conn) == 2
+    conn.execute(
+        """UPDATE chat_rollups r
+              SET completed = r.completed + %(big)s * ((r.bucket = chat_rollup_bucket(r.level, %(d1)s))::integer
+                                                   + (r.bucket = chat_rollup_bucket(r.level, %(d2)s))::integer),
+                  latency = r.latency
+                      + chat_latency_scale((SELECT latency FROM chat_latency_steps WHERE bucket = chat_latency_bucket(1)),
+                                           %(big)s * (r.bucket = chat_rollup_bucket(r.level, %(d1)s))::integer)
+                      + chat_latency_scale((SELECT latency FROM chat_latency_steps WHERE bucket = chat_latency_bucket(5000)),
+                                           %(big)s * (r.bucket = chat_rollup_bucket(r.level, %(d2)s))::integer)
+            WHERE r.dim = 'm' AND r.id = %(model)s""", {"big": big, "d1": d1, "d2": d2, "model": model})
+
+    def medians():
+        ranges = [(None, None), (d1, d2 + rc.DAY), (d1 + timedelta(minutes=7, seconds=3), d2 + timedelta(hours=5))]
+        found = [conn.execute("SELECT total_requests, p50_processing_time_ms AS p50 FROM get_models_with_requests(%s, %s)",
+                              r).fetchone() for r in ranges]
+        found += [conn.execute("""SELECT completed_requests AS total_requests, p50_processing_time_ms AS p50
+                                    FROM chat_request_breakdown(%s, %s, 'model') WHERE kind = 'group'""",
+                               ranges[1]).fetchone()]
+        assert len({f["total_requests"] for f in found}) == 1, found
+        return found[0]["total_requests"], {f["p50"] for f in found}
+
+    total, p50s = medians()
+    assert total == 2**25 and len(p50s) == 1 and rc.within_error(p50s.pop(), 1)
+    rc.insert(conn, [{"model_id": model, "input_tokens": 1, "output_tokens": 1, "processing_time_ms": 5000,
+                      "status": "completed", "created_at": d2 + timedelta(hours=2)}])
+    assert rollups.catch_up(conn) == 1
+    total, p50s = medians()
+    assert total == 2**25 + 1 and len(p50s) == 1 and rc.within_error(p50s.pop(), 5000)
+    counted = conn.execute(
+        """SELECT count(*) FILTER (WHERE latency_hi IS NOT NULL) AS wide,
+                  count(*) FILTER (WHERE (chat_histogram_values(latency, latency_hi))[494]
+                                         <> completed + failed + partial) AS wrong
+             FROM chat_rollups WHERE dim = 'm' AND id = %s""", (model,)).fetchone()
+    assert counted["wrong"] == 0 and counted["wide"] > 0, counted
+
 
 def _filled(conn, sh, rows=60):
     """Rows on and around bucket boundaries of every level, with short, long (latency_over)
@@ -374,7 +447,8 @@ def test_latency_buckets_and_values(conn):
     times = [t for t in times if 0 <= t < 2**31]
     rows = conn.execute(
         """SELECT ms, s.bucket AS b,
-                  chat_latency_percentile(s.latency::real[], s.latency_over::real[], 0.5) AS v
+                  chat_latency_percentile(chat_histogram_values(s.latency, NULL),
+                                          chat_histogram_values(s.latency_over, NULL), 0.5) AS v
              FROM unnest(%s::integer[]) ms
              JOIN chat_latency_steps s ON s.bucket = chat_latency_bucket(ms)
             ORDER BY ms""", (times,)).fetchall()
