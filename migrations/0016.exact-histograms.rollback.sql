@@ -429,7 +429,6 @@ DROP FUNCTION chat_histogram_wide(vector, vector, bigint, float8[], boolean);
 DROP FUNCTION chat_histogram_values(vector, vector);
 DROP FUNCTION chat_histogram_split(float8[], boolean);
 DROP AGGREGATE chat_histogram_sum(vector, vector, integer);
-DROP FUNCTION chat_histogram_final(float8[]);
 DROP FUNCTION chat_histogram_accum(float8[], vector, vector, integer);
 DROP FUNCTION chat_histogram_sum_limit();
 DROP FUNCTION chat_histogram_narrow_limit();

@@ -6,14 +6,15 @@
 -- because its cells stay at most 2^24; a wide one holds its exact value x as
 -- hi = float4(x) and lo = x - hi (|lo| <= 2^23, exact), added in float8 (pgvector's
 -- vector_accum) and split again. Which rows are wide:
--- - stored rows: a row turns wide when an update would take it past
---   chat_histogram_narrow_limit() (2^22) requests; chat_rollup_apply adds at most 2^20
---   input rows at a time, so each narrow addition stays exact;
+-- - stored rows: a row holding more than chat_histogram_narrow_limit() (2^22) requests
+--   turns wide at its next update; chat_rollup_apply adds at most 2^20 input rows at a
+--   time, so every narrow addition stays below 2^24;
 -- - sums: a read or a coarser level adds rows of at most chat_histogram_sum_limit()
---   (2^18) requests in float4 as before (one piece per level and side: far fewer than
---   2^24 / 2^18 = 64 rows a group), and bigger or wide ones in float8; where the float4
---   rows of one group could reach 2^24 anyway, chat_histogram_wide raises rather than
---   round, as do a raw group or a backfill block's group of more than 2^24 requests.
+--   (2^19) requests in float4 as before (a read's group is a piece per level and side
+--   and its raw rows: fewer than 2^24 / 2^19 = 32 rows), bigger or wide ones in float8.
+--   Where the float4 rows of one group could pass 2^24 anyway, chat_histogram_wide
+--   raises rather than round, as do a raw group or a backfill block's group of more
+--   than 2^24 requests.
 -- Narrow rows, reads and writes cost what they did; wide ones are the few rows of
 -- millions of requests.
 -- depends: 0015.stats-answers
@@ -33,15 +34,19 @@ $$;
 CREATE FUNCTION chat_histogram_sum_limit()
 RETURNS bigint
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT 262144::bigint
+    SELECT 524288::bigint
 $$;
 
--- p_state (pgvector's float8 accumulator: {rows added, cells...}) plus p_sign times the
--- histogram p_lo + p_hi; NULLs add nothing.
+-- p_state (pgvector's float8 accumulator: {rows added, cells...}; NULL: none yet) plus
+-- p_sign times the histogram p_lo + p_hi; NULLs add nothing.
 CREATE FUNCTION chat_histogram_accum(p_state float8[], p_lo vector, p_hi vector, p_sign integer)
 RETURNS float8[]
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN
+    IF p_lo IS NULL AND p_hi IS NULL THEN
+        RETURN p_state;
+    END IF;
+    p_state := coalesce(p_state, '{0}');
     IF p_lo IS NOT NULL THEN
         p_state := vector_accum(p_state, chat_latency_scale(p_lo, p_sign));
     END IF;
@@ -52,15 +57,9 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION chat_histogram_final(p_state float8[])
-RETURNS float8[]
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT CASE WHEN cardinality(p_state) > 1 THEN p_state END  -- '{0}': nothing was added
-$$;
-
--- The exact sum of signed histograms (lo, hi, sign), as a float8 accumulator.
-CREATE AGGREGATE chat_histogram_sum(vector, vector, integer) (
-    SFUNC = chat_histogram_accum, STYPE = float8[], INITCOND = '{0}', FINALFUNC = chat_histogram_final);
+-- The exact sum of signed histograms (lo, hi, sign), as a float8 accumulator; NULL when
+-- no row was added (no final function: called per group, it would cost more than the sum).
+CREATE AGGREGATE chat_histogram_sum(vector, vector, integer) (SFUNC = chat_histogram_accum, STYPE = float8[]);
 
 -- The hi (p_hi) or lo part of an accumulator's exact value.
 CREATE FUNCTION chat_histogram_split(p_state float8[], p_hi boolean)
@@ -71,12 +70,14 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE (vector_accum(p_state, chat_latency_scale(p_state[2:]::vector, -1)))[2:]::vector END
 $$;
 
--- A histogram's cells as float8, for the percentile searches (inlined: C calls only).
+-- A histogram's cells as float8 after a leading 0 (pgvector's accumulator as it is,
+-- counting 0 rows: slicing the count off would cost as much as the conversion), for the
+-- percentile searches; inlined, C calls only.
 CREATE FUNCTION chat_histogram_values(p_lo vector, p_hi vector)
 RETURNS float8[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT (CASE WHEN p_hi IS NULL THEN vector_accum('{0}', p_lo)
-                 ELSE vector_accum(vector_accum('{0}', p_lo), p_hi) END)[2:]
+    SELECT CASE WHEN p_hi IS NULL THEN vector_accum('{-1}', p_lo)
+                ELSE vector_accum(vector_accum('{-2}', p_lo), p_hi) END
 $$;
 
 CREATE FUNCTION chat_histogram_wide(p_pos vector, p_neg vector, p_narrow_rows bigint, p_wide float8[], p_hi boolean)
@@ -84,18 +85,23 @@ RETURNS vector
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 BEGIN
     IF p_narrow_rows > 16777216 THEN  -- float4 sums of so many requests may have rounded
-        RAISE EXCEPTION 'a histogram sum of % requests in float4 would not be exact', p_narrow_rows
+        RAISE EXCEPTION 'a histogram sum of up to % requests in float4 might not be exact', p_narrow_rows
             USING ERRCODE = 'program_limit_exceeded';
     END IF;
-    RETURN chat_histogram_split(
-        chat_histogram_accum(chat_histogram_accum(coalesce(p_wide, '{0}'), p_pos, NULL, 1), p_neg, NULL, -1),
-        p_hi);
+    p_wide := coalesce(p_wide, '{0}');
+    IF p_pos IS NOT NULL THEN
+        p_wide := vector_accum(p_wide, p_pos);
+    END IF;
+    IF p_neg IS NOT NULL THEN
+        p_wide := vector_accum(p_wide, chat_latency_scale(p_neg, -1));
+    END IF;
+    RETURN chat_histogram_split(p_wide, p_hi);
 END
 $$;
 
 -- A group's histogram part (p_hi: hi, else lo) from its float4 sums of narrow rows
--- (p_pos less p_neg, which together count p_narrow_rows requests) and its float8 sum of
--- the others (p_wide). The narrow case is one expression, inlined into its callers; the
+-- (p_pos less p_neg, which together count at most p_narrow_rows requests) and its float8
+-- sum of the others (p_wide). The narrow case is one expression, inlined into its callers; the
 -- others go to chat_histogram_wide.
 CREATE FUNCTION chat_histogram(p_pos vector, p_neg vector, p_narrow_rows bigint, p_wide float8[], p_hi boolean)
 RETURNS vector
@@ -108,24 +114,25 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE p_pos - p_neg END
 $$;
 
--- As 0008's, searching float8 cells (exact at any count).
+-- As 0008's, searching chat_histogram_values' float8 cells (exact at any count; the
+-- leading 0 shifts every index by one).
 DROP FUNCTION chat_latency_percentile(real[], real[], float8);
 CREATE FUNCTION chat_latency_percentile(p_latency float8[], p_over float8[], p_fraction float8)
 RETURNS numeric
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE
-        WHEN p_latency[494] + coalesce(p_over[418], 0) = 0 THEN NULL
-        WHEN ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) > p_latency[494] THEN
-            round((100 * 1.019794::float8 ^ (444 + width_bucket(
-                ceil(p_fraction * (p_latency[494] + p_over[418])) - 1 - p_latency[494], p_over))
+        WHEN p_latency[495] + coalesce(p_over[419], 0) = 0 THEN NULL
+        WHEN ceil(p_fraction * (p_latency[495] + coalesce(p_over[419], 0))) > p_latency[495] THEN
+            round((100 * 1.019794::float8 ^ (443 + width_bucket(
+                ceil(p_fraction * (p_latency[495] + p_over[419])) - 1 - p_latency[495], p_over))
                 * 2 * 1.019794 / (1 + 1.019794))::numeric, 2)
-        WHEN width_bucket(ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1,
-                          p_latency) < 50 THEN
-            2 * width_bucket(ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1,
-                             p_latency) + 0.5
+        WHEN width_bucket(ceil(p_fraction * (p_latency[495] + coalesce(p_over[419], 0))) - 1,
+                          p_latency) < 51 THEN
+            2 * width_bucket(ceil(p_fraction * (p_latency[495] + coalesce(p_over[419], 0))) - 1,
+                             p_latency) - 1.5
         ELSE
             round((100 * 1.019794::float8 ^ (width_bucket(
-                ceil(p_fraction * (p_latency[494] + coalesce(p_over[418], 0))) - 1, p_latency) - 50)
+                ceil(p_fraction * (p_latency[495] + coalesce(p_over[419], 0))) - 1, p_latency) - 51)
                 * 2 * 1.019794 / (1 + 1.019794))::numeric, 2)
     END
 $$;
@@ -362,12 +369,12 @@ LANGUAGE sql STABLE AS $$
                sum(t.latency) FILTER (WHERE t.narrow AND t.sign < 0) AS neg,
                sum(t.latency_over) FILTER (WHERE t.narrow AND t.sign > 0) AS over_pos,
                sum(t.latency_over) FILTER (WHERE t.narrow AND t.sign < 0) AS over_neg,
-               chat_sum(abs(t.completed + t.failed + t.partial)) FILTER (WHERE t.narrow) AS narrow_rows,
+               count(*) * chat_histogram_sum_limit() AS narrow_rows,  -- at most (a piece per level and side)
                chat_histogram_sum(t.latency, t.latency_hi, t.sign) FILTER (WHERE NOT t.narrow) AS wide,
                chat_histogram_sum(t.latency_over, t.latency_over_hi, t.sign) FILTER (WHERE NOT t.narrow) AS over_wide
           FROM (SELECT t.*, NOT p_latency OR t.latency_hi IS NULL AND t.latency_over_hi IS NULL
                             AND abs(t.completed + t.failed + t.partial) <= chat_histogram_sum_limit() AS narrow
-                  FROM parts t) t
+                  FROM parts t OFFSET 0) t  -- narrow worked out once a row, not in every filter
          GROUP BY t.slot, t.id)
     SELECT s.slot, s.id, s.completed, s.failed, s.partial, s.input_tokens, s.output_tokens,
            s.processing_time_ms, s.cost_usd,
@@ -471,7 +478,7 @@ BEGIN
                chat_histogram_sum(t.latency_over, t.latency_over_hi, t.sign) FILTER (WHERE NOT t.narrow) AS over_wide
           FROM (SELECT t.*, t.latency_hi IS NULL AND t.latency_over_hi IS NULL
                             AND abs(t.completed + t.failed + t.partial) <= chat_histogram_sum_limit() AS narrow
-                  FROM terms t) t
+                  FROM terms t OFFSET 0) t  -- narrow worked out once a row, not in every filter
          GROUP BY t.bucket, t.kind, t.g, t.rank)
     SELECT x.slot, x.kind, x.g::bigint, x.completed::bigint, x.failed::bigint, x.partial::bigint,
            x.input_tokens::bigint, x.output_tokens::bigint, x.processing_time_ms::bigint, x.cost_usd,
@@ -591,7 +598,7 @@ BEGIN
                        f.latency_hi IS NULL AND f.latency_over_hi IS NULL
                        AND f.completed + f.failed + f.partial <= chat_histogram_sum_limit() AS narrow
                   FROM finer f
-                 WHERE f.members > 1) f
+                 WHERE f.members > 1 OFFSET 0) f  -- narrow worked out once a row, not in every filter
          GROUP BY f.dim, f.up, f.id;
     END LOOP;
     -- in key order: the primary key is built as by an index build, packed
@@ -626,7 +633,7 @@ $$;
 -- The rollup job adds and sums histograms too.
 GRANT EXECUTE ON ROUTINE
     chat_histogram_narrow_limit(), chat_histogram_sum_limit(),
-    chat_histogram_accum(float8[], vector, vector, integer), chat_histogram_final(float8[]),
+    chat_histogram_accum(float8[], vector, vector, integer),
     chat_histogram_sum(vector, vector, integer), chat_histogram_split(float8[], boolean),
     chat_histogram_wide(vector, vector, bigint, float8[], boolean),
     chat_histogram(vector, vector, bigint, float8[], boolean),

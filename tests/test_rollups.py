@@ -384,7 +384,7 @@ def test_histograms_count_past_the_float4_integers(conn):
     assert total == 2**25 + 1 and len(p50s) == 1 and rc.within_error(p50s.pop(), 5000)
     counted = conn.execute(
         """SELECT count(*) FILTER (WHERE latency_hi IS NOT NULL) AS wide,
-                  count(*) FILTER (WHERE (chat_histogram_values(latency, latency_hi))[494]
+                  count(*) FILTER (WHERE (chat_histogram_values(latency, latency_hi))[495]
                                          <> completed + failed + partial) AS wrong
              FROM chat_rollups WHERE dim = 'm' AND id = %s""", (model,)).fetchone()
     assert counted["wrong"] == 0 and counted["wide"] > 0, counted
