@@ -148,14 +148,17 @@ def test_writes_between_blocks_and_across_the_hand_over(conn, database_url, cata
 
 
 def wait_until_blocked(observer, session, timeout_s=60):
+    """Until session waits for a row lock (not, say, to extend the staging table, which
+    the other session summing blocks may be doing)."""
     pid = session.info.backend_pid
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        row = observer.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
-        if row and row["wait_event_type"] == "Lock":
+        row = observer.execute("SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = %s",
+                               (pid,)).fetchone()
+        if row and row["wait_event_type"] == "Lock" and row["wait_event"] in ("transactionid", "tuple"):
             return
         time.sleep(0.02)
-    raise AssertionError(f"session {pid} never waited for a lock")
+    raise AssertionError(f"session {pid} never waited for a row lock")
 
 
 def test_concurrent_writers_during_the_backfill(conn, database_url, catalog):
@@ -192,4 +195,82 @@ def test_concurrent_writers_during_the_backfill(conn, database_url, catalog):
             thread.join()
     assert not errors, errors
     rollups.catch_up(conn)
+    rc.check_store(conn, sh)
+
+
+def sessions_summing_blocks(observer, count, timeout_s=60):
+    """The backends of `count` sessions each summing a block, waiting for a lock."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        pids = [row["pid"] for row in observer.execute(
+            """SELECT pid FROM pg_stat_activity
+                WHERE datname = current_database() AND wait_event_type = 'Lock'
+                  AND query LIKE 'SELECT chat_rollup_backfill_block(%'""")]
+        if len(pids) >= count:
+            return pids
+        time.sleep(0.02)
+    raise AssertionError(f"never saw {count} sessions summing blocks at once")
+
+
+def backfill_while_blocks_wait(conn, database_url, then):
+    """Backfill (in a thread) while every block waits for a lock (the latency steps, which
+    each block reads) until both sessions summing blocks wait; then(pids), then the lock
+    is released. Returns what the backfill returned or raised."""
+    outcome = []
+
+    def backfill():
+        try:
+            outcome.append(rollups.backfill(conn, min_rows=1))
+        except Exception as error:  # noqa: BLE001 (the test looks at it)
+            outcome.append(error)
+
+    with connect(database_url, autocommit=False) as blocker, connect(database_url) as observer:
+        blocker.execute("LOCK TABLE chat_latency_steps IN ACCESS EXCLUSIVE MODE")
+        backfilling = threading.Thread(target=backfill)
+        backfilling.start()
+        try:
+            then(observer, sessions_summing_blocks(observer, 2))
+        finally:
+            blocker.commit()
+            backfilling.join()
+    return outcome[0]
+
+
+def test_blocks_summed_on_two_sessions_at_once(conn, database_url, catalog):
+    """The backfill's session and a second one each sum a block at the same time."""
+    sh, model_ids = catalog
+    rng = random.Random(7)
+    rc.insert(conn, [random_request(rng, model_ids) for _ in range(1000)])
+    seen = []
+    assert backfill_while_blocks_wait(conn, database_url, lambda observer, pids: seen.extend(pids)) == 1000
+    assert len(set(seen)) == 2 and conn.info.backend_pid in seen
+    assert conn.execute("SELECT count(*) AS n FROM chat_rollup_backfill_blocks").fetchone()["n"] == 0
+    rc.check_store(conn, sh)
+
+
+def test_an_error_in_the_second_session_abandons_the_backfill(conn, database_url, catalog):
+    """The second session ends while both wait: the first session's block is cancelled,
+    the backfill abandoned (its lock released, its tables emptied) and the error raised;
+    the next backfill starts afresh."""
+    sh, model_ids = catalog
+    rng = random.Random(8)
+    rc.insert(conn, [random_request(rng, model_ids) for _ in range(1000)])
+
+    def end_the_other(observer, pids):
+        other, = set(pids) - {conn.info.backend_pid}
+        observer.execute("SELECT pg_terminate_backend(%s)", (other,))
+        deadline = time.monotonic() + 60
+        while observer.execute("SELECT backfill_upto FROM chat_rollup_state").fetchone()["backfill_upto"]:
+            assert time.monotonic() < deadline, "the backfill was not abandoned"
+            time.sleep(0.02)  # abandoned while the lock is still held: the first block was cancelled
+
+    error = backfill_while_blocks_wait(conn, database_url, end_the_other)
+    assert isinstance(error, psycopg.OperationalError), error
+    assert conn.execute(
+        """SELECT (SELECT watermark_id FROM chat_rollup_state) AS watermark,
+                  (SELECT count(*) FROM chat_rollup_backfill_sums) + (SELECT count(*) FROM chat_rollup_backfill_blocks)
+                  + (SELECT count(*) FROM chat_rollups) AS staged,
+                  (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()) AS locks"""
+    ).fetchone() == {"watermark": 0, "staged": 0, "locks": 0}
+    assert rollups.backfill(conn, min_rows=1) == 1000
     rc.check_store(conn, sh)

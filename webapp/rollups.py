@@ -5,6 +5,7 @@ Every API process runs a Refresher thread; the procedure's advisory lock lets on
 one of them work at a time, so any number of processes (and cron) can run it.
 """
 import logging
+import queue
 import threading
 import time
 
@@ -16,6 +17,9 @@ log = logging.getLogger(__name__)
 BATCH_ROWS = 250_000
 # An empty store with more rows than this waiting is built in one pass (backfill()).
 BACKFILL_MIN_ROWS = BATCH_ROWS
+# Blocks a backfill sums at once, each on a connection of its own: a block is one
+# statement, which runs on one core.
+BACKFILL_SESSIONS = 2
 RETENTION_BATCH_ROWS = 10_000
 
 
@@ -32,10 +36,12 @@ def refresh(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=200):
     return result["rolled_up"], result["caught_up"]
 
 
-def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=None):
+def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=None,
+             sessions=BACKFILL_SESSIONS):
     """Build an empty store in one pass when at least min_rows requests wait (conn must
-    be autocommit): each 32-day block of the history summed in its own statement, then
-    the coarser levels, then the hand-over to the watermark (migration 0014).
+    be autocommit): each 32-day block of the history summed in its own statement, up to
+    `sessions` blocks at once (_sum_blocks()), then the coarser levels, then the
+    hand-over to the watermark (migration 0014), on conn: it holds the backfill's lock.
 
     Returns the rows rolled up (0: nothing to backfill, the store holds rows or few
     wait), or None when a refresh, busy writers or a change of the state (TRUNCATE,
@@ -51,10 +57,7 @@ def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=No
         return None if start["started"] is None else 0
     try:
         bounds = [None, *start["bounds"], None]  # unbounded at both ends
-        for lo, hi in zip(bounds, bounds[1:]):
-            summed = conn.execute("SELECT chat_rollup_backfill_block(%s, %s) AS n", (lo, hi)).fetchone()["n"]
-            if progress:
-                progress(summed)
+        _sum_blocks(conn, list(zip(bounds, bounds[1:])), sessions, progress)
         return conn.execute("SELECT chat_rollup_backfill_finish(%s) AS n",
                             (start["state_version"],)).fetchone()["n"]
     except psycopg.errors.SerializationFailure:
@@ -64,6 +67,68 @@ def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=No
         if not conn.closed:  # else the server ends the session, and with it the backfill's lock
             conn.execute("SELECT chat_rollup_backfill_abandon()")
         raise
+
+
+def _sum_blocks(conn, blocks, sessions, progress):
+    """Sum the blocks on conn and on up to sessions - 1 more connections at once, each
+    taking the next block when done: the blocks are independent statements (each reads in
+    its own snapshot, which it records, and inserts into staging tables without unique
+    indexes). progress(rows) is called in the caller's thread as blocks end. An error in
+    any session cancels the others' statements and is raised once they have stopped, so
+    that the caller can abandon the backfill on conn."""
+    conns = [conn, *_more_connections(conn, min(sessions, len(blocks)) - 1)]
+    todo, done, stop = queue.SimpleQueue(), queue.SimpleQueue(), threading.Event()
+    for block in blocks:
+        todo.put(block)
+
+    def work(session):
+        try:
+            while not stop.is_set():
+                try:
+                    lo, hi = todo.get_nowait()
+                except queue.Empty:
+                    return
+                done.put(session.execute("SELECT chat_rollup_backfill_block(%s, %s) AS n",
+                                         (lo, hi)).fetchone()["n"])
+        except BaseException as error:  # raised by the caller's thread
+            done.put(error)
+
+    workers = [threading.Thread(target=work, args=(c,), name=f"rollup-backfill-{i}", daemon=True)
+               for i, c in enumerate(conns)]
+    for worker in workers:
+        worker.start()
+    try:
+        for _ in blocks:
+            if isinstance(summed := done.get(), BaseException):
+                raise summed
+            if progress:
+                progress(summed)
+    except BaseException:
+        stop.set()
+        for session, worker in zip(conns, workers):
+            while worker.is_alive():  # cancelled again if it took a block meanwhile
+                session.cancel_safe()
+                worker.join(0.5)
+        raise
+    finally:
+        for worker in workers:
+            worker.join()
+        for session in conns[1:]:
+            session.close()
+
+
+def _more_connections(conn, count):
+    """Up to count more autocommit connections like conn (its conninfo, password and
+    settings); fewer, with a warning, when the server refuses them: the blocks then take
+    longer, nothing else changes."""
+    more = []
+    try:
+        for _ in range(count):
+            more.append(psycopg.connect(conn.info.dsn, password=conn.info.password or None, autocommit=True,
+                                        row_factory=conn.row_factory, prepare_threshold=conn.prepare_threshold))
+    except psycopg.OperationalError as error:
+        log.warning("backfill on %s connection(s), another one was refused: %s", 1 + len(more), error)
+    return more
 
 
 def catch_up(conn, batch_rows=BATCH_ROWS, lock_timeout_ms=2000, patience_s=600, progress=None,
