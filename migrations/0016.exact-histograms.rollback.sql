@@ -422,6 +422,7 @@ BEGIN
 END
 $$;
 
+DROP FUNCTION chat_rollup_backfill_levels("char"[]);
 DROP FUNCTION chat_histogram_plus(vector, vector, vector, boolean);
 DROP FUNCTION chat_histogram_narrow(vector, vector, bigint);
 DROP FUNCTION chat_histogram(vector, vector, bigint, float8[], boolean);

@@ -548,31 +548,25 @@ BEGIN
 END
 $$;
 
--- As 0014's, the coarser levels summed exactly.
-CREATE OR REPLACE FUNCTION chat_rollup_backfill_finish(p_state_version xid)
-RETURNS bigint
+-- Sums every coarser level from the finer one for the dimensions p_dims (as 0014's
+-- chat_rollup_backfill_finish did for all), the histograms exactly as chat_rollup_series
+-- sums them: the dimensions are independent, so that two sessions can share the work.
+CREATE FUNCTION chat_rollup_backfill_levels(p_dims "char"[])
+RETURNS void
 LANGUAGE plpgsql
 SET enable_hashagg = off  -- as in chat_rollup_backfill_block
 SET work_mem = '256MB'
 AS $$
-DECLARE
-    st chat_rollup_state := (SELECT s FROM chat_rollup_state s WHERE xmin = p_state_version);
-    rolled_up bigint;
-    written chat_rollup_input[];   -- logged versions the blocks did not see: to add
-    replaced chat_rollup_input[];  -- and to take out
 BEGIN
-    IF st IS NULL THEN
-        RAISE EXCEPTION 'the rollup state changed during the backfill' USING ERRCODE = 'serialization_failure';
-    END IF;
     FOR lvl IN 2 .. chat_rollup_top() LOOP
         -- A group of one row is copied, its histograms as they are (still compressed); the
-        -- others are summed, exactly as chat_rollup_series sums. (An aggregate's vector has no dimensions in its type: stored
+        -- others are summed. (An aggregate's vector has no dimensions in its type: stored
         -- into a vector(494) it would be cast, detoasted and compressed again.)
         WITH finer AS MATERIALIZED (
             SELECT s.*, chat_rollup_bucket(lvl, s.bucket) AS up,
                    count(*) OVER (PARTITION BY s.dim, chat_rollup_bucket(lvl, s.bucket), s.id) AS members
               FROM chat_rollup_backfill_sums s
-             WHERE s.level = lvl - 1)
+             WHERE s.level = lvl - 1 AND s.dim = ANY (p_dims))
         INSERT INTO chat_rollup_backfill_sums
         SELECT lvl, f.dim, f.up, f.id, f.completed, f.failed, f.partial, f.input_tokens, f.output_tokens,
                f.processing_time_ms, f.cost_usd, f.latency, f.latency_over, f.latency_hi, f.latency_over_hi
@@ -601,6 +595,26 @@ BEGIN
                  WHERE f.members > 1 OFFSET 0) f  -- narrow worked out once a row, not in every filter
          GROUP BY f.dim, f.up, f.id;
     END LOOP;
+END
+$$;
+
+-- As 0014's, once chat_rollup_backfill_levels has summed the coarser levels of every
+-- dimension: the copy into the store and the hand-over.
+CREATE OR REPLACE FUNCTION chat_rollup_backfill_finish(p_state_version xid)
+RETURNS bigint
+LANGUAGE plpgsql
+SET enable_hashagg = off  -- as in chat_rollup_backfill_block
+SET work_mem = '256MB'
+AS $$
+DECLARE
+    st chat_rollup_state := (SELECT s FROM chat_rollup_state s WHERE xmin = p_state_version);
+    rolled_up bigint;
+    written chat_rollup_input[];   -- logged versions the blocks did not see: to add
+    replaced chat_rollup_input[];  -- and to take out
+BEGIN
+    IF st IS NULL THEN
+        RAISE EXCEPTION 'the rollup state changed during the backfill' USING ERRCODE = 'serialization_failure';
+    END IF;
     -- in key order: the primary key is built as by an index build, packed
     INSERT INTO chat_rollups
     SELECT * FROM chat_rollup_backfill_sums s
@@ -637,5 +651,7 @@ GRANT EXECUTE ON ROUTINE
     chat_histogram_sum(vector, vector, integer), chat_histogram_split(float8[], boolean),
     chat_histogram_wide(vector, vector, bigint, float8[], boolean),
     chat_histogram(vector, vector, bigint, float8[], boolean),
-    chat_histogram_narrow(vector, vector, bigint), chat_histogram_plus(vector, vector, vector, boolean)
+    chat_histogram_narrow(vector, vector, bigint), chat_histogram_plus(vector, vector, vector, boolean),
+    chat_rollup_backfill_levels("char"[])
     TO chatstats_rollup;
+REVOKE EXECUTE ON ROUTINE chat_rollup_backfill_levels("char"[]) FROM chatstats_api;

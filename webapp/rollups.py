@@ -20,6 +20,9 @@ BACKFILL_MIN_ROWS = BATCH_ROWS
 # Blocks a backfill sums at once, each on a connection of its own: a block is one
 # statement, which runs on one core.
 BACKFILL_SESSIONS = 2
+# The dimensions whose coarser levels one session sums (models have about as many rows
+# as the others together).
+BACKFILL_LEVELS = (["m"], ["u", "k", "a"])
 RETENTION_BATCH_ROWS = 10_000
 
 
@@ -40,8 +43,10 @@ def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=No
              sessions=BACKFILL_SESSIONS):
     """Build an empty store in one pass when at least min_rows requests wait (conn must
     be autocommit): each 32-day block of the history summed in its own statement, up to
-    `sessions` blocks at once (_sum_blocks()), then the coarser levels, then the
-    hand-over to the watermark (migration 0014), on conn: it holds the backfill's lock.
+    `sessions` blocks at once (_at_once()), then the coarser levels (as many dimensions
+    at once), then the hand-over to the watermark (migrations 0014, 0016), on conn: it
+    holds the backfill's lock. A block's group of more than 2^24 requests (its float4
+    histogram sum might round) leaves the history to the refresh.
 
     Returns the rows rolled up (0: nothing to backfill, the store holds rows or few
     wait), or None when a refresh, busy writers or a change of the state (TRUNCATE,
@@ -57,39 +62,46 @@ def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=No
         return None if start["started"] is None else 0
     try:
         bounds = [None, *start["bounds"], None]  # unbounded at both ends
-        _sum_blocks(conn, list(zip(bounds, bounds[1:])), sessions, progress)
+        _at_once(conn, [("SELECT chat_rollup_backfill_block(%s, %s) AS n", block)
+                        for block in zip(bounds, bounds[1:])], sessions, progress)
+        _at_once(conn, [("SELECT chat_rollup_backfill_levels(%s) AS n", (dims,)) for dims in BACKFILL_LEVELS],
+                 sessions)
         return conn.execute("SELECT chat_rollup_backfill_finish(%s) AS n",
                             (start["state_version"],)).fetchone()["n"]
     except psycopg.errors.SerializationFailure:
         conn.execute("SELECT chat_rollup_backfill_abandon()")
         return None
+    except psycopg.errors.ProgramLimitExceeded as error:  # a block's group of more than 2^24 requests
+        log.warning("rollup backfill gives way to the refresh: %s", error)
+        conn.execute("SELECT chat_rollup_backfill_abandon()")
+        return 0
     except BaseException:
         if not conn.closed:  # else the server ends the session, and with it the backfill's lock
             conn.execute("SELECT chat_rollup_backfill_abandon()")
         raise
 
 
-def _sum_blocks(conn, blocks, sessions, progress):
-    """Sum the blocks on conn and on up to sessions - 1 more connections at once, each
-    taking the next block when done: the blocks are independent statements (each reads in
-    its own snapshot, which it records, and inserts into staging tables without unique
-    indexes). progress(rows) is called in the caller's thread as blocks end. An error in
-    any session cancels the others' statements and is raised once they have stopped, so
-    that the caller can abandon the backfill on conn."""
-    conns = [conn, *_more_connections(conn, min(sessions, len(blocks)) - 1)]
+def _at_once(conn, statements, sessions, progress=None):
+    """Run the (sql, params) statements on conn and on up to sessions - 1 more
+    connections at once, each taking the next when done: the backfill's blocks, then its
+    coarser levels by dimension, are independent statements (a block reads in its own
+    snapshot, which it records; all insert into staging tables without unique indexes).
+    progress(n) is called in the caller's thread as statements end (n: their column n).
+    An error in any session cancels the others' statements and is raised once they have
+    stopped, so that the caller can abandon the backfill on conn."""
+    conns = [conn, *_more_connections(conn, min(sessions, len(statements)) - 1)]
     todo, done, stop = queue.SimpleQueue(), queue.SimpleQueue(), threading.Event()
-    for block in blocks:
-        todo.put(block)
+    for statement in statements:
+        todo.put(statement)
 
     def work(session):
         try:
             while not stop.is_set():
                 try:
-                    lo, hi = todo.get_nowait()
+                    sql, params = todo.get_nowait()
                 except queue.Empty:
                     return
-                done.put(session.execute("SELECT chat_rollup_backfill_block(%s, %s) AS n",
-                                         (lo, hi)).fetchone()["n"])
+                done.put(session.execute(sql, params).fetchone()["n"])
         except BaseException as error:  # raised by the caller's thread
             done.put(error)
 
@@ -98,7 +110,7 @@ def _sum_blocks(conn, blocks, sessions, progress):
     for worker in workers:
         worker.start()
     try:
-        for _ in blocks:
+        for _ in statements:
             if isinstance(summed := done.get(), BaseException):
                 raise summed
             if progress:
