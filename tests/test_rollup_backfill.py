@@ -166,7 +166,8 @@ def test_concurrent_writers_during_the_backfill(conn, database_url, catalog):
     statements adjusting the store may deadlock on its rows, as without a backfill),
     all through the backfill."""
     sh, model_ids = catalog
-    ids = rc.insert(conn, [random_request(random.Random(6), model_ids) for _ in range(4000)])
+    rng = random.Random(6)
+    ids = rc.insert(conn, [random_request(rng, model_ids) for _ in range(4000)])
     set_horizons(conn, (10, 5, 60))
     stop = threading.Event()
     errors = []
