@@ -80,6 +80,8 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                 ELSE vector_accum(vector_accum('{-2}', p_lo), p_hi) END
 $$;
 
+-- chat_histogram's (below) other case: a sum with wide rows, or float4 sums that might
+-- have rounded (an error).
 CREATE FUNCTION chat_histogram_wide(p_pos vector, p_neg vector, p_narrow_rows bigint, p_wide float8[], p_hi boolean)
 RETURNS vector
 LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
@@ -101,8 +103,8 @@ $$;
 
 -- A group's histogram part (p_hi: hi, else lo) from its float4 sums of narrow rows
 -- (p_pos less p_neg, which together count at most p_narrow_rows requests) and its float8
--- sum of the others (p_wide). The narrow case is one expression, inlined into its callers; the
--- others go to chat_histogram_wide.
+-- sum of the others (p_wide). The narrow case is one expression, inlined into its
+-- callers.
 CREATE FUNCTION chat_histogram(p_pos vector, p_neg vector, p_narrow_rows bigint, p_wide float8[], p_hi boolean)
 RETURNS vector
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -369,7 +371,7 @@ LANGUAGE sql STABLE AS $$
                sum(t.latency) FILTER (WHERE t.narrow AND t.sign < 0) AS neg,
                sum(t.latency_over) FILTER (WHERE t.narrow AND t.sign > 0) AS over_pos,
                sum(t.latency_over) FILTER (WHERE t.narrow AND t.sign < 0) AS over_neg,
-               count(*) * chat_histogram_sum_limit() AS narrow_rows,  -- at most (a piece per level and side)
+               count(t.latency) * chat_histogram_sum_limit() AS narrow_rows,  -- at most (a piece per level and side)
                chat_histogram_sum(t.latency, t.latency_hi, t.sign) FILTER (WHERE NOT t.narrow) AS wide,
                chat_histogram_sum(t.latency_over, t.latency_over_hi, t.sign) FILTER (WHERE NOT t.narrow) AS over_wide
           FROM (SELECT t.*, NOT p_latency OR t.latency_hi IS NULL AND t.latency_over_hi IS NULL
