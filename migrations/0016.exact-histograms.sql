@@ -334,7 +334,9 @@ LANGUAGE sql STABLE AS $$
                CASE WHEN p_latency THEN r.latency END AS latency,
                CASE WHEN p_latency THEN r.latency_over END AS latency_over,
                CASE WHEN p_latency THEN r.latency_hi END AS latency_hi,
-               CASE WHEN p_latency THEN r.latency_over_hi END AS latency_over_hi
+               CASE WHEN p_latency THEN r.latency_over_hi END AS latency_over_hi,
+               NOT p_latency OR r.latency_hi IS NULL AND r.latency_over_hi IS NULL
+                   AND r.completed + r.failed + r.partial <= chat_histogram_sum_limit() AS narrow
           FROM pieces p,
                LATERAL (SELECT * FROM chat_rollups r
                          WHERE p_ids IS NULL AND r.level = p.level AND r.dim = p_dim
@@ -348,7 +350,8 @@ LANGUAGE sql STABLE AS $$
         UNION ALL  -- raw rows: the ragged edges, and the tail over the range the pieces cover
         SELECT CASE WHEN d.bucket = x.tail_lo THEN p_bounds[1] ELSE d.bucket END, d.id, d.completed,
                d.failed, d.partial, d.input_tokens, d.output_tokens, d.processing_time_ms,
-               d.cost_usd, 1, d.latency, d.latency_over, NULL, NULL  -- signed already
+               d.cost_usd, 1, d.latency, d.latency_over, NULL, NULL,  -- signed already
+               NOT p_latency OR abs(d.completed + d.failed + d.partial) <= chat_histogram_sum_limit()
           FROM (SELECT coalesce(array_agg(p.slot) FILTER (WHERE p.level IS NULL), '{}') AS slots,
                        coalesce(array_agg(p.lo) FILTER (WHERE p.level IS NULL), '{}') AS los,
                        coalesce(array_agg(p.hi) FILTER (WHERE p.level IS NULL), '{}') AS his,
@@ -374,9 +377,7 @@ LANGUAGE sql STABLE AS $$
                count(t.latency) * chat_histogram_sum_limit() AS narrow_rows,  -- at most (a piece per level and side)
                chat_histogram_sum(t.latency, t.latency_hi, t.sign) FILTER (WHERE NOT t.narrow) AS wide,
                chat_histogram_sum(t.latency_over, t.latency_over_hi, t.sign) FILTER (WHERE NOT t.narrow) AS over_wide
-          FROM (SELECT t.*, NOT p_latency OR t.latency_hi IS NULL AND t.latency_over_hi IS NULL
-                            AND abs(t.completed + t.failed + t.partial) <= chat_histogram_sum_limit() AS narrow
-                  FROM parts t OFFSET 0) t  -- narrow worked out once a row, not in every filter
+          FROM parts t
          GROUP BY t.slot, t.id)
     SELECT s.slot, s.id, s.completed, s.failed, s.partial, s.input_tokens, s.output_tokens,
            s.processing_time_ms, s.cost_usd,
