@@ -1,4 +1,9 @@
--- Back to 0015: float4 histograms, summed in float4.
+-- Back to 0015: float4 histograms, summed in float4. Wide rows keep their value as
+-- 0015 can hold it (lo + hi rounded to float4).
+UPDATE chat_rollups
+   SET latency = CASE WHEN latency_hi IS NULL THEN latency ELSE latency + latency_hi END,
+       latency_over = CASE WHEN latency_over_hi IS NULL THEN latency_over ELSE latency_over + latency_over_hi END
+ WHERE latency_hi IS NOT NULL OR latency_over_hi IS NOT NULL;
 ALTER TYPE chat_rollup_delta DROP ATTRIBUTE latency_hi, DROP ATTRIBUTE latency_over_hi;
 ALTER TABLE chat_rollups DROP COLUMN latency_hi, DROP COLUMN latency_over_hi;
 ALTER TABLE chat_rollup_backfill_sums DROP COLUMN latency_hi, DROP COLUMN latency_over_hi;
