@@ -195,3 +195,25 @@ def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratc
         assert conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE dim = 'u' AND level > 9").fetchone()["n"] \
             > conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE dim = 'u' AND level = 15").fetchone()["n"]
         assert [conn.execute(top_users, r).fetchall() for r in ranges] == answers
+
+
+def test_0016_rolled_back_keeps_the_wide_rows_values(scratch_url):
+    """Rolled back, migration 0016's wide rows (hi + lo) become 0015's float4 vectors
+    holding the same value: every statistic answers as before. (Limits lowered so that
+    a small history has wide rows: more than 2 requests a stored row.)"""
+    with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
+        conn.execute("CREATE OR REPLACE FUNCTION chat_histogram_narrow_limit() RETURNS bigint "
+                     "LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT 2::bigint $$")
+        seed.seed(conn, 3000, providers=3, models=6, days=6, users=40, keys=5)
+        for _ in range(3):  # several refreshes, so that rows turn wide and take deltas then
+            rollups.catch_up(conn, batch_rows=1000, backfill_min_rows=10**12)
+        assert conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE latency_hi IS NOT NULL").fetchone()["n"] > 0
+        now = conn.execute("SELECT now() AS t").fetchone()["t"]
+        questions = [("SELECT * FROM get_models_with_requests(%s, %s)", r)
+                     for r in ((None, None), (now - timedelta(days=3, minutes=7), now))]
+        questions += [("SELECT kind, group_id, completed_requests, p50_processing_time_ms, p95_processing_time_ms,"
+                       " p99_processing_time_ms FROM chat_request_breakdown(%s, %s, 'user', 5)", (None, None))]
+        answers = [conn.execute(sql, args).fetchall() for sql, args in questions]
+        assert all(a["p50_processing_time_ms"] is not None for a in answers[0])
+        roll_back_through(scratch_url, "0016.exact-histograms")
+        assert [conn.execute(sql, args).fetchall() for sql, args in questions] == answers
