@@ -602,7 +602,8 @@ END
 $$;
 
 -- As 0014's, once chat_rollup_backfill_levels has summed the coarser levels of every
--- dimension: the copy into the store and the hand-over.
+-- dimension: the copy into the store and the hand-over, which reads the log of changes
+-- once for both signs.
 CREATE OR REPLACE FUNCTION chat_rollup_backfill_finish(p_state_version xid)
 RETURNS bigint
 LANGUAGE plpgsql
