@@ -327,7 +327,7 @@ def test_random_histories_keep_rollups_exact(conn, client, histograms, request):
         machines.append(RollupMachine(conn, sh, provider_ids, model_ids, client))
         return machines[-1]
     run_state_machine_as_test(
-        machine, settings=settings(max_examples=40 if histograms == "narrow" else 20, stateful_step_count=50,
+        machine, settings=settings(max_examples=40, stateful_step_count=50,
                                    deadline=None,
                                    suppress_health_check=[HealthCheck.too_slow]))
     seen = sum((m.seen for m in machines), Counter())
@@ -336,7 +336,7 @@ def test_random_histories_keep_rollups_exact(conn, client, histograms, request):
     assert min(seen[k] for k in ("with retained rows", "with pruned quarters", "with latency_over",
                                  "with tail and rolled-up rows", "inexact range",
                                  "range with retained rows", "api checked")) >= 10, seen
-    assert (seen["with wide rows"] >= 10) == (histograms == "wide"), seen
+    assert bool(seen["with wide rows"]) == (histograms == "wide"), seen
 
 
 # -- fixed cases ------------------------------------------------------------------------
