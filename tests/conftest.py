@@ -228,7 +228,7 @@ def free_port():
 
 
 @contextmanager
-def live_server(database_url, prometheus_dir, rows=3000):
+def live_server(database_url, work_dir, rows=3000):
     """`chatstats serve` (gunicorn, 2 workers) on a free loopback port over freshly seeded
     data, with one key: SimpleNamespace(url, key, session), the session sending the key."""
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
@@ -237,12 +237,16 @@ def live_server(database_url, prometheus_dir, rows=3000):
         seed.seed(conn, rows, providers=3, models=6, days=10, seed=7)
         key = make_key(conn, "live")
     port = free_port()
+    prometheus_dir = Path(work_dir) / "prometheus"
+    prometheus_dir.mkdir()
     env = {**os.environ, "DATABASE_URL": database_url, "CHATSTATS_RATE_LIMIT": "100000/minute",
            "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir)}
     chatstats = shutil.which("chatstats", path=os.path.dirname(sys.executable))
+    log_path = Path(work_dir) / "server.log"
+    log = open(log_path, "wb")
     server = subprocess.Popen(
         [chatstats, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-         "--threads", "4"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+         "--threads", "4"], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -253,7 +257,7 @@ def live_server(database_url, prometheus_dir, rows=3000):
             pass
         if server.poll() is not None or time.monotonic() > deadline:
             server.kill()
-            pytest.fail(f"server did not start: {server.stderr.read().decode()[-2000:]}")
+            pytest.fail(f"server did not start: {log_path.read_text()[-2000:]}")
         time.sleep(0.2)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {key}"
@@ -263,3 +267,9 @@ def live_server(database_url, prometheus_dir, rows=3000):
         session.close()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+        log.close()
+    # A 500 is a bug whatever the test asserted: show what the server logged around it
+    # (its access log, with the request, and the traceback).
+    logged = log_path.read_text()
+    first = logged.find("unexpected error")
+    assert first < 0, logged[max(0, first - 3000):first + 6000]

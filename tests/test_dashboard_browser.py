@@ -27,7 +27,7 @@ SCREENSHOTS = PROJECT_DIR / ".chatstats" / "screenshots"
 
 @pytest.fixture(scope="module")
 def live(database_url, tmp_path_factory):
-    with live_server(database_url, tmp_path_factory.mktemp("prometheus")) as server:
+    with live_server(database_url, tmp_path_factory.mktemp("server")) as server:
         yield server
 
 

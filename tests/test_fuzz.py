@@ -27,7 +27,7 @@ API = "/api/monitoring/chat-requests"
 @pytest.fixture(scope="module")
 def live(database_url, tmp_path_factory):
     """`chatstats serve` on a free loopback port, with a key and a little data."""
-    with live_server(database_url, tmp_path_factory.mktemp("prometheus")) as server:
+    with live_server(database_url, tmp_path_factory.mktemp("server")) as server:
         yield server
 
 
