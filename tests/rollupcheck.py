@@ -318,9 +318,19 @@ def stored_rollups(conn, sh):
                       CASE WHEN isfinite(bucket) THEN bucket END AS bucket, id, completed, failed,
                       partial, input_tokens, output_tokens, processing_time_ms, cost_usd,
                       latency::real[] AS main, latency_over::real[] AS over,
-                      latency_hi::real[] AS main_hi, latency_over_hi::real[] AS over_hi
-                 FROM chat_rollups"""):
+                      latency_hi::real[] AS main_hi, latency_over_hi::real[] AS over_hi,
+                      -- the models' all-time rows keep the percentiles of their histogram
+                      -- (migration 0017), NULL elsewhere
+                      latency_percentiles IS NOT DISTINCT FROM CASE
+                          WHEN level = chat_rollup_top() AND dim = 'm' THEN ARRAY[
+                              chat_latency_percentile(h.main, h.over, 0.5),
+                              chat_latency_percentile(h.main, h.over, 0.95),
+                              chat_latency_percentile(h.main, h.over, 0.99)] END AS percentiles_kept
+                 FROM chat_rollups,
+                      LATERAL (SELECT chat_histogram_values(latency, latency_hi) AS main,
+                                      chat_histogram_values(latency_over, latency_over_hi) AS over) h"""):
         assert r["dim"] in DIMENSIONS, r
+        assert r["percentiles_kept"], f"kept percentiles are not the histogram's: {r}"
         assert (r["level"] == sh.top) == r["all_time"] and (r["level"] == sh.top) != r["finite"], r
         if r["level"] < sh.top:
             assert sh.floor(r["level"], r["bucket"]) == r["bucket"], f"unaligned bucket {r}"

@@ -390,6 +390,47 @@ def test_histograms_count_past_the_float4_integers(conn):
     assert counted["wrong"] == 0 and counted["wide"] > 0, counted
 
 
+def test_all_time_percentiles_are_kept_unless_requests_wait(conn):
+    """Over all time a model's percentiles are the ones its all-time row keeps (migration
+    0017), unless some of its requests wait for the refresh: then its histograms are
+    summed, as for any range. A sentinel written past the trigger shows which answered;
+    the refresh and an update of a rolled-up request write the row, and the trigger keeps
+    its percentiles again."""
+    _, model_ids = rc.make_catalog(conn)
+    a, b = model_ids[:2]
+    rc.insert(conn, [{"model_id": (a, b)[i % 2], "input_tokens": 1, "output_tokens": 1,
+                      "processing_time_ms": 10 * i + 5, "status": "completed",
+                      "created_at": rc.BASE + timedelta(minutes=i)} for i in range(40)])
+    assert rollups.catch_up(conn) == 40
+    sentinel = Decimal("1234.50")
+
+    def p50s():
+        return {r["model_id"]: r["p50_processing_time_ms"] for r in conn.execute(
+            "SELECT model_id, p50_processing_time_ms FROM get_models_with_requests()")}
+
+    def exact_p50(model):
+        return rc.python_stats(rc.fetch_rows(conn), model_id=model)[model].percentiles()[0]
+
+    conn.execute("SET session_replication_role = replica")  # no trigger fires
+    conn.execute("UPDATE chat_rollups SET latency_percentiles = %s"
+                 " WHERE level = chat_rollup_top() AND dim = 'm'", ([sentinel] * 3,))
+    conn.execute("RESET session_replication_role")
+    assert p50s() == {a: sentinel, b: sentinel}
+
+    rc.insert(conn, [{"model_id": a, "input_tokens": 1, "output_tokens": 1, "processing_time_ms": 9000,
+                      "status": "completed", "created_at": rc.BASE + timedelta(hours=2)}])
+    found = p50s()
+    assert found[b] == sentinel and rc.within_error(found[a], exact_p50(a)), found
+
+    assert rollups.catch_up(conn) == 1
+    found = p50s()
+    assert found[b] == sentinel and rc.within_error(found[a], exact_p50(a)), found
+    conn.execute("UPDATE chat_completion_requests SET processing_time_ms = 70000 WHERE model_id = %s", (b,))
+    found = p50s()
+    assert found[b] != sentinel and rc.within_error(found[b], exact_p50(b)), found
+    rc.check_store(conn, rc.shape(conn))
+
+
 def _filled(conn, sh, rows=60):
     """Rows on and around bucket boundaries of every level, with short, long (latency_over)
     and equal processing times; return (provider ids, model ids)."""
