@@ -4,7 +4,8 @@
 -- writers' updates and deletes, the backfill's copy). An all-time read takes them for
 -- the models with no request waiting for the refresh and sums histograms for the others
 -- only, as for any range. The percentiles are those the histogram gives (the same
--- function searches it), so the answers do not change: they cost less.
+-- function searches it), so the answers do not change: they cost less. And the reads'
+-- statements are planned once a session (below).
 -- depends: 0016.exact-histograms
 
 ALTER TABLE chat_rollups ADD COLUMN latency_percentiles numeric[];
@@ -34,10 +35,15 @@ UPDATE chat_rollups SET latency_percentiles = NULL  -- the trigger computes them
  WHERE level = chat_rollup_top() AND dim = 'm';
 
 -- As 0016's; over all time, the kept percentiles where no request of the model waits.
+-- Its statements are planned once a session: with the default plan cache mode PL/pgSQL
+-- kept planning them again at every call (the inlined series), ~1.2 ms of every answer
+-- (measured side by side on both bench shapes, every range, the same answers).
 CREATE OR REPLACE FUNCTION chat_request_stats_rollup(
     p_start timestamptz, p_end timestamptz, p_model_ids integer[], p_latency boolean)
 RETURNS SETOF chat_request_stat
-LANGUAGE plpgsql STABLE ROWS 500 AS $$
+LANGUAGE plpgsql STABLE ROWS 500
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     waiting integer[];  -- all time: the models whose requests not rolled up yet count too
 BEGIN
