@@ -187,6 +187,8 @@ AS $$
 DECLARE
     st chat_rollup_state := (SELECT s FROM chat_rollup_state s WHERE xmin = p_state_version);
     rolled_up bigint;
+    written chat_rollup_input[];   -- logged versions the blocks did not see: to add
+    replaced chat_rollup_input[];  -- and to take out
 BEGIN
     IF st IS NULL THEN
         RAISE EXCEPTION 'the rollup state changed during the backfill' USING ERRCODE = 'serialization_failure';
@@ -227,14 +229,13 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'the rollup state changed during the backfill' USING ERRCODE = 'serialization_failure';
     END IF;
-    PERFORM chat_rollup_apply(
-        ARRAY(SELECT l.input FROM chat_rollup_backfill_log l
-                JOIN chat_rollup_backfill_blocks b ON (l.input).created_at >= b.lo AND (l.input).created_at < b.hi
-               WHERE l.sign = 1 AND NOT pg_visible_in_snapshot(l.xid, b.snapshot)),
-        ARRAY(SELECT l.input FROM chat_rollup_backfill_log l
-                JOIN chat_rollup_backfill_blocks b ON (l.input).created_at >= b.lo AND (l.input).created_at < b.hi
-               WHERE l.sign = -1 AND NOT pg_visible_in_snapshot(l.xid, b.snapshot)),
-        st);
+    SELECT coalesce(array_agg(l.input) FILTER (WHERE l.sign = 1), '{}'),
+           coalesce(array_agg(l.input) FILTER (WHERE l.sign = -1), '{}')
+      INTO written, replaced
+      FROM chat_rollup_backfill_log l
+      JOIN chat_rollup_backfill_blocks b ON (l.input).created_at >= b.lo AND (l.input).created_at < b.hi
+     WHERE NOT pg_visible_in_snapshot(l.xid, b.snapshot);
+    PERFORM chat_rollup_apply(written, replaced, st);
     UPDATE chat_rollup_state SET watermark_id = backfill_upto, backfill_upto = NULL, refreshed_at = now();
     PERFORM chat_rollup_backfill_clear();
     PERFORM pg_advisory_unlock(hashtext('chatstats.chat_rollup_refresh'));
