@@ -243,10 +243,10 @@ def live_server(database_url, work_dir, rows=3000):
            "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir)}
     chatstats = shutil.which("chatstats", path=os.path.dirname(sys.executable))
     log_path = Path(work_dir) / "server.log"
-    log = open(log_path, "wb")
-    server = subprocess.Popen(
-        [chatstats, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-         "--threads", "4"], env=env, stdout=log, stderr=log)
+    with open(log_path, "wb") as log:  # the server writes to its own copy
+        server = subprocess.Popen(
+            [chatstats, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
+             "--threads", "4"], env=env, stdout=log, stderr=log)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -267,7 +267,6 @@ def live_server(database_url, work_dir, rows=3000):
         session.close()
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-        log.close()
     # A 500 is a bug whatever the test asserted: show what the server logged around it
     # (its access log, with the request, and the traceback).
     logged = log_path.read_text()
