@@ -39,6 +39,20 @@ DAY = timedelta(days=1)
 US = timedelta(microseconds=1)
 QUANTILES = (0.5, 0.95, 0.99)
 
+# Instants for the tests whose answers depend on where "now" falls (their history ends
+# there, not today): just before and after a 1024-day block boundary (BASE), a year's end,
+# a leap day, two DST changes (America/New_York 2027-03-14, Europe/Berlin 2027-10-31),
+# and a midnight inside a 32-day block (2026-12-04, when the 0013 test failed).
+ANCHORS = {
+    "before-1024-day-boundary": BASE - timedelta(hours=5),
+    "after-1024-day-boundary": BASE + timedelta(hours=5),
+    "year-end": datetime(2026, 12, 31, 23, 30, tzinfo=timezone.utc),
+    "leap-day": datetime(2028, 2, 29, 12, 0, tzinfo=timezone.utc),
+    "dst-new-york": datetime(2027, 3, 14, 7, 0, tzinfo=timezone.utc),
+    "dst-berlin": datetime(2027, 10, 31, 1, 0, tzinfo=timezone.utc),
+    "mid-block": datetime(2026, 12, 4, 0, 0, tzinfo=timezone.utc),
+}
+
 _request_ids = itertools.count()
 
 COLUMNS = ("model_id", "input_tokens", "output_tokens", "processing_time_ms", "status",
@@ -396,6 +410,68 @@ def check_store(conn, sh, retained=()):
         raise AssertionError(f"stored rollups differ in {len(wrong)} rows, e.g. (key, stored, "
                              f"expected): {detail}")
     return st_, rows
+
+
+# -- pieces and breakdowns ----------------------------------------------------------
+
+def covered(conn, sh, dim, start, end):
+    """The pieces of [start, end) for dim, checked: each is kept by the store (a level's
+    buckets) or lies after the raw horizon (raw rows); every instant counts at most once,
+    those of the range exactly once, and the instants counted form one range, wider than
+    asked only at an end before the raw horizon. Returns that range (None: unbounded)."""
+    st_ = state(conn)
+    pieces = conn.execute(
+        """SELECT level, CASE WHEN isfinite(lo) THEN lo END AS lo, CASE WHEN isfinite(hi) THEN hi END AS hi, sign
+             FROM chat_rollup_pieces(%s, %s, %s)""", (dim, start, end)).fetchall()
+    for p in pieces:
+        if p["level"] is None:
+            assert not before(p["lo"], st_.raw_horizon), (p, st_)
+        elif p["level"] < sh.top:
+            assert kept(sh, st_, dim, p["level"], p["lo"]), (p, st_)
+    edges = sorted({t for p in pieces for t in (p["lo"], p["hi"]) if t is not None}
+                   | {t for t in (start, end) if t is not None})
+    probes = sorted({t + d for t in edges for d in (timedelta(0), -US)})
+
+    def times(at):  # how many times the pieces count an instant (None: before every edge)
+        return sum(p["sign"] for p in pieces
+                   if (p["lo"] is None or at is not None and p["lo"] <= at)
+                   and (p["hi"] is None or at is None or at < p["hi"]))
+    counts = [(at, times(at)) for at in [None, *probes]]
+    assert all(n in (0, 1) for _, n in counts), (dim, start, end, counts, pieces)
+    inside = [at for at, n in counts if n == 1]
+    if not inside:
+        return start, end  # an empty range
+    first = inside[0]
+    last = next((at for at, n in counts if at is not None and n == 0 and (first is None or at > first)), None)
+    assert [at for at, n in counts if n == 1 and last is not None and at is not None and at >= last] == [], \
+        (dim, start, end, counts)
+    assert (first is None) == (start is None) and (last is None) == (end is None), (dim, start, end, first, last)
+    if start is not None:
+        assert first <= start and (first == start or before(start, st_.raw_horizon)), (dim, start, first, st_)
+    if end is not None:
+        assert last >= end and (last == end or before(end - US, st_.raw_horizon)), (dim, end, last, st_)
+    return first, last
+
+
+def python_groups(rows, column, start, end):
+    """{group id (0: none): (completed, failed, partial, input tokens)} of the rows in [start, end)."""
+    found = defaultdict(lambda: [0, 0, 0, 0])
+    for r in in_range(rows, start, end):
+        g = found[r[column] or 0]
+        g[STATUSES.index(r["status"])] += 1
+        g[3] += r["input_tokens"]
+    return {k: tuple(v) for k, v in found.items()}
+
+
+def sql_groups(conn, by, start, end):
+    """The breakdown's groups (those of no request left out: pieces that cancel out list
+    them, with zeros)."""
+    return {(r["group_id"] or 0): (r["completed_requests"], r["failed_requests"], r["partial_requests"],
+                                   r["total_input_tokens"])
+            for r in conn.execute("SELECT kind, group_id, completed_requests, failed_requests, partial_requests,"
+                                  " total_input_tokens FROM chat_request_breakdown(%s, %s, %s, 1000)",
+                                  (start, end, by))
+            if r["kind"] == "group" and r["completed_requests"] + r["failed_requests"] + r["partial_requests"]}
 
 
 # -- statistics -----------------------------------------------------------------

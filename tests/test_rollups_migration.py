@@ -145,18 +145,21 @@ def test_rollup_migrations_down_and_up_with_rows(scratch_url, first):
         assert len(check_all(conn, sh, ranges, model_ids)) < total
 
 
+@pytest.mark.parametrize("anchor", [rc.ANCHORS[a] for a in ("mid-block", "after-1024-day-boundary", "year-end")],
+                         ids=["mid-block", "after-1024-day-boundary", "year-end"])
 @pytest.mark.parametrize("raw_days", [None, 4, 2])
-def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratch_url, raw_days):
-    """Migration 0013 on a rolled-up, pruned (and retained) 0012 store: the users' hours
+def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratch_url, raw_days, anchor):
+    """Migration 0013 on a rolled-up, pruned (and retained) 0012 store (a history of 6 days
+    to `now`, an anchor: where it falls against 32-day blocks matters): the users' hours
     above the detail horizon are built from the request rows, the detail horizon moves up
     to the raw horizon where retention removed rows, and the store is then exactly what
-    the rules keep for every row, retained ones included; time series by user stay exact.
-    Rolled back, 0012's store answers the same."""
+    the rules keep for every row, retained ones included; time series by user stay exact,
+    and so do breakdowns by user. Rolled back, 0012's store answers the same over all time."""
     with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row, prepare_threshold=None) as conn:
         roll_back_through(scratch_url, "0013.user-rollups")
-        seed.seed(conn, 3000, providers=3, models=6, days=6, users=40, keys=5)
+        now = anchor
+        seed.seed(conn, 3000, providers=3, models=6, days=6, users=40, keys=5, until=now)
         rollups.catch_up(conn)
-        now = conn.execute("SELECT now() AS t").fetchone()["t"]
         conn.execute("SELECT chat_rollup_prune(%s, %s)", (now - timedelta(days=5), now - timedelta(days=3)))
         before = rc.fetch_rows(conn)
         if raw_days is not None:
@@ -184,17 +187,26 @@ def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratc
             assert point["completed_requests"] + point["failed_requests"] + point["partial_requests"] \
                 == len(expected), point["slot"]
 
+        # Breakdowns by user count every request once (also across the end of the users'
+        # coarse stretch, which 0013's pieces counted twice: see migration 0018).
+        everything = rows + list(retained)
+        for start, end in [(None, None), (now - timedelta(days=700), now - timedelta(hours=1)),
+                           (now - timedelta(days=5), now - timedelta(hours=1))]:
+            lo, hi = rc.covered(conn, sh, "u", start, end)
+            assert rc.sql_groups(conn, "user", start, end) == rc.python_groups(everything, "user_id", lo, hi)
+
         # Rolled back, 0012's users read their 64- to 1024-day blocks again: summed anew
-        # from the 32-day ones, they answer as 0013 did.
-        ranges = [(None, None), (now - timedelta(days=700), now - timedelta(hours=1))]
+        # from the 32-day ones, they answer over all time as 0013 did. (Over a range that
+        # crosses the end of the users' coarse stretch, 0012's reads count some requests
+        # twice, as 0013's did before 0018: a rollback brings that back.)
         top_users = ("SELECT kind, group_id, completed_requests, failed_requests, partial_requests,"
                      " total_input_tokens, total_cost_usd, p95_processing_time_ms"
-                     " FROM chat_request_breakdown(%s, %s, 'user', 5)")
-        answers = [conn.execute(top_users, r).fetchall() for r in ranges]
+                     " FROM chat_request_breakdown(NULL, NULL, 'user', 5)")
+        answer = conn.execute(top_users).fetchall()
         roll_back_through(scratch_url, "0013.user-rollups")
         assert conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE dim = 'u' AND level > 9").fetchone()["n"] \
             > conn.execute("SELECT count(*) AS n FROM chat_rollups WHERE dim = 'u' AND level = 15").fetchone()["n"]
-        assert [conn.execute(top_users, r).fetchall() for r in ranges] == answers
+        assert conn.execute(top_users).fetchall() == answer
 
 
 def test_0016_rolled_back_keeps_the_wide_rows_values(scratch_url):

@@ -62,8 +62,9 @@ def ensure_catalog(conn, providers, models):
 
 
 def seed(conn, rows, providers=5, models=20, days=30, seed=42, users=10_000, keys=500,
-         unattributed=0.005, progress=None):
-    """Insert `rows` requests in batches (one transaction each); `progress(n)` after each."""
+         unattributed=0.005, progress=None, until=None):
+    """Insert `rows` requests over the `days` days before `until` (None: now) in batches
+    (one transaction each); `progress(n)` after each."""
     model_ids = ensure_catalog(conn, providers, models)
     conn.execute("CREATE TEMP TABLE IF NOT EXISTS seed_models (id int, rank int, cum_weight float8)")
     conn.execute("TRUNCATE seed_models")
@@ -74,8 +75,8 @@ def seed(conn, rows, providers=5, models=20, days=30, seed=42, users=10_000, key
                      FROM unnest(%s::int[]) WITH ORDINALITY AS t(id, ord)) s""",
         (model_ids,))
     first = conn.execute("SELECT coalesce(max(id), 0) + 1 AS n FROM chat_completion_requests").fetchone()["n"]
-    span = conn.execute("SELECT now() - make_interval(days => %s) AS start, "
-                        "make_interval(days => %s) / %s AS step", (days, days, rows)).fetchone()
+    span = conn.execute("SELECT coalesce(%s::timestamptz, now()) - make_interval(days => %s) AS start, "
+                        "make_interval(days => %s) / %s AS step", (until, days, days, rows)).fetchone()
     for lo in range(first, first + rows, BATCH_ROWS):
         hi = min(lo + BATCH_ROWS, first + rows) - 1
         with conn.transaction():

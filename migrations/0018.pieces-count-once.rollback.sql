@@ -1,0 +1,118 @@
+-- Back to 0013's pieces (which may count a user's requests twice: see 0018).
+CREATE OR REPLACE FUNCTION chat_rollup_pieces(
+    p_dim "char", p_start timestamptz, p_end timestamptz,
+    p_start_outwards boolean DEFAULT true, p_end_outwards boolean DEFAULT true)
+RETURNS TABLE (level smallint, lo timestamptz, hi timestamptz, exact boolean, sign integer)
+LANGUAGE plpgsql STABLE ROWS 20 AS $$
+DECLARE
+    st chat_rollup_state;
+    los timestamptz[];
+    his timestamptz[];
+    signs integer[];
+    next_los timestamptz[];
+    next_his timestamptz[];
+    next_signs integer[];
+    a timestamptz;
+    b timestamptz;
+    s integer;
+    kept timestamptz;
+    start_up float8[];    -- chat_rollup_edge_costs of p_start, when first needed
+    start_down float8[];
+    end_up float8[];      -- and of p_end
+    end_down float8[];
+BEGIN
+    exact := true;
+    los := ARRAY[coalesce(p_start, '-infinity')];
+    his := ARRAY[coalesce(p_end, 'infinity')];
+    signs := ARRAY[1];
+    IF los[1] = '-infinity' AND his[1] = 'infinity' THEN
+        level := chat_rollup_top(); lo := '-infinity'; hi := 'infinity'; sign := 1;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF los[1] >= his[1] THEN
+        RETURN;
+    END IF;
+    SELECT * INTO st FROM chat_rollup_state;
+    FOR lvl IN REVERSE chat_rollup_top() - 1 .. 1 LOOP
+        next_los := '{}';
+        next_his := '{}';
+        next_signs := '{}';
+        kept := chat_rollup_kept_from(st, p_dim, lvl);
+        FOR i IN 1 .. cardinality(los) LOOP
+            a := los[i];
+            b := his[i];
+            s := signs[i];
+            lo := chat_rollup_ceil(lvl, greatest(a, kept));
+            hi := chat_rollup_bucket(lvl, b);
+            IF lo <= hi THEN  -- an end of the range may round outwards, the part outside taken out
+                IF a < lo AND (a = p_start AND p_start_outwards OR a = p_end AND p_end_outwards)
+                   AND chat_rollup_bucket(lvl, a) >= greatest(kept, st.raw_horizon) THEN
+                    IF a = p_start AND start_up IS NULL THEN
+                        SELECT c.to_ceil, c.from_floor INTO start_up, start_down FROM chat_rollup_edge_costs(st, p_dim, a) c;
+                    ELSIF a = p_end AND end_up IS NULL THEN
+                        SELECT c.to_ceil, c.from_floor INTO end_up, end_down FROM chat_rollup_edge_costs(st, p_dim, a) c;
+                    END IF;
+                    IF (CASE WHEN a = p_start THEN start_down[lvl] + 1 < start_up[lvl]
+                             ELSE end_down[lvl] + 1 < end_up[lvl] END) THEN
+                        lo := chat_rollup_bucket(lvl, a);
+                    END IF;
+                END IF;
+                IF hi < b AND (b = p_end AND p_end_outwards OR b = p_start AND p_start_outwards)
+                   AND lo >= st.raw_horizon THEN
+                    IF b = p_end AND end_up IS NULL THEN
+                        SELECT c.to_ceil, c.from_floor INTO end_up, end_down FROM chat_rollup_edge_costs(st, p_dim, b) c;
+                    ELSIF b = p_start AND start_up IS NULL THEN
+                        SELECT c.to_ceil, c.from_floor INTO start_up, start_down FROM chat_rollup_edge_costs(st, p_dim, b) c;
+                    END IF;
+                    IF (CASE WHEN b = p_end THEN end_up[lvl] + 1 < end_down[lvl]
+                             ELSE start_up[lvl] + 1 < start_down[lvl] END) THEN
+                        hi := chat_rollup_ceil(lvl, b);
+                    END IF;
+                END IF;
+            END IF;
+            IF lo < hi THEN
+                level := lvl; sign := s;
+                RETURN NEXT;
+                IF lo <> a THEN
+                    next_los := next_los || least(a, lo); next_his := next_his || greatest(a, lo);
+                    next_signs := next_signs || CASE WHEN lo > a THEN s ELSE -s END;
+                END IF;
+                IF hi <> b THEN
+                    next_los := next_los || least(b, hi); next_his := next_his || greatest(b, hi);
+                    next_signs := next_signs || CASE WHEN hi < b THEN s ELSE -s END;
+                END IF;
+            ELSE
+                next_los := next_los || a; next_his := next_his || b; next_signs := next_signs || s;
+            END IF;
+        END LOOP;
+        los := next_los;
+        his := next_his;
+        signs := next_signs;
+    END LOOP;
+    FOR i IN 1 .. cardinality(los) LOOP
+        a := los[i];
+        sign := signs[i];
+        FOREACH b IN ARRAY ARRAY(
+                SELECT DISTINCT h
+                  FROM (SELECT chat_rollup_kept_from(st, p_dim, l) FROM generate_series(1, chat_rollup_top()) l
+                        UNION ALL
+                        SELECT unnest(ARRAY[st.raw_horizon, his[i]])) x (h)
+                 WHERE h > los[i] AND h <= his[i] ORDER BY h) LOOP
+            IF a >= st.raw_horizon THEN
+                level := NULL; lo := a; hi := b;
+            ELSE
+                level := (SELECT min(l) FROM generate_series(1, chat_rollup_top()) l
+                           WHERE chat_rollup_kept_from(st, p_dim, l) <= a);
+                lo := chat_rollup_bucket(level, a);
+                hi := chat_rollup_ceil(level, b);
+            END IF;
+            exact := lo = a AND hi = b;
+            RETURN NEXT;
+            a := b;
+        END LOOP;
+    END LOOP;
+END
+$$;
+
+DROP FUNCTION chat_rollup_pieces_plain("char", timestamptz, timestamptz, boolean, boolean);

@@ -1,0 +1,90 @@
+"""A range's pieces, and breakdowns by user, key and model over a retained history, at
+chosen instants.
+
+Where a range falls against the store's boundaries (32-day and 1024-day blocks, the
+horizons, the raw horizon) depends on the day, so these tests do not use today: the
+history ends at each instant of rc.ANCHORS, the horizons are set relative to it, and every
+answer is compared with a Python aggregation of the rows. (The migration 0013 test that
+failed from 2026-12-04 on was such a case: see migration 0018.)
+"""
+import random
+from datetime import timedelta
+
+import pytest
+
+import rollupcheck as rc
+from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
+from webapp import rollups
+
+DIMENSIONS = {"user": ("u", "user_id"), "api_key": ("k", "api_key_id"), "model": ("m", "model_id")}
+# (quarter, detail, user, raw) horizons as days before the anchor; None: not moved.
+HORIZONS = [(5, 3, 3, 4), (20, 10, 30, 12), (20, 10, 15, 25), (3, 2, 2, None)]
+
+
+def history(conn, anchor, rng, count=1500, days=45):
+    """count requests over the `days` days before anchor, of a few users, keys and models."""
+    _, model_ids = rc.make_catalog(conn, providers=2, models=4)
+    rows = [{"model_id": rng.choice([*model_ids, None]), "input_tokens": rng.randrange(1, 5000),
+             "output_tokens": rng.randrange(0, 2000), "processing_time_ms": rng.randrange(1, 30_000),
+             "status": rng.choice(rc.STATUSES), "cost_usd": None,
+             "created_at": anchor - timedelta(seconds=rng.uniform(0, days * 86400)),
+             "api_key_id": rng.choice([None, 1, 2, 3]), "user_id": rng.choice([None, *range(1, 13)])}
+            for _ in range(count)]
+    rc.insert(conn, rows)
+    return rc.fetch_rows(conn)
+
+
+def retained_store(conn, anchor, horizons):
+    """Roll up, prune and retain as the refresher would, `horizons` days before anchor."""
+    rollups.catch_up(conn)
+    quarter, detail, user, raw = horizons
+    conn.execute("SELECT chat_rollup_prune(%s, %s, %s)",
+                 [anchor - timedelta(days=d) for d in (quarter, detail, user)])
+    if raw is not None:
+        while conn.execute("SELECT chat_rollup_retain(%s, 100000) AS n",
+                           (anchor - timedelta(days=raw),)).fetchone()["n"]:
+            pass
+
+
+def ranges_around(sh, anchor, rng, count=25):
+    """Open ends, and ends on, next to and between the boundaries of every level near the
+    history and the horizons."""
+    def instant():
+        at = anchor - timedelta(seconds=rng.uniform(-86400, 50 * 86400))
+        level = rng.choice([None, *range(1, sh.top)])
+        if level is not None:
+            at = sh.floor(level, at) + timedelta(microseconds=rng.choice([0, 0, -1, 1]))
+        return at
+    found = [(None, None), (None, anchor - timedelta(hours=1)), (anchor - timedelta(days=700), anchor)]
+    while len(found) < count:
+        a, b = instant(), instant()
+        found.append((min(a, b), max(a, b)) if a != b else (a, None))
+    return found
+
+
+@pytest.mark.parametrize("horizons", HORIZONS, ids=lambda h: "-".join(map(str, h)))
+@pytest.mark.parametrize("anchor", rc.ANCHORS.values(), ids=rc.ANCHORS.keys())
+def test_breakdowns_count_every_request_once(conn, anchor, horizons):
+    rng = random.Random(f"{anchor}{horizons}")
+    sh = rc.shape(conn)
+    rows = history(conn, anchor, rng)
+    retained_store(conn, anchor, horizons)
+    for start, end in ranges_around(sh, anchor, rng):
+        for by, (dim, column) in DIMENSIONS.items():
+            lo, hi = rc.covered(conn, sh, dim, start, end)
+            assert rc.sql_groups(conn, by, start, end) == rc.python_groups(rows, column, lo, hi), (by, start, end, lo, hi)
+
+
+def test_a_users_range_across_the_end_of_their_coarse_stretch(conn):
+    """The case of migration 0018: users keep 32-day blocks only before user_horizon, the
+    raw horizon is earlier, and the newest requests lie in the block that holds both: a
+    range from long before to an hour ago counted the requests after user_horizon twice."""
+    anchor = rc.ANCHORS["mid-block"]
+    sh = rc.shape(conn)
+    assert sh.floor(9, anchor - timedelta(days=6)) == sh.floor(9, anchor)  # one block holds it all
+    rows = history(conn, anchor, random.Random(3), days=6)
+    retained_store(conn, anchor, (5, 3, 3, 4))
+    start, end = anchor - timedelta(days=700), anchor - timedelta(hours=1)
+    # (the start, where users keep 32-day blocks only, rounds down to its block)
+    assert rc.covered(conn, sh, "u", start, end) == (sh.floor(9, start), end)
+    assert rc.sql_groups(conn, "user", start, end) == rc.python_groups(rows, "user_id", start, end)
