@@ -115,4 +115,62 @@ BEGIN
 END
 $$;
 
+-- 0016's.
+CREATE OR REPLACE FUNCTION chat_rollup_raw(
+    p_slots timestamptz[], p_los timestamptz[], p_his timestamptz[], p_signs integer[],
+    p_tail timestamptz[], p_dim "char", p_ids bigint[], p_latency boolean)
+RETURNS SETOF chat_rollup_delta
+LANGUAGE plpgsql STABLE
+SET work_mem = '64MB'  -- histograms summed in memory
+SET max_parallel_workers_per_gather = 0
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+SET enable_sort = off  -- groups summed in a hash table, not sorted with their histograms
+AS $$
+DECLARE
+    edges text;
+    slots timestamptz[];
+    los timestamptz[];
+    signs integer[];
+BEGIN
+    SELECT coalesce(string_agg(format('r.created_at >= %L AND r.created_at < %L', e.lo, e.hi), ' OR '), 'false'),
+           coalesce(array_agg(e.slot ORDER BY e.lo), '{}'), coalesce(array_agg(e.lo ORDER BY e.lo), '{}'),
+           coalesce(array_agg(e.sign ORDER BY e.lo), '{}')
+      INTO edges, slots, los, signs
+      FROM unnest(p_slots, p_los, p_his, p_signs) e (slot, lo, hi, sign);
+    IF cardinality(p_slots) = 0 AND (SELECT coalesce(max(id), 0) FROM chat_completion_requests)
+                                     <= (SELECT watermark_id FROM chat_rollup_state) THEN
+        RETURN;  -- no raw rows to read (none waits): the statement below is not even planned
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        SELECT c.slot, coalesce(c.g, 0),
+               c.sign * count(*) FILTER (WHERE c.status = 'completed'),
+               c.sign * count(*) FILTER (WHERE c.status = 'failed'),
+               c.sign * count(*) FILTER (WHERE c.status = 'partial'),
+               c.sign * chat_sum(c.input_tokens), c.sign * chat_sum(c.output_tokens),
+               c.sign * chat_sum(c.processing_time_ms), c.sign * coalesce(sum(c.cost_usd), 0), %2$s, $7,
+               NULL::vector, NULL::vector
+          FROM (SELECT $1[width_bucket(r.created_at, $2)] AS slot, $3[width_bucket(r.created_at, $2)] AS sign,
+                       %1$s AS g, r.status, r.input_tokens, r.output_tokens, r.processing_time_ms, r.cost_usd
+                  FROM chat_completion_requests r
+                 WHERE (%3$s) AND r.id <= $5
+                UNION ALL
+                SELECT $4[width_bucket(r.created_at, $4)], 1, %1$s, r.status, r.input_tokens,
+                       r.output_tokens, r.processing_time_ms, r.cost_usd
+                  FROM chat_completion_requests r
+                 WHERE r.id > $5 AND r.created_at >= $4[1] AND r.created_at < $4[cardinality($4)]) c
+          %4$s
+         WHERE $6 IS NULL OR c.g = ANY ($6) OR 0 = ANY ($6) AND c.g IS NULL
+         GROUP BY c.slot, c.g, c.sign
+        HAVING NOT $8 OR count(*) <= 16777216 OR chat_histogram_wide(NULL, NULL, count(*), NULL, false) IS NULL$q$,
+        CASE p_dim WHEN 'm' THEN 'r.model_id::bigint' WHEN 'k' THEN 'r.api_key_id' WHEN 'u' THEN 'r.user_id'
+                   ELSE 'NULL::bigint' END,
+        CASE WHEN p_latency THEN 'chat_latency_scale(sum(s.latency), c.sign), chat_latency_scale(sum(s.latency_over), c.sign)'
+             ELSE 'NULL::vector, NULL::vector' END,
+        edges,
+        CASE WHEN p_latency THEN 'JOIN chat_latency_steps s ON s.bucket = chat_latency_bucket(c.processing_time_ms)' END)
+    USING slots, los, signs, p_tail, (SELECT watermark_id FROM chat_rollup_state), p_ids, p_dim, p_latency;
+END
+$$;
+
 DROP FUNCTION chat_rollup_pieces_plain("char", timestamptz, timestamptz, boolean, boolean);

@@ -16,9 +16,9 @@
 -- told apart (raw rows, finer levels), so the answer is exact but where the range's own
 -- ends lie in the coarse stretch (they round outwards, as before). Models, all requests
 -- and keys keep hours or days everywhere, so their coarse stretches end on their own
--- boundaries: their pieces are 0013's. So are a time series' slots that end inside such
--- a block short of the series' end (their parts after it would overlap the next slot's
--- raw edges): those slots can still count twice.
+-- boundaries: their pieces are 0013's. A time series' slot too takes out what follows
+-- its end inside such a block (a day in New York crossing the UTC midnight where the
+-- raw horizon lies), although the next slot counts it: raw edges may overlap now.
 -- Rolled back, 0013's pieces return (and with them the double count).
 -- depends: 0017.all-time-percentiles
 
@@ -166,8 +166,7 @@ BEGIN
         block_hi := chat_rollup_ceil(coarse, fine_from);
     END IF;
     IF block_lo IS NULL OR block_lo = fine_from OR s >= fine_from OR e <= fine_from
-       OR s = '-infinity' AND e = 'infinity'
-       OR e < block_hi AND NOT p_end_outwards THEN
+       OR s = '-infinity' AND e = 'infinity' THEN
         RETURN QUERY SELECT * FROM chat_rollup_pieces_plain(p_dim, p_start, p_end, p_start_outwards, p_end_outwards);
         RETURN;
     END IF;
@@ -188,5 +187,62 @@ BEGIN
     ELSIF e > block_hi THEN
         RETURN QUERY SELECT * FROM chat_rollup_pieces_plain(p_dim, block_hi, p_end, false, p_end_outwards);
     END IF;
+END
+$$;
+
+-- As 0016's, a raw row counted in every edge that holds it (edges may overlap now: a
+-- time series' slot that ends inside the coarse stretch's last block takes out raw rows
+-- after its end, which the next slot counts in), not in the last edge starting before it.
+CREATE OR REPLACE FUNCTION chat_rollup_raw(
+    p_slots timestamptz[], p_los timestamptz[], p_his timestamptz[], p_signs integer[],
+    p_tail timestamptz[], p_dim "char", p_ids bigint[], p_latency boolean)
+RETURNS SETOF chat_rollup_delta
+LANGUAGE plpgsql STABLE
+SET work_mem = '64MB'  -- histograms summed in memory
+SET max_parallel_workers_per_gather = 0
+SET enable_hashjoin = off
+SET enable_mergejoin = off
+SET enable_sort = off  -- groups summed in a hash table, not sorted with their histograms
+AS $$
+DECLARE
+    edges text;
+BEGIN
+    SELECT coalesce(string_agg(format('r.created_at >= %L AND r.created_at < %L', e.lo, e.hi), ' OR '), 'false')
+      INTO edges
+      FROM unnest(p_los, p_his) e (lo, hi);
+    IF cardinality(p_slots) = 0 AND (SELECT coalesce(max(id), 0) FROM chat_completion_requests)
+                                     <= (SELECT watermark_id FROM chat_rollup_state) THEN
+        RETURN;  -- no raw rows to read (none waits): the statement below is not even planned
+    END IF;
+    RETURN QUERY EXECUTE format($q$
+        SELECT c.slot, coalesce(c.g, 0),
+               c.sign * count(*) FILTER (WHERE c.status = 'completed'),
+               c.sign * count(*) FILTER (WHERE c.status = 'failed'),
+               c.sign * count(*) FILTER (WHERE c.status = 'partial'),
+               c.sign * chat_sum(c.input_tokens), c.sign * chat_sum(c.output_tokens),
+               c.sign * chat_sum(c.processing_time_ms), c.sign * coalesce(sum(c.cost_usd), 0), %2$s, $7,
+               NULL::vector, NULL::vector
+          FROM (SELECT e.slot, e.sign, %1$s AS g, r.status, r.input_tokens, r.output_tokens,
+                       r.processing_time_ms, r.cost_usd
+                  FROM chat_completion_requests r
+                  JOIN unnest($1, $2, $9, $3) e (slot, lo, hi, sign) ON r.created_at >= e.lo AND r.created_at < e.hi
+                 WHERE (%3$s) AND r.id <= $5
+                UNION ALL
+                SELECT $4[width_bucket(r.created_at, $4)], 1, %1$s, r.status, r.input_tokens,
+                       r.output_tokens, r.processing_time_ms, r.cost_usd
+                  FROM chat_completion_requests r
+                 WHERE r.id > $5 AND r.created_at >= $4[1] AND r.created_at < $4[cardinality($4)]) c
+          %4$s
+         WHERE $6 IS NULL OR c.g = ANY ($6) OR 0 = ANY ($6) AND c.g IS NULL
+         GROUP BY c.slot, c.g, c.sign
+        HAVING NOT $8 OR count(*) <= 16777216 OR chat_histogram_wide(NULL, NULL, count(*), NULL, false) IS NULL$q$,
+        CASE p_dim WHEN 'm' THEN 'r.model_id::bigint' WHEN 'k' THEN 'r.api_key_id' WHEN 'u' THEN 'r.user_id'
+                   ELSE 'NULL::bigint' END,
+        CASE WHEN p_latency THEN 'chat_latency_scale(sum(s.latency), c.sign), chat_latency_scale(sum(s.latency_over), c.sign)'
+             ELSE 'NULL::vector, NULL::vector' END,
+        edges,
+        CASE WHEN p_latency THEN 'JOIN chat_latency_steps s ON s.bucket = chat_latency_bucket(c.processing_time_ms)' END)
+    USING p_slots, p_los, p_signs, p_tail, (SELECT watermark_id FROM chat_rollup_state), p_ids, p_dim, p_latency,
+          p_his;
 END
 $$;

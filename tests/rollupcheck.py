@@ -414,7 +414,7 @@ def check_store(conn, sh, retained=()):
 
 # -- pieces and breakdowns ----------------------------------------------------------
 
-def covered(conn, sh, dim, start, end):
+def covered(conn, sh, dim, start, end, start_outwards=True, end_outwards=True):
     """The pieces of [start, end) for dim, checked: each is kept by the store (a level's
     buckets) or lies after the raw horizon (raw rows); every instant counts at most once,
     those of the range exactly once, and the instants counted form one range, wider than
@@ -422,7 +422,8 @@ def covered(conn, sh, dim, start, end):
     st_ = state(conn)
     pieces = conn.execute(
         """SELECT level, CASE WHEN isfinite(lo) THEN lo END AS lo, CASE WHEN isfinite(hi) THEN hi END AS hi, sign
-             FROM chat_rollup_pieces(%s, %s, %s)""", (dim, start, end)).fetchall()
+             FROM chat_rollup_pieces(%s, %s, %s, %s, %s)""",
+        (dim, start, end, start_outwards, end_outwards)).fetchall()
     for p in pieces:
         if p["level"] is None:
             assert not before(p["lo"], st_.raw_horizon), (p, st_)

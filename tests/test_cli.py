@@ -173,3 +173,19 @@ assert "webapp.cli" not in sys.modules, "create_app() imported the command line"
                               timeout=60, env=env)
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == output
+
+
+def test_migrate_refuses_a_gateways_own_tables_and_changes_nothing(make_database):
+    """A database whose chat_completion_requests chatstats did not create (the gateway's):
+    one line saying so, exit 1, and the catalog as it was (no yoyo tables either)."""
+    url = make_database()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE chat_completion_requests (id bigserial PRIMARY KEY, status text NOT NULL)")
+    before = snapshot(url), query(url, "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+                                       " ORDER BY 1")
+    result = run_cli(cli.Settings.from_environment(DATABASE_URL=url), ["migrate"])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: this database already has a chat_completion_requests table")
+    assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
+    assert (snapshot(url), query(url, "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+                                      " ORDER BY 1")) == before

@@ -8,7 +8,8 @@ answer is compared with a Python aggregation of the rows. (The migration 0013 te
 failed from 2026-12-04 on was such a case: see migration 0018.)
 """
 import random
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -16,6 +17,7 @@ import rollupcheck as rc
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
 from webapp import rollups
 
+NEW_YORK = ZoneInfo("America/New_York")
 DIMENSIONS = {"user": ("u", "user_id"), "api_key": ("k", "api_key_id"), "model": ("m", "model_id")}
 # (quarter, detail, user, raw) horizons as days before the anchor; None: not moved.
 HORIZONS = [(5, 3, 3, 4), (20, 10, 30, 12), (20, 10, 15, 25), (3, 2, 2, None)]
@@ -88,3 +90,30 @@ def test_a_users_range_across_the_end_of_their_coarse_stretch(conn):
     # (the start, where users keep 32-day blocks only, rounds down to its block)
     assert rc.covered(conn, sh, "u", start, end) == (sh.floor(9, start), end)
     assert rc.sql_groups(conn, "user", start, end) == rc.python_groups(rows, "user_id", start, end)
+
+
+@pytest.mark.parametrize("horizons", HORIZONS[:3], ids=lambda h: "-".join(map(str, h)))
+@pytest.mark.parametrize("anchor", [rc.ANCHORS[a] for a in ("mid-block", "year-end", "after-1024-day-boundary")],
+                         ids=["mid-block", "year-end", "after-1024-day-boundary"])
+def test_a_users_time_series_counts_each_slots_requests_once(conn, anchor, horizons):
+    """Each slot of a user's series (days, 6 hours across the horizons, and days in New
+    York, which cross the UTC midnights where the horizons lie) answers for
+    the rows of the range its pieces cover: its own, or wider where its ends lie before
+    the raw horizon."""
+    sh = rc.shape(conn)
+    rows = history(conn, anchor, random.Random(f"series{anchor}{horizons}"))
+    retained_store(conn, anchor, horizons)
+    user = 3
+    days = [sh.floor(4, anchor) - timedelta(days=d) for d in range(44, -2, -1)]
+    quarter_days = [days[-12] + timedelta(hours=6 * h) for h in range(0, 4 * 11)]
+    new_york = [datetime.combine(anchor.astimezone(NEW_YORK).date() - timedelta(days=d), time(), NEW_YORK)
+                for d in range(44, -2, -1)]  # local midnights: 04:00 or 05:00 UTC
+    for bounds in (days, quarter_days, new_york):
+        series = conn.execute("SELECT slot, completed_requests, failed_requests, partial_requests"
+                              " FROM chat_request_series(%s, NULL, NULL, %s)", (bounds, user)).fetchall()
+        assert [p["slot"] for p in series] == bounds[:-1]
+        for point, lo, hi in zip(series, bounds, bounds[1:]):
+            start, end = rc.covered(conn, sh, "u", lo, hi, lo == bounds[0], hi == bounds[-1])
+            expected = rc.python_groups([r for r in rows if r["user_id"] == user], "user_id", start, end)
+            assert (point["completed_requests"], point["failed_requests"], point["partial_requests"]) \
+                == expected.get(user, (0, 0, 0, 0))[:3], (lo, hi, start, end)

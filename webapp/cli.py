@@ -106,7 +106,10 @@ def migrate_command(settings, rollback_count):
         done = migrate.rollback(settings.database_url(), rollback_count)
         click.echo(f"rolled back: {', '.join(done) or 'nothing'}")
     else:
-        done = migrate.apply(settings.database_url())
+        try:
+            done = migrate.apply(settings.database_url())
+        except migrate.NotOurs as error:
+            raise click.ClickException(str(error)) from None
         click.echo(f"applied: {', '.join(done) or 'nothing (up to date)'}")
         _refresh_rollups(settings)
 

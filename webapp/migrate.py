@@ -5,6 +5,7 @@ The files live in the top-level migrations/, shipped as package data of webapp
 """
 import functools
 
+import psycopg
 from yoyo import get_backend, read_migrations
 
 from . import dsn
@@ -22,8 +23,33 @@ def _migrations():
     return read_migrations(MIGRATIONS)
 
 
+class NotOurs(Exception):
+    """The database holds request tables that chatstats' migrations did not create."""
+
+
+def check_target(database_url):
+    """Refuse, before anything is written, a database whose chat_completion_requests
+    chatstats did not create (a gateway's own): its migrations would fail there after
+    leaving yoyo's tables behind."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        requests, bookkeeping = conn.execute(
+            "SELECT to_regclass('chat_completion_requests') IS NOT NULL,"
+            " to_regclass('_yoyo_migration') IS NOT NULL").fetchone()
+        ours = bookkeeping and conn.execute(
+            "SELECT EXISTS (SELECT FROM _yoyo_migration WHERE migration_id = %s)",
+            (_migration_ids()[0],)).fetchone()[0]
+    theirs = requests and not ours
+    if theirs:
+        raise NotOurs(
+            "this database already has a chat_completion_requests table that chatstats did not create "
+            "(a gateway's own): chatstats cannot attach to it yet (docs/attach-plan.md); nothing was changed. "
+            "Point DATABASE_URL at an empty database.")
+
+
 def apply(database_url):
-    """Apply pending migrations; return the ids applied. Safe to run concurrently."""
+    """Apply pending migrations; return the ids applied. Safe to run concurrently.
+    Raises NotOurs for a gateway's own database (check_target)."""
+    check_target(database_url)
     backend = _backend(database_url)
     with backend.lock(timeout=LOCK_TIMEOUT_S):
         todo = backend.to_apply(_migrations())
