@@ -19,9 +19,14 @@ import requests
 from click.testing import CliRunner
 from psycopg.rows import dict_row
 
-from webapp import auth, cli, create_app, db, embedded, migrate, refresher, rollups, seed
-from webapp.dsn import with_database
-from webapp.queries import keys
+# The tests' histories lie years back, where the request table's own TTL (90 days by
+# default) would keep the statistics of every delete: off, but where a test sets it.
+# Set before webapp.config reads the environment (and inherited by the servers started).
+os.environ["CHATSTATS_SOURCE_TTL_DAYS"] = "0"
+
+from webapp import auth, cli, create_app, db, embedded, migrate, refresher, rollups, seed  # noqa: E402
+from webapp.dsn import with_database  # noqa: E402
+from webapp.queries import keys  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # the checkout: tests run from it
 FIRST_MIGRATION = "0001.schema"

@@ -121,6 +121,7 @@ def _refresh_rollups(settings):
     with settings.connect() as conn:
         if rollups.lag(conn) is None:
             return
+        rollups.set_source_ttl(conn, settings["SOURCE_TTL_DAYS"])
         rollups.prune(conn, *config.horizons(settings))
         rolled = rollups.catch_up(conn, progress=lambda n: click.echo(f"  rolled up {n} rows", err=True))
         lag = rollups.lag(conn)

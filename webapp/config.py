@@ -58,6 +58,9 @@ class Config:
     USER_ROLLUP_DAYS = _int("CHATSTATS_USER_ROLLUP_DAYS", 95)
     # Days request rows are kept (their statistics stay in the rollups); unset: all.
     RAW_RETENTION_DAYS = _int("CHATSTATS_RAW_RETENTION_DAYS", None)
+    # The request table's own TTL (the gateway's cleanup job deletes rows older than 90
+    # days): deletes of older rows keep their statistics. 0: no TTL, every delete subtracts.
+    SOURCE_TTL_DAYS = _int("CHATSTATS_SOURCE_TTL_DAYS", 90)
     # create_app() starts the refresher thread (servers other than `chatstats serve`, whose
     # gunicorn workers start theirs in a hook: see webapp/refresher.py).
     START_REFRESHER = _flag("CHATSTATS_START_REFRESHER")

@@ -17,7 +17,8 @@ def start(app):
         pgbouncer = {"prepare_threshold": None} if app.config["PGBOUNCER"] else None
         thread = rollups.Refresher(db.rollup_database_url(app.config), interval_s,
                                    config.horizons(app.config), app.config["RAW_RETENTION_DAYS"],
-                                   connect_kwargs=pgbouncer)
+                                   connect_kwargs=pgbouncer,
+                                   source_ttl_days=app.config["SOURCE_TTL_DAYS"])
         thread.start()
         app.extensions[_KEY] = thread
 

@@ -192,6 +192,12 @@ def retain(conn, raw_days, batch_rows=RETENTION_BATCH_ROWS, progress=None):
     return total
 
 
+def set_source_ttl(conn, days):
+    """Deletes of request rows older than `days` (0 or None: none) keep their statistics
+    from now on: the request table's own TTL (migration 0019). Returns whether it changed."""
+    return conn.execute("SELECT chat_rollup_set_source_ttl(%s) AS changed", (days,)).fetchone()["changed"]
+
+
 def lag(conn):
     """{lag_rows, lag_seconds, watermark_id, refreshed_at}, or None without rollups."""
     try:
@@ -203,7 +209,8 @@ def lag(conn):
 
 class Refresher(threading.Thread):
     """Refreshes every `interval_s` seconds on its own connection until stopped, and
-    applies the retention settings (`horizons`: prune()'s days; raw_days, None: keep every row).
+    applies the retention settings (`horizons`: prune()'s days; raw_days, None: keep every
+    row; source_ttl_days: set_source_ttl()'s, None: left as it is).
 
     Its lock waits at most 200 ms, so writers queued behind it barely notice. An
     autovacuum of the table holds a conflicting lock for as long as it runs, and
@@ -214,12 +221,13 @@ class Refresher(threading.Thread):
     PATIENT_AFTER_S = 60
 
     def __init__(self, database_url, interval_s, horizons=(90, 35, 95), raw_days=None,
-                 connect_kwargs=None):
+                 connect_kwargs=None, source_ttl_days=None):
         super().__init__(name="rollup-refresher", daemon=True)
         self.database_url = database_url
         self.interval_s = interval_s
         self.horizons = horizons
         self.raw_days = raw_days
+        self.source_ttl_days = source_ttl_days
         self.connect_kwargs = connect_kwargs or {}
         self.stopped = threading.Event()
         self.waiting_for = None  # why it cannot refresh (logged once), None while it can
@@ -237,6 +245,8 @@ class Refresher(threading.Thread):
                     pass  # more than a batch waits: go on at once
                 blocked_since = (blocked_since or time.monotonic()) if result is None else None
                 if result is not None:
+                    if self.source_ttl_days is not None:
+                        set_source_ttl(conn, self.source_ttl_days)
                     prune(conn, *self.horizons)
                     if self.raw_days is not None:
                         retain(conn, self.raw_days)

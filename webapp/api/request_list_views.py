@@ -31,6 +31,7 @@ def _json_body(page, args, done):
     metadata = _metadata_schema.dump({
         "timestamp": datetime.now(timezone.utc), "method": "sql",
         "total_count": page.total, "replica_lag_seconds": page.replica_lag_seconds,
+        "complete_from": page.complete_from,
         "limit": args["limit"], "offset": args["offset"],
         "returned_count": returned, "filters": args})
     yield '], "metadata": ' + json.dumps(metadata) + "}"

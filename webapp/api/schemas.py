@@ -323,6 +323,11 @@ class RequestRow(Schema):
 
 class RequestListMetadata(Metadata):
     total_count = fields.Integer(metadata={"description": "Rows matching all filters (exact)."})
+    complete_from = fields.AwareDateTime(allow_none=True, default_timezone=timezone.utc, metadata={
+        "description": "The list holds every request from this instant on; older ones were removed "
+                       "(CHATSTATS_RAW_RETENTION_DAYS, or the table's own TTL: "
+                       "CHATSTATS_SOURCE_TTL_DAYS) and only their statistics remain. Null: none "
+                       "were removed."})
     limit = fields.Integer()
     offset = fields.Integer()
     returned_count = fields.Integer()

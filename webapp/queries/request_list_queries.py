@@ -4,6 +4,7 @@ and time, oldest first) and the export (every filtered row, flat, either order).
 All three are one query: _FROM, the conditions of _filters(), ORDER BY _order()."""
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from itertools import chain
 from typing import Callable, Iterator
 
@@ -139,6 +140,17 @@ class Page:
     total: int  # every row matching the filters
     chunks: Iterator[list[str]]  # the page's rows as JSON texts, at most chunk_rows per list
     replica_lag_seconds: float | None  # of the snapshot read (None: read on a primary)
+    complete_from: datetime | None  # rows before it were removed (None: none were)
+
+
+def complete_from(conn):
+    """The raw horizon: request rows older than it were removed (chatstats' retention or
+    the table's own TTL, migration 0019), their statistics kept. None when none were, or
+    without rollups."""
+    if conn.execute("SELECT to_regclass('chat_rollup_state') AS t").fetchone()["t"] is None:
+        return None
+    return conn.execute("SELECT CASE WHEN isfinite(raw_horizon) THEN raw_horizon END AS t"
+                        " FROM chat_rollup_state").fetchone()["t"]
 
 
 @contextmanager
@@ -160,12 +172,13 @@ def open_page(conn, filters, limit, offset, chunk_rows):
     with _snapshot(conn):
         total = _count(conn, model_where, request_where, params)
         lag = replica_lag(conn)
+        horizon = complete_from(conn)
         # offset >= total, e.g. filters no row matches: the newest-first scan would read them all
         chunks = _stream(conn, "request_page", _ROW_JSON, f"{model_where} AND {request_where}",
                          f"{_NEWEST_FIRST} OFFSET %(offset)s",
                          params, chunk_rows, skip=offset >= total)
         with closing(chunks):
-            yield Page(total, chunks, lag)
+            yield Page(total, chunks, lag, horizon)
 
 
 # The plot feed's arrays: each request's value as a JSON text, in the same order.
