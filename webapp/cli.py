@@ -260,7 +260,20 @@ def bench_command(settings, shapes, reps, raw_reps, http_reps, backfill, ingest_
         sys.exit(1)
 
 
-@click.group("chatstats", commands=[db_group, migrate_command, rollup_group, retention_command, bench_command,
+class _Commands(click.Group):
+    """Database errors end a command with one line (the server's message and hint), not a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except psycopg.Error as error:
+            diag = error.diag
+            message = diag.message_primary or str(error).strip().splitlines()[0]
+            raise click.ClickException(message + (f" ({diag.message_hint})" if diag.message_hint else "")) \
+                from None
+
+
+@click.group("chatstats", cls=_Commands, commands=[db_group, migrate_command, rollup_group, retention_command, bench_command,
                                      seed_command, serve_command, demo_command, keys_cli.keys_group,
                                      stats_cli.stats_group])
 @click.pass_context

@@ -51,7 +51,8 @@ def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=No
     Returns the rows rolled up (0: nothing to backfill, the store holds rows or few
     wait), or None when a refresh, busy writers or a change of the state (TRUNCATE,
     pruning, retention) was in the way: try again later. Rows written meanwhile wait
-    for the refresh.
+    for the refresh. Raises InsufficientPrivilege, rolling up nothing, when row level
+    security hides rows from the caller (migration 0020).
     """
     try:
         start = conn.execute("SELECT * FROM chat_rollup_backfill_start(%s, %s)",
@@ -61,6 +62,8 @@ def backfill(conn, min_rows=BACKFILL_MIN_ROWS, lock_timeout_ms=2000, progress=No
     if not start["started"]:
         return None if start["started"] is None else 0
     try:
+        conn.execute("SELECT chat_rollup_check_seen(0, s.backfill_upto, (SELECT count(*) FROM chat_completion_requests"
+                     " WHERE id <= s.backfill_upto)) FROM chat_rollup_state s")
         bounds = [None, *start["bounds"], None]  # unbounded at both ends
         _at_once(conn, [("SELECT chat_rollup_backfill_block(%s, %s) AS n", block)
                         for block in zip(bounds, bounds[1:])], sessions, progress)
