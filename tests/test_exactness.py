@@ -16,6 +16,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from webapp import migrate
+
 BASE = "/api/monitoring/chat-requests"
 T0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
 HOUR, DAY = timedelta(hours=1), timedelta(days=1)
@@ -501,3 +503,18 @@ def test_boundaries_ties_and_half_up_rounding(client, conn, mode):
     body = get_ok(client, BASE, {"start_date": start.isoformat(), "end_date": (start + US).isoformat()})
     assert [r["request_id"] for r in body["data"]] == \
         ["orphan", "other1", "other0", "r3", "r2", "r1", "r0"]
+
+
+def test_a_function_that_fails_with_every_migration_applied_is_a_fault_not_a_fallback(make_database, app_factory):
+    """42883 (no such function) from inside the statistics once every migration is applied
+    (a function missing or taking other types: the gateway's numeric latency against
+    integer functions) answered from the fallback before, which may answer nothing with
+    success true; now it is a 500."""
+    url = make_database()
+    migrate.apply(url)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("DROP FUNCTION chat_rollup_effective_range(timestamptz, timestamptz)")
+    client = app_factory(DATABASE_URL=url, ALLOW_ANONYMOUS=True).test_client()
+    for path in ("/providers", "/models"):
+        response = client.get(BASE + path)
+        assert response.status_code == 500 and response.get_json()["success"] is False, path

@@ -7,6 +7,7 @@ computes the same numbers from the raw rows (percentiles exact), only more slowl
 """
 from psycopg import errors
 
+from .. import migrate
 from .replication import REPLICA_LAG_SECONDS
 
 RPC = "rpc"
@@ -104,11 +105,15 @@ _CONTEXT_COLUMNS = ("rollup_lag_rows", "rollup_lag_seconds", "replica_lag_second
 
 def _rpc_or_fallback(conn, rpc_query, order_by, fallback_query, params, fallback_method):
     """(rows, context, method): rpc_query's rows, each joined to the context row (all NULL
-    when it has none), or if a function is missing, fallback_query's without context."""
+    when it has none), or if the functions are missing (migrations pending),
+    fallback_query's without context. With every migration applied, a function that
+    does not match (42883) is a fault, never a reason to answer otherwise."""
     try:
         rows = conn.execute(f"SELECT c.*, s.* FROM ({_CONTEXT}) c LEFT JOIN LATERAL ({rpc_query}) s "
                             f"ON true ORDER BY {order_by}", params).fetchall()
-    except errors.UndefinedFunction:
+    except errors.UndefinedFunction as error:
+        if not migrate.pending_ids(conn):
+            raise RuntimeError(f"a statistics function failed with every migration applied: {error}") from error
         return conn.execute(fallback_query, params).fetchall(), None, fallback_method
     context = {key: rows[0].pop(key) for key in _CONTEXT_COLUMNS}
     for row in rows[1:]:

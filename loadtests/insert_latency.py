@@ -1,0 +1,118 @@
+"""The gateway's insert latency with chatstats attached and without, in one run.
+
+The gateway writes one row per request, one INSERT per transaction, from many workers.
+chatstats adds no INSERT trigger; what it adds while attached is its refresher (every
+second: a lock that waits out in-flight writers for the safe id, then the fold) and its
+UPDATE/DELETE triggers. This seeds a scratch database (kept for reruns), then runs
+--writers threads inserting at --rate rows/s in all, for --blocks blocks of --seconds each,
+alternating: the refresher running (as the rollup role, every --interval seconds) and
+stopped. Latencies of every insert, as the client sees them; the table gives p50, p95
+and p99 per condition, and their ratios.
+
+    .venv/bin/python loadtests/insert_latency.py [--database-url URL] [--rows 1000000]
+"""
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import click
+import psycopg
+from psycopg.rows import dict_row
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_DIR))
+
+from webapp import embedded, migrate, rollups, seed  # noqa: E402
+from webapp.config import Config  # noqa: E402
+from webapp.db import ROLLUP_ROLE  # noqa: E402
+from webapp.dsn import with_database, with_user  # noqa: E402
+
+SCRATCH_DB = "chatstats_insert_latency"
+INSERT = """INSERT INTO chat_completion_requests
+                (request_id, model_id, input_tokens, output_tokens, processing_time_ms, status,
+                 user_id, api_key_id, cost_usd)
+            VALUES (gen_random_uuid()::text, %s, 812, 233, 1450, 'completed', 17, 3, 0.000912)"""
+
+
+def writer(url, rate, stop, model_ids, latencies):
+    """Insert at `rate` rows/s until stop; append each insert's seconds to latencies."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        interval, next_at, i = 1 / rate, time.monotonic(), 0
+        while not stop.is_set():
+            started = time.monotonic()
+            conn.execute(INSERT, (model_ids[i % len(model_ids)],))
+            latencies.append(time.monotonic() - started)
+            i += 1
+            next_at += interval
+            time.sleep(max(0.0, next_at - time.monotonic()))
+
+
+def run_block(url, writers, rate, seconds, model_ids):
+    stop, latencies = threading.Event(), []
+    threads = [threading.Thread(target=writer, args=(url, rate / writers, stop, model_ids, latencies))
+               for _ in range(writers)]
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    return latencies
+
+
+def quantiles(values):
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return {"p50": cuts[49] * 1000, "p95": cuts[94] * 1000, "p99": cuts[98] * 1000, "n": len(values)}
+
+
+@click.command()
+@click.option("--database-url", default=None, help="A server to make the scratch database on (default: embedded).")
+@click.option("--rows", default=1_000_000, show_default=True, help="Rows in the table before the run.")
+@click.option("--writers", default=16, show_default=True)
+@click.option("--rate", default=400, show_default=True, help="Rows/s all writers insert together.")
+@click.option("--seconds", default=30, show_default=True, help="Length of one block.")
+@click.option("--blocks", default=6, show_default=True, help="Blocks, alternating with and without.")
+@click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes (the default's).")
+def main(database_url, rows, writers, rate, seconds, blocks, interval):
+    server = database_url or embedded.start(Config.DATA_DIR)
+    with psycopg.connect(server, autocommit=True) as admin:
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (SCRATCH_DB,)).fetchone():
+            admin.execute(f"CREATE DATABASE {SCRATCH_DB}")
+    url = with_database(server, SCRATCH_DB)
+    migrate.apply(url)
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        have = conn.execute("SELECT count(*) AS n FROM chat_completion_requests").fetchone()["n"]
+        if have < rows:
+            seed.seed(conn, rows - have, providers=10, models=100, days=90)
+        rollups.catch_up(conn)
+        model_ids = [r["id"] for r in conn.execute("SELECT id FROM models")]
+    results = {"with chatstats' refresher": [], "without": []}
+    for block in range(blocks):
+        attached = block % 2 == 0
+        refresher = None
+        if attached:
+            refresher = rollups.Refresher(with_user(url, ROLLUP_ROLE), interval)
+            refresher.start()
+        try:
+            latencies = run_block(url, writers, rate, seconds, model_ids)
+        finally:
+            if refresher:
+                refresher.stop()
+        results["with chatstats' refresher" if attached else "without"].extend(latencies)
+        click.echo(f"block {block + 1}/{blocks} ({'with' if attached else 'without'}): "
+                   f"{len(latencies)} inserts", err=True)
+    found = {name: quantiles(values) for name, values in results.items()}
+    click.echo(f"{writers} writers, {rate} rows/s, {blocks} blocks of {seconds} s alternating, "
+               f"refresh every {interval} s; table of {rows:,}+ rows")
+    click.echo("| condition | inserts | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")
+    for name, q in found.items():
+        click.echo(f"| {name} | {q['n']} | {q['p50']:.2f} | {q['p95']:.2f} | {q['p99']:.2f} |")
+    with_, without = found["with chatstats' refresher"], found["without"]
+    click.echo(f"| ratio | | {with_['p50'] / without['p50']:.2f} | {with_['p95'] / without['p95']:.2f} | "
+               f"{with_['p99'] / without['p99']:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
