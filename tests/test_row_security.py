@@ -6,7 +6,8 @@ import pytest
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from webapp import migrate, rollups, seed
+from conftest import run_cli
+from webapp import cli, migrate, rollups, seed
 from webapp.db import API_ROLE, ROLLUP_ROLE
 from webapp.dsn import with_user
 
@@ -50,3 +51,11 @@ def test_a_refresh_that_cannot_see_the_rows_stops_and_says_why(hidden):
                       " USING (true)")
         assert rollups.backfill(rollup, min_rows=10) == ROWS  # (the rollup role could not, before 0020)
         assert rollups.lag(api)["lag_rows"] == 0
+
+
+def test_the_command_line_says_so_in_one_line(hidden):
+    url, owner = hidden
+    result = run_cli(cli.Settings.from_environment(DATABASE_URL=with_user(url, ROLLUP_ROLE)), ["rollup", "refresh"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: role {ROLLUP_ROLE} sees 0 of the {ROWS} requests")
+    assert "CREATE POLICY chatstats_read" in result.output and len(result.output.strip().splitlines()) == 1

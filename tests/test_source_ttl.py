@@ -35,13 +35,19 @@ def requests_between(rng, model_ids, now, oldest_days, newest_days, count):
             for _ in range(count)]
 
 
-def test_the_sources_ttl_keeps_the_statistics_and_newer_deletes_subtract(conn):
-    rng = random.Random(90)
-    sh = rc.shape(conn)
+def rolled_up_history(conn, seed, count):
+    """count requests over the last 120 days, rolled up: (rng, model ids, now)."""
+    rng = random.Random(seed)
     _, model_ids = rc.make_catalog(conn)
     now = conn.execute("SELECT now() AS t").fetchone()["t"]
-    rc.insert(conn, requests_between(rng, model_ids, now, 120, 0, 1500))
+    rc.insert(conn, requests_between(rng, model_ids, now, 120, 0, count))
     rollups.catch_up(conn)
+    return rng, model_ids, now
+
+
+def test_the_sources_ttl_keeps_the_statistics_and_newer_deletes_subtract(conn):
+    sh = rc.shape(conn)
+    rng, model_ids, now = rolled_up_history(conn, 90, 1500)
     assert rollups.set_source_ttl(conn, TTL_DAYS) and not rollups.set_source_ttl(conn, TTL_DAYS)
     # Old rows written after the refresh: the cleanup deletes them before any refresh saw them.
     rc.insert(conn, requests_between(rng, model_ids, now, 110, 95, 40))
@@ -68,12 +74,8 @@ def test_the_sources_ttl_keeps_the_statistics_and_newer_deletes_subtract(conn):
 
 
 def test_without_a_ttl_every_delete_subtracts(conn):
-    rng = random.Random(91)
     sh = rc.shape(conn)
-    _, model_ids = rc.make_catalog(conn)
-    now = conn.execute("SELECT now() AS t").fetchone()["t"]
-    rc.insert(conn, requests_between(rng, model_ids, now, 120, 0, 500))
-    rollups.catch_up(conn)
+    rolled_up_history(conn, 91, 500)
     assert rollups.set_source_ttl(conn, TTL_DAYS) and rollups.set_source_ttl(conn, 0)
     conn.execute(CLEANUP, (TTL_DAYS,))
     st_, _ = rc.check_store(conn, sh)
@@ -81,11 +83,7 @@ def test_without_a_ttl_every_delete_subtracts(conn):
 
 
 def test_the_request_list_says_from_when_it_is_complete(conn, client):
-    rng = random.Random(92)
-    _, model_ids = rc.make_catalog(conn)
-    now = conn.execute("SELECT now() AS t").fetchone()["t"]
-    rc.insert(conn, requests_between(rng, model_ids, now, 120, 0, 200))
-    rollups.catch_up(conn)
+    rolled_up_history(conn, 92, 200)
     listed = client.get("/api/monitoring/chat-requests", query_string={"limit": 1}).get_json()
     assert listed["metadata"]["complete_from"] is None and listed["metadata"]["total_count"] == 200
     rollups.set_source_ttl(conn, TTL_DAYS)

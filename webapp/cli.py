@@ -268,14 +268,14 @@ class _Commands(click.Group):
             return super().invoke(ctx)
         except psycopg.Error as error:
             diag = error.diag
-            message = diag.message_primary or str(error).strip().splitlines()[0]
+            message = diag.message_primary or (str(error).strip() or type(error).__name__).splitlines()[0]
             raise click.ClickException(message + (f" ({diag.message_hint})" if diag.message_hint else "")) \
                 from None
 
 
-@click.group("chatstats", cls=_Commands, commands=[db_group, migrate_command, rollup_group, retention_command, bench_command,
-                                     seed_command, serve_command, demo_command, keys_cli.keys_group,
-                                     stats_cli.stats_group])
+@click.group("chatstats", cls=_Commands,
+             commands=[db_group, migrate_command, rollup_group, retention_command, bench_command, seed_command,
+                       serve_command, demo_command, keys_cli.keys_group, stats_cli.stats_group])
 @click.pass_context
 def main(ctx):
     """chatstats: statistics of an LLM gateway's chat completion requests."""

@@ -38,8 +38,7 @@ def check_target(database_url):
         ours = bookkeeping and conn.execute(
             "SELECT EXISTS (SELECT FROM _yoyo_migration WHERE migration_id = %s)",
             (_migration_ids()[0],)).fetchone()[0]
-    theirs = requests and not ours
-    if theirs:
+    if requests and not ours:
         raise NotOurs(
             "this database already has a chat_completion_requests table that chatstats did not create "
             "(a gateway's own): chatstats cannot attach to it yet (docs/attach-plan.md); nothing was changed. "
