@@ -454,6 +454,19 @@ def covered(conn, sh, dim, start, end, start_outwards=True, end_outwards=True):
     return first, last
 
 
+# A breakdown's `by`: (the store's dimension, the request's column).
+BREAKDOWNS = {"user": ("u", "user_id"), "api_key": ("k", "api_key_id"), "model": ("m", "model_id")}
+
+
+def check_breakdown(conn, sh, rows, by, start, end):
+    """chat_request_breakdown by `by` over [start, end) against the Python aggregation of
+    `rows` (live and retained) over the range its pieces cover; return that range."""
+    dim, column = BREAKDOWNS[by]
+    lo, hi = covered(conn, sh, dim, start, end)
+    assert sql_groups(conn, by, start, end) == python_groups(rows, column, lo, hi), (by, start, end, lo, hi)
+    return lo, hi
+
+
 def python_groups(rows, column, start, end):
     """{group id (0: none): (completed, failed, partial, input tokens)} of the rows in [start, end)."""
     found = defaultdict(lambda: [0, 0, 0, 0])

@@ -238,6 +238,15 @@ class RollupMachine(RuleBasedStateMachine):
     def check_raw(self, data, model):
         rc.check_raw_stats(self.conn, *data.draw(rc.ranges(self.sh)), self._model(model))
 
+    @rule(data=st.data(), by=st.sampled_from(list(rc.BREAKDOWNS)))
+    def check_breakdown(self, data, by):
+        """A breakdown by user, key or model: every group's requests once, over the range
+        its pieces cover (widened only at an end before the raw horizon)."""
+        start, end = data.draw(rc.ranges(self.sh))
+        covered = rc.check_breakdown(self.conn, self.sh, rc.fetch_rows(self.conn) + self.retained, by, start, end)
+        self.seen["breakdown checked"] += 1
+        self.seen["breakdown widened"] += covered != (start, end)
+
     @rule(data=st.data())
     def check_public(self, data):
         start, end = data.draw(rc.ranges(self.sh))
@@ -336,6 +345,7 @@ def test_random_histories_keep_rollups_exact(conn, client, histograms, request):
     assert min(seen[k] for k in ("with retained rows", "with pruned quarters", "with latency_over",
                                  "with tail and rolled-up rows", "inexact range",
                                  "range with retained rows", "api checked")) >= 10, seen
+    assert seen["breakdown checked"] >= 3, seen  # (drawn less often: 17 to 121 in two runs)
     assert bool(seen["with wide rows"]) == (histograms == "wide"), seen
 
 

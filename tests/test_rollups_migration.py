@@ -192,8 +192,7 @@ def test_0013_on_a_store_in_use_builds_the_users_hours_from_the_rows_kept(scratc
         everything = rows + list(retained)
         for start, end in [(None, None), (now - timedelta(days=700), now - timedelta(hours=1)),
                            (now - timedelta(days=5), now - timedelta(hours=1))]:
-            lo, hi = rc.covered(conn, sh, "u", start, end)
-            assert rc.sql_groups(conn, "user", start, end) == rc.python_groups(everything, "user_id", lo, hi)
+            rc.check_breakdown(conn, sh, everything, "user", start, end)
 
         # Rolled back, 0012's users read their 64- to 1024-day blocks again: summed anew
         # from the 32-day ones, they answer over all time as 0013 did. (Over a range that

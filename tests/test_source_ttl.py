@@ -68,9 +68,7 @@ def test_the_sources_ttl_keeps_the_statistics_and_newer_deletes_subtract(conn):
     for start, end in [(None, None), (now - timedelta(days=100), None), (now - timedelta(days=30), now),
                        (now - timedelta(days=91, hours=5), now - timedelta(days=60, minutes=7))]:
         rc.check_range_stats(conn, sh, expired, start, end)
-        lo, hi = rc.covered(conn, sh, "u", start, end)
-        assert rc.sql_groups(conn, "user", start, end) == \
-            rc.python_groups(rc.fetch_rows(conn) + expired, "user_id", lo, hi)
+        rc.check_breakdown(conn, sh, rc.fetch_rows(conn) + expired, "user", start, end)
 
 
 def test_without_a_ttl_every_delete_subtracts(conn):
