@@ -199,7 +199,8 @@ class Provider(Schema):
 class ProvidersMetadata(StatsMetadata):
     total_providers = fields.Integer()
     unattributed_requests = fields.Integer(
-        metadata={"description": "Requests in range whose model_id is NULL (no provider)."})
+        metadata={"description": "Requests in range of no known provider: model_id NULL, or a model "
+                                 "that left the catalog or has no provider."})
     filters = fields.Nested(RangeFilters)
 
 
@@ -210,9 +211,9 @@ class ProvidersResponse(Schema):
 
 
 class ProviderRef(Schema):
-    id = fields.Integer()
-    name = fields.String()
-    slug = fields.String()
+    id = fields.Integer(allow_none=True)
+    name = fields.String(allow_none=True)
+    slug = fields.String(allow_none=True)
 
 
 _PERCENTILE = ("{} the processing times (percentile_disc's ranking), from the rollups' "
@@ -242,11 +243,13 @@ class ModelStats(Schema):
 
 class Model(Schema):
     """A model and its statistics (the API has PostgreSQL write it: stats_queries._MODEL_JSON)."""
-    model_id = fields.Integer(metadata={"description": "models.id"})
-    model_identifier = fields.String(metadata={"description": "Public identifier, e.g. gpt-4."})
-    model_name = fields.String()
-    provider_model_id = fields.String()
-    provider = fields.Nested(ProviderRef)
+    model_id = fields.Integer(metadata={"description": "models.id (also of a model that left the catalog)"})
+    model_identifier = fields.String(allow_none=True, metadata={
+        "description": "Public identifier, e.g. gpt-4; null for a model that left the catalog, "
+                       "as are the other catalog fields."})
+    model_name = fields.String(allow_none=True)
+    provider_model_id = fields.String(allow_none=True)
+    provider = fields.Nested(ProviderRef, metadata={"description": "Its fields null without a known provider."})
     stats = fields.Nested(ModelStats)
 
 
@@ -269,11 +272,12 @@ class ModelResponse(Schema):
 
 class ModelCount(Schema):
     model_id = fields.Integer(metadata={"description": "models.id", "example": 1})
-    model_name = fields.String(metadata={"example": "GPT-4o"})
-    model_identifier = fields.String(metadata={"description": "Public identifier (models.model_id).",
-                                               "example": "gpt-4o"})
-    provider_name = fields.String(metadata={"example": "OpenAI"})
-    provider_slug = fields.String(metadata={"example": "openai"})
+    model_name = fields.String(allow_none=True, metadata={"example": "GPT-4o"})
+    model_identifier = fields.String(allow_none=True, metadata={
+        "description": "Public identifier (models.model_id); null, as the names are, for a model "
+                       "that left the catalog.", "example": "gpt-4o"})
+    provider_name = fields.String(allow_none=True, metadata={"example": "OpenAI"})
+    provider_slug = fields.String(allow_none=True, metadata={"example": "openai"})
     request_count = fields.Integer(metadata={"description": "Requests in the range, whatever "
                                              "their status.", "example": 458276})
 

@@ -53,8 +53,10 @@ class Providers(MethodView):
         """Request counts per provider
 
         Providers with at least one request in the range, busiest first.
-        Requests whose model is unknown are counted in
-        `metadata.unattributed_requests`.
+        Requests of no known provider (without a model, or of a model that
+        left the catalog or has no provider) are counted in
+        `metadata.unattributed_requests`: the providers' totals and it add
+        up to every request.
         """
         rows, unattributed, context, method = stats_queries.provider_stats(
             get_db(), args["start_date"], args["end_date"])
@@ -72,7 +74,8 @@ class Models(MethodView):
 
         Models with at least one request in the range, busiest first;
         optionally only one provider's, or only the first `limit`
-        (`metadata.total_models` still counts them all).
+        (`metadata.total_models` still counts them all). A model that left
+        the catalog is listed under its id, its catalog fields null.
         """
         items, totals, context, method = stats_queries.model_stats(
             get_db(), args["start_date"], args["end_date"], provider_id=args["provider_id"],

@@ -37,25 +37,29 @@ _TOTALS = """
 """
 
 # As chat_provider_request_stats(): one row per provider with requests, each carrying the
-# unattributed count; one row of NULLs (but the count) when no provider has any.
+# unattributed count (requests of no known provider: without a model, or of a model that
+# left the catalog or has none); one row of NULLs (but the count) when no provider has any.
 _PROVIDERS_FALLBACK = f"""
-    WITH t AS ({_TOTALS})
+    WITH t AS ({_TOTALS}),
+    attributed AS (SELECT p.id AS provider_id, p.name, p.slug, t.total_requests
+                     FROM t
+                     JOIN models m ON m.id = t.model_id
+                     JOIN providers p ON p.id = m.provider_id)
     SELECT u.unattributed_requests, s.*
-      FROM (SELECT coalesce(sum(total_requests), 0)::bigint AS unattributed_requests
-              FROM t WHERE t.model_id IS NULL) u
-      LEFT JOIN (SELECT p.id AS provider_id, p.name, p.slug,
+      FROM (SELECT (SELECT coalesce(sum(total_requests), 0) FROM t)::bigint
+                   - (SELECT coalesce(sum(total_requests), 0) FROM attributed)::bigint AS unattributed_requests) u
+      LEFT JOIN (SELECT a.provider_id, a.name, a.slug,
                         count(*) AS models_with_requests,
-                        sum(t.total_requests)::bigint AS total_requests
-                   FROM t
-                   JOIN models m ON m.id = t.model_id
-                   JOIN providers p ON p.id = m.provider_id
-                  GROUP BY p.id) s ON true
+                        sum(a.total_requests)::bigint AS total_requests
+                   FROM attributed a
+                  GROUP BY a.provider_id, a.name, a.slug) s ON true
      ORDER BY s.total_requests DESC, s.provider_id
 """
 
+# As chat_model_stats(): models that left the catalog too, under their id.
 _MODELS_FALLBACK = f"""
-    SELECT m.id AS model_id, m.model_id AS model_identifier, m.model_name, m.provider_model_id,
-           p.id AS provider_id, p.name AS provider_name, p.slug AS provider_slug,
+    SELECT coalesce(m.id, t.model_id) AS model_id, m.model_id AS model_identifier, m.model_name,
+           m.provider_model_id, p.id AS provider_id, p.name AS provider_name, p.slug AS provider_slug,
            coalesce(t.total_requests, 0) AS total_requests,
            coalesce(t.completed_requests, 0) AS completed_requests,
            coalesce(t.failed_requests, 0) AS failed_requests,
@@ -67,13 +71,13 @@ _MODELS_FALLBACK = f"""
                AS avg_processing_time_ms,
            coalesce(t.total_cost_usd, 0) AS total_cost_usd,
            t.p50_processing_time_ms, t.p95_processing_time_ms, t.p99_processing_time_ms
-      FROM models m
-      JOIN providers p ON p.id = m.provider_id
-      LEFT JOIN ({_TOTALS}) t ON t.model_id = m.id
-     WHERE (%(provider_id)s::integer IS NULL OR m.provider_id = %(provider_id)s)
-       AND (%(model_id)s::integer IS NULL OR m.id = %(model_id)s)
+      FROM (models m LEFT JOIN providers p ON p.id = m.provider_id)
+      FULL JOIN ({_TOTALS}) t ON t.model_id = m.id
+     WHERE coalesce(m.id, t.model_id) IS NOT NULL
+       AND (%(provider_id)s::integer IS NULL OR m.provider_id = %(provider_id)s)
+       AND (%(model_id)s::integer IS NULL OR coalesce(m.id, t.model_id) = %(model_id)s)
        AND (%(model_id)s::integer IS NOT NULL OR t.total_requests > 0)
-     ORDER BY 8 DESC, m.id
+     ORDER BY 8 DESC, 1
 """
 
 # gatewayz's light counts: the model rows above (percentiles not asked), fewer columns.
@@ -103,6 +107,13 @@ _CONTEXT_COLUMNS = ("rollup_lag_rows", "rollup_lag_seconds", "replica_lag_second
                     "effective_start", "effective_end")
 
 
+def _migrations_pending(conn):
+    try:
+        return bool(migrate.pending_ids(conn))
+    except errors.InsufficientPrivilege:  # the API's grant on yoyo's table comes with 0007
+        return True
+
+
 def _rpc_or_fallback(conn, rpc_query, order_by, fallback_query, params, fallback_method):
     """(rows, context, method): rpc_query's rows, each joined to the context row (all NULL
     when it has none), or if the functions are missing (migrations pending),
@@ -112,7 +123,7 @@ def _rpc_or_fallback(conn, rpc_query, order_by, fallback_query, params, fallback
         rows = conn.execute(f"SELECT c.*, s.* FROM ({_CONTEXT}) c LEFT JOIN LATERAL ({rpc_query}) s "
                             f"ON true ORDER BY {order_by}", params).fetchall()
     except errors.UndefinedFunction as error:
-        if not migrate.pending_ids(conn):
+        if not _migrations_pending(conn):
             raise RuntimeError(f"a statistics function failed with every migration applied: {error}") from error
         return conn.execute(fallback_query, params).fetchall(), None, fallback_method
     context = {key: rows[0].pop(key) for key in _CONTEXT_COLUMNS}

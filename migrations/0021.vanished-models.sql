@@ -1,0 +1,87 @@
+-- Requests of models that left the catalog are counted, and shown as such. The gateway's
+-- request table has no foreign key to its models (the catalog sync deletes models that
+-- requests still name) and a model's provider may be NULL; the statistics joined the
+-- catalog, so such requests fell out of /models and out of every provider's total, and
+-- the providers' totals plus the unattributed count no longer added up to the requests.
+-- Now /models and /counts list them under their id (catalog columns NULL), and /providers counts
+-- them with the requests without a model as unattributed: of no known provider.
+-- (The demo table keeps its foreign key: this shows on the gateway's tables.)
+-- depends: 0020.refresh-sees-every-row
+
+CREATE OR REPLACE FUNCTION chat_model_stats(
+    p_provider_id integer,
+    p_model_id integer,
+    p_start timestamptz,
+    p_end timestamptz)
+RETURNS SETOF model_stats
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(m.id, t.model_id), m.model_id, m.model_name, m.provider_model_id,
+           p.id, p.name, p.slug,
+           coalesce(t.total_requests, 0),
+           coalesce(t.completed_requests, 0),
+           coalesce(t.failed_requests, 0),
+           coalesce(t.partial_requests, 0),
+           coalesce(t.total_input_tokens, 0),
+           coalesce(t.total_output_tokens, 0),
+           coalesce(t.total_input_tokens + t.total_output_tokens, 0),
+           round(t.processing_time_ms_sum::numeric / nullif(t.total_requests, 0), 2),
+           coalesce(t.total_cost_usd, 0),
+           t.p50_processing_time_ms, t.p95_processing_time_ms, t.p99_processing_time_ms
+      FROM (models m LEFT JOIN providers p ON p.id = m.provider_id)
+      FULL JOIN chat_request_stats(
+                    p_start, p_end,
+                    CASE WHEN p_model_id IS NOT NULL THEN ARRAY[p_model_id]
+                         WHEN p_provider_id IS NOT NULL THEN
+                             ARRAY(SELECT id FROM models WHERE provider_id = p_provider_id) END
+                ) t ON t.model_id = m.id
+     WHERE coalesce(m.id, t.model_id) IS NOT NULL  -- requests without a model: not a model's
+       AND (p_provider_id IS NULL OR m.provider_id = p_provider_id)
+       AND (p_model_id IS NULL OR coalesce(m.id, t.model_id) = p_model_id)
+       AND (p_model_id IS NOT NULL OR t.total_requests > 0)
+     ORDER BY 8 DESC, 1
+$$;
+
+CREATE OR REPLACE FUNCTION chat_provider_request_stats(
+    p_start_date timestamptz DEFAULT NULL,
+    p_end_date timestamptz DEFAULT NULL)
+RETURNS TABLE (
+    unattributed_requests bigint,
+    provider_id integer,
+    name text,
+    slug text,
+    models_with_requests bigint,
+    total_requests bigint)
+LANGUAGE sql STABLE AS $$
+    WITH t AS MATERIALIZED (SELECT * FROM chat_request_stats(p_start_date, p_end_date, NULL, false)),
+    attributed AS MATERIALIZED (
+        SELECT p.id, p.name, p.slug, t.total_requests
+          FROM t
+          JOIN models m ON m.id = t.model_id
+          JOIN providers p ON p.id = m.provider_id)
+    SELECT u.n, s.*
+      FROM (SELECT (SELECT coalesce(sum(t.total_requests), 0) FROM t)::bigint
+                   - (SELECT coalesce(sum(a.total_requests), 0) FROM attributed a)::bigint AS n) u
+      LEFT JOIN (SELECT a.id, a.name, a.slug, count(*), sum(a.total_requests)::bigint AS total_requests
+                   FROM attributed a
+                  GROUP BY a.id, a.name, a.slug) s ON true
+     ORDER BY s.total_requests DESC, s.id
+$$;
+
+CREATE OR REPLACE FUNCTION get_model_request_counts(
+    p_start_date timestamptz DEFAULT NULL,
+    p_end_date timestamptz DEFAULT NULL)
+RETURNS TABLE (
+    model_id integer,
+    model_name text,
+    model_identifier text,
+    provider_name text,
+    provider_slug text,
+    request_count bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT t.model_id, m.model_name, m.model_id, p.name, p.slug, t.total_requests
+      FROM chat_request_stats(p_start_date, p_end_date, NULL, false) t
+      LEFT JOIN models m ON m.id = t.model_id
+      LEFT JOIN providers p ON p.id = m.provider_id
+     WHERE t.model_id IS NOT NULL
+     ORDER BY 6 DESC, 1
+$$;
