@@ -169,6 +169,11 @@ function rowModel(row) {
   return row.model && {name: row.model.model_name, provider: row.provider && row.provider.name};
 }
 
+// A model of the statistics: one that left the catalog has only its id.
+function modelName(m) {
+  return m.model_name ?? `model ${m.model_id} (not in the catalog)`;
+}
+
 // -- rendering -----------------------------------------------------------------------------
 
 function cell(tag, text, attrs = {}) {
@@ -494,9 +499,9 @@ function renderCatalog([providers, models, one]) {
     ? models.data.filter((m) => String(m.provider.id) === view.provider) : models.data;
 
   fillSelect($("provider"), providers.data.map((p) => [p.provider_id, p.name]), view.provider);
-  const modelOptions = shownModels.map((m) => [m.model_id, m.model_name]);
+  const modelOptions = shownModels.map((m) => [m.model_id, modelName(m)]);
   if (one && !shownModels.some((m) => m.model_id === one.data.model_id)) {
-    modelOptions.push([one.data.model_id, one.data.model_name]);  // selected, no requests in range
+    modelOptions.push([one.data.model_id, modelName(one.data)]);  // selected, no requests in range
   }
   fillSelect($("model"), modelOptions, view.model);
   for (const note of document.querySelectorAll(".unkeyed")) {
@@ -518,12 +523,12 @@ function renderCatalog([providers, models, one]) {
 
   const modelRows = shownModels.map((m) => ({...m, sums: modelTotals(m)}));
   renderTable($("models-table"), [
-    {label: "Model", value: (r) => r.model_name},
+    {label: "Model", value: (r) => modelName(r)},
     ...statsColumns((r) => r.sums),
     {label: "p95 latency", numeric: true, value: (r) => r.stats.p95_processing_time_ms,
      format: (r) => ms(r.stats.p95_processing_time_ms)},
     ...tokenColumns((r) => r.sums),
-    {label: "Provider", value: (r) => r.provider.name},
+    {label: "Provider", value: (r) => r.provider.name ?? "—"},
   ], modelRows, {
     selected: modelRows.find((r) => String(r.model_id) === view.model),
     pick: (r) => change({model: String(r.model_id) === view.model ? "" : String(r.model_id)}),
