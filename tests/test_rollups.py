@@ -211,6 +211,24 @@ class RollupMachine(RuleBasedStateMachine):
             if not (repeat and removed):
                 break
 
+    @rule(probe=st.data(), at=horizon_instants())
+    @then_check_a_range
+    def gateway_ttl_cleanup(self, at):
+        """The gateway's own TTL job deletes the rows older than its TTL (here: a whole
+        number of days that ends at or before `at`): rolled up or not, their statistics
+        stay (migration 0019), and the raw horizon moves past them."""
+        now = self.conn.execute("SELECT now() AS t").fetchone()["t"]
+        days = -(-(now - at) // timedelta(days=1))  # ceil: the cutoff lies at or before `at`
+        rollups.set_source_ttl(self.conn, days)
+        try:
+            gone = self.conn.execute(
+                f"DELETE FROM chat_completion_requests WHERE created_at < now() - make_interval(days => %s)"
+                f" RETURNING id, {', '.join(rc.COLUMNS)}", (days,)).fetchall()
+        finally:
+            rollups.set_source_ttl(self.conn, 0)
+        self.retained += gone
+        self.seen["ttl deletes"] += bool(gone)
+
     # -- reads ----------------------------------------------------------------------
 
     def _model(self, choice):
