@@ -16,7 +16,7 @@ CREATE OR REPLACE FUNCTION chat_model_stats(
 RETURNS SETOF model_stats
 LANGUAGE sql STABLE AS $$
     SELECT coalesce(m.id, t.model_id), m.model_id, m.model_name, m.provider_model_id,
-           p.id, p.name, p.slug,
+           m.provider_id, m.provider_name, m.provider_slug,
            coalesce(t.total_requests, 0),
            coalesce(t.completed_requests, 0),
            coalesce(t.failed_requests, 0),
@@ -27,7 +27,12 @@ LANGUAGE sql STABLE AS $$
            round(t.processing_time_ms_sum::numeric / nullif(t.total_requests, 0), 2),
            coalesce(t.total_cost_usd, 0),
            t.p50_processing_time_ms, t.p95_processing_time_ms, t.p99_processing_time_ms
-      FROM (models m LEFT JOIN providers p ON p.id = m.provider_id)
+      FROM (SELECT m.id, m.model_id, m.model_name, m.provider_model_id, p.id AS provider_id,
+                   p.name AS provider_name, p.slug AS provider_slug
+              FROM models m
+              LEFT JOIN providers p ON p.id = m.provider_id
+             WHERE (p_provider_id IS NULL OR m.provider_id = p_provider_id)
+               AND (p_model_id IS NULL OR m.id = p_model_id)) m  -- the catalog rows asked for
       FULL JOIN chat_request_stats(
                     p_start, p_end,
                     CASE WHEN p_model_id IS NOT NULL THEN ARRAY[p_model_id]
@@ -35,8 +40,6 @@ LANGUAGE sql STABLE AS $$
                              ARRAY(SELECT id FROM models WHERE provider_id = p_provider_id) END
                 ) t ON t.model_id = m.id
      WHERE coalesce(m.id, t.model_id) IS NOT NULL  -- requests without a model: not a model's
-       AND (p_provider_id IS NULL OR m.provider_id = p_provider_id)
-       AND (p_model_id IS NULL OR coalesce(m.id, t.model_id) = p_model_id)
        AND (p_model_id IS NOT NULL OR t.total_requests > 0)
      ORDER BY 8 DESC, 1
 $$;
@@ -52,18 +55,15 @@ RETURNS TABLE (
     models_with_requests bigint,
     total_requests bigint)
 LANGUAGE sql STABLE AS $$
-    WITH t AS MATERIALIZED (SELECT * FROM chat_request_stats(p_start_date, p_end_date, NULL, false)),
-    attributed AS MATERIALIZED (
-        SELECT p.id, p.name, p.slug, t.total_requests
-          FROM t
-          JOIN models m ON m.id = t.model_id
-          JOIN providers p ON p.id = m.provider_id)
-    SELECT u.n, s.*
-      FROM (SELECT (SELECT coalesce(sum(t.total_requests), 0) FROM t)::bigint
-                   - (SELECT coalesce(sum(a.total_requests), 0) FROM attributed a)::bigint AS n) u
-      LEFT JOIN (SELECT a.id, a.name, a.slug, count(*), sum(a.total_requests)::bigint AS total_requests
-                   FROM attributed a
-                  GROUP BY a.id, a.name, a.slug) s ON true
+    WITH g AS MATERIALIZED (  -- per provider, and (id NULL) the requests of no known provider
+        SELECT p.id, p.name, p.slug, count(*) AS models_with_requests, sum(t.total_requests)::bigint AS total_requests
+          FROM chat_request_stats(p_start_date, p_end_date, NULL, false) t
+          LEFT JOIN models m ON m.id = t.model_id
+          LEFT JOIN providers p ON p.id = m.provider_id
+         GROUP BY p.id)
+    SELECT coalesce((SELECT g.total_requests FROM g WHERE g.id IS NULL), 0), s.*
+      FROM (SELECT 1) one
+      LEFT JOIN (SELECT * FROM g WHERE g.id IS NOT NULL) s ON true
      ORDER BY s.total_requests DESC, s.id
 $$;
 

@@ -40,19 +40,15 @@ _TOTALS = """
 # unattributed count (requests of no known provider: without a model, or of a model that
 # left the catalog or has none); one row of NULLs (but the count) when no provider has any.
 _PROVIDERS_FALLBACK = f"""
-    WITH t AS ({_TOTALS}),
-    attributed AS (SELECT p.id AS provider_id, p.name, p.slug, t.total_requests
-                     FROM t
-                     JOIN models m ON m.id = t.model_id
-                     JOIN providers p ON p.id = m.provider_id)
-    SELECT u.unattributed_requests, s.*
-      FROM (SELECT (SELECT coalesce(sum(total_requests), 0) FROM t)::bigint
-                   - (SELECT coalesce(sum(total_requests), 0) FROM attributed)::bigint AS unattributed_requests) u
-      LEFT JOIN (SELECT a.provider_id, a.name, a.slug,
-                        count(*) AS models_with_requests,
-                        sum(a.total_requests)::bigint AS total_requests
-                   FROM attributed a
-                  GROUP BY a.provider_id, a.name, a.slug) s ON true
+    WITH g AS (SELECT p.id AS provider_id, p.name, p.slug, count(*) AS models_with_requests,
+                      sum(t.total_requests)::bigint AS total_requests
+                 FROM ({_TOTALS}) t
+                 LEFT JOIN models m ON m.id = t.model_id
+                 LEFT JOIN providers p ON p.id = m.provider_id
+                GROUP BY p.id)
+    SELECT coalesce((SELECT g.total_requests FROM g WHERE g.provider_id IS NULL), 0) AS unattributed_requests, s.*
+      FROM (SELECT 1) one
+      LEFT JOIN (SELECT * FROM g WHERE g.provider_id IS NOT NULL) s ON true
      ORDER BY s.total_requests DESC, s.provider_id
 """
 
