@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 os.environ["CHATSTATS_SOURCE_TTL_DAYS"] = "0"
 
 from webapp import auth, cli, create_app, db, embedded, migrate, refresher, rollups, seed  # noqa: E402
-from webapp.dsn import with_database  # noqa: E402
+from webapp.dsn import with_database, with_user  # noqa: E402
 from webapp.queries import keys  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # the checkout: tests run from it
@@ -187,6 +187,11 @@ def shutdown(app):
 def openapi_path(rule):
     """The OpenAPI path of a Flask rule: /models/<model_id> is /models/{model_id}."""
     return re.sub(r"<(?:[^<>:]+:)?([^<>]+)>", r"{\1}", rule)
+
+
+def connect_as(url, role):
+    """An autocommit connection to url's database as `role` (the embedded server trusts it)."""
+    return psycopg.connect(with_user(url, role), autocommit=True, row_factory=dict_row)
 
 
 def make_key(conn, name):

@@ -86,6 +86,17 @@ def insert(conn, rows):
     return [r["id"] if isinstance(r, dict) else r[0] for r in cur.fetchall()]
 
 
+def random_requests(rng, model_ids, end, oldest_days, newest_days, count):
+    """count requests at random instants between oldest_days and newest_days before end,
+    of a few models (and none), keys and users."""
+    return [{"model_id": rng.choice([*model_ids, None]), "input_tokens": rng.randrange(1, 5000),
+             "output_tokens": rng.randrange(0, 2000), "processing_time_ms": rng.randrange(1, 30_000),
+             "status": rng.choice(STATUSES), "cost_usd": None,
+             "created_at": end - timedelta(days=rng.uniform(newest_days, oldest_days)),
+             "api_key_id": rng.choice([None, 1, 2, 3]), "user_id": rng.choice([None, *range(1, 13)])}
+            for _ in range(count)]
+
+
 def make_catalog(conn, providers=2, models=3):
     """Providers and models for generated requests; return (provider ids, model ids)."""
     provider_ids = [conn.execute("INSERT INTO providers (name, slug) VALUES (%s, %s) RETURNING id",

@@ -8,9 +8,9 @@ from psycopg.rows import dict_row
 
 from webapp import migrate, seed
 from webapp.db import API_ROLE
-from webapp.dsn import with_database, with_user
+from webapp.dsn import with_database
 
-from conftest import roll_back_through
+from conftest import connect_as, roll_back_through
 
 OUTSIDER = "chatstats_test_outsider"
 
@@ -36,9 +36,6 @@ FORBIDDEN = [
     "SET ROLE postgres",
 ]
 
-
-def connect_as(url, role):
-    return psycopg.connect(with_user(url, role), autocommit=True, row_factory=dict_row)
 
 
 @pytest.fixture

@@ -25,12 +25,7 @@ HORIZONS = [(5, 3, 3, 4), (20, 10, 30, 12), (20, 10, 15, 25), (3, 2, 2, None)]
 def history(conn, anchor, rng, count=1500, days=45):
     """count requests over the `days` days before anchor, of a few users, keys and models."""
     _, model_ids = rc.make_catalog(conn, providers=2, models=4)
-    rows = [{"model_id": rng.choice([*model_ids, None]), "input_tokens": rng.randrange(1, 5000),
-             "output_tokens": rng.randrange(0, 2000), "processing_time_ms": rng.randrange(1, 30_000),
-             "status": rng.choice(rc.STATUSES), "cost_usd": None,
-             "created_at": anchor - timedelta(seconds=rng.uniform(0, days * 86400)),
-             "api_key_id": rng.choice([None, 1, 2, 3]), "user_id": rng.choice([None, *range(1, 13)])}
-            for _ in range(count)]
+    rows = rc.random_requests(rng, model_ids, anchor, days, 0, count)
     rc.insert(conn, rows)
     return rc.fetch_rows(conn)
 

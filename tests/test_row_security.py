@@ -6,7 +6,7 @@ import pytest
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from conftest import run_cli
+from conftest import connect_as, run_cli
 from webapp import cli, migrate, rollups, seed
 from webapp.db import API_ROLE, ROLLUP_ROLE
 from webapp.dsn import with_user
@@ -24,9 +24,6 @@ def hidden(make_database):
         owner.execute("ALTER TABLE chat_completion_requests ENABLE ROW LEVEL SECURITY")
         yield url, owner
 
-
-def connect_as(url, role):
-    return psycopg.connect(with_user(url, role), autocommit=True, row_factory=dict_row)
 
 
 def test_a_refresh_that_cannot_see_the_rows_stops_and_says_why(hidden):

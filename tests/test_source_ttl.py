@@ -26,21 +26,12 @@ def no_ttl_afterwards(conn):
     rollups.set_source_ttl(conn, 0)
 
 
-def requests_between(rng, model_ids, now, oldest_days, newest_days, count):
-    return [{"model_id": rng.choice([*model_ids, None]), "input_tokens": rng.randrange(0, 3000),
-             "output_tokens": rng.randrange(0, 900), "processing_time_ms": rng.randrange(1, 20_000),
-             "status": rng.choice(rc.STATUSES), "cost_usd": None,
-             "created_at": now - timedelta(days=rng.uniform(newest_days, oldest_days)),
-             "api_key_id": rng.choice([None, 1, 2]), "user_id": rng.choice([None, *range(1, 8)])}
-            for _ in range(count)]
-
-
 def rolled_up_history(conn, seed, count):
     """count requests over the last 120 days, rolled up: (rng, model ids, now)."""
     rng = random.Random(seed)
     _, model_ids = rc.make_catalog(conn)
     now = conn.execute("SELECT now() AS t").fetchone()["t"]
-    rc.insert(conn, requests_between(rng, model_ids, now, 120, 0, count))
+    rc.insert(conn, rc.random_requests(rng, model_ids, now, 120, 0, count))
     rollups.catch_up(conn)
     return rng, model_ids, now
 
@@ -50,7 +41,7 @@ def test_the_sources_ttl_keeps_the_statistics_and_newer_deletes_subtract(conn):
     rng, model_ids, now = rolled_up_history(conn, 90, 1500)
     assert rollups.set_source_ttl(conn, TTL_DAYS) and not rollups.set_source_ttl(conn, TTL_DAYS)
     # Old rows written after the refresh: the cleanup deletes them before any refresh saw them.
-    rc.insert(conn, requests_between(rng, model_ids, now, 110, 95, 40))
+    rc.insert(conn, rc.random_requests(rng, model_ids, now, 110, 95, 40))
     written = rc.fetch_rows(conn)
 
     assert conn.execute(CLEANUP, (TTL_DAYS,)).rowcount > 40
