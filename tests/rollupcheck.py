@@ -28,7 +28,13 @@ from hypothesis import strategies as st
 
 from webapp import rollups
 
-STATUSES = ("completed", "failed", "partial")
+STATUSES = ("completed", "failed", "partial")  # counted by name; any other status as other
+
+
+def status_index(status):
+    """Where a request of this status counts: completed, failed, partial, other."""
+    return STATUSES.index(status) if status in STATUSES else 3
+
 # Buckets of every level are aligned to this origin (see chat_rollup_bucket()).
 ORIGIN = datetime(2000, 1, 1, tzinfo=timezone.utc)
 # Generated data lives in [SPAN_START, SPAN_END): a few days around BASE, a bucket boundary
@@ -271,20 +277,26 @@ def within_error(reported, exact):
 
 @dataclass
 class Totals:
-    counts: list = field(default_factory=lambda: [0, 0, 0])  # completed, failed, partial
+    """A group's statistics as the gateway's rows define them: NULL tokens count as 0, a
+    NULL latency is left out of the latency statistics and counted (untimed)."""
+    counts: list = field(default_factory=lambda: [0, 0, 0, 0])  # completed, failed, partial, other
+    untimed: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    processing_time_ms: int = 0
+    processing_time_ms: Decimal = Decimal(0)
     cost_usd: Decimal = Decimal(0)
     times: list = field(default_factory=list)
 
     def add(self, r):
-        self.counts[STATUSES.index(r["status"])] += 1
-        self.input_tokens += r["input_tokens"]
-        self.output_tokens += r["output_tokens"]
-        self.processing_time_ms += r["processing_time_ms"]
+        self.counts[status_index(r["status"])] += 1
+        self.input_tokens += r["input_tokens"] or 0
+        self.output_tokens += r["output_tokens"] or 0
         self.cost_usd += r["cost_usd"] or 0
-        self.times.append(r["processing_time_ms"])
+        if r["processing_time_ms"] is None:
+            self.untimed += 1
+        else:
+            self.processing_time_ms += r["processing_time_ms"]
+            self.times.append(r["processing_time_ms"])
         return self
 
     @property
@@ -292,11 +304,11 @@ class Totals:
         return sum(self.counts)
 
     def sums(self):
-        return (self.requests, *self.counts, self.input_tokens, self.output_tokens,
+        return (self.requests, *self.counts, self.untimed, self.input_tokens, self.output_tokens,
                 self.processing_time_ms, self.cost_usd)
 
     def percentiles(self):
-        return tuple(exact_percentile(self.times, q) for q in QUANTILES)
+        return tuple(exact_percentile(self.times, q) if self.times else None for q in QUANTILES)
 
 
 def python_stats(rows, start=None, end=None, model_id=None):
@@ -313,7 +325,8 @@ def latency_buckets(conn, times):
     """{processing time: its histogram bucket} as chat_latency_bucket() files it (its
     error is checked on its own by test_rollups.test_latency_buckets_and_values)."""
     return {r["ms"]: r["b"] for r in conn.execute(
-        "SELECT ms, chat_latency_bucket(ms) AS b FROM unnest(%s::integer[]) ms", (sorted(set(times)),))}
+        "SELECT ms, chat_latency_bucket(ms) AS b FROM unnest(%s::numeric[]) ms",
+        (sorted({t for t in times if t is not None}),))}
 
 
 def decode_histogram(sh, main, over):
@@ -341,7 +354,7 @@ def stored_rollups(conn, sh):
     for r in conn.cursor(binary=True).execute(  # binary: the vectors load much faster
             """SELECT level, dim, isfinite(bucket) AS finite, bucket = '-infinity' AS all_time,
                       CASE WHEN isfinite(bucket) THEN bucket END AS bucket, id, completed, failed,
-                      partial, input_tokens, output_tokens, processing_time_ms, cost_usd,
+                      partial, other, untimed, input_tokens, output_tokens, processing_time_ms, cost_usd,
                       latency::real[] AS main, latency_over::real[] AS over,
                       latency_hi::real[] AS main_hi, latency_over_hi::real[] AS over_hi,
                       -- the models' all-time rows keep the percentiles of their histogram
@@ -362,12 +375,12 @@ def stored_rollups(conn, sh):
         histogram = decode_histogram(sh, exact(r["main"], r["main_hi"]), exact(r["over"], r["over_hi"]))
         assert all(n > 0 for n in histogram.values()), f"a negative histogram count: {r}"
         key = (r["level"], r["dim"], r["bucket"], r["id"])
-        sums = (r["completed"], r["failed"], r["partial"], r["input_tokens"], r["output_tokens"],
-                r["processing_time_ms"], r["cost_usd"])
-        if sum(sums[:3]) == 0:
-            assert sums[3:] == (0, 0, 0, 0) and not histogram, f"an empty row with sums: {r}"
+        sums = (r["completed"], r["failed"], r["partial"], r["other"], r["untimed"], r["input_tokens"],
+                r["output_tokens"], r["processing_time_ms"], r["cost_usd"])
+        if sum(sums[:4]) == 0:
+            assert sums[4:] == (0, 0, 0, 0, 0) and not histogram, f"an empty row with sums: {r}"
             continue
-        assert sum(histogram.values()) == sum(sums[:3]), f"histogram total != requests: {r}"
+        assert sum(histogram.values()) == sum(sums[:4]) - r["untimed"], f"histogram total != timed requests: {r}"
         stored[key] = (*sums, histogram)
     return stored
 
@@ -392,18 +405,21 @@ def expected_rollups(conn, sh, rows, st_):
     """What the store must hold for these rows (those below the watermark and those
     retention removed): in every dimension, the buckets kept()."""
     buckets = latency_buckets(conn, [r["processing_time_ms"] for r in rows])
-    acc = defaultdict(lambda: [0, 0, 0, 0, 0, 0, Decimal(0), Counter()])
+    acc = defaultdict(lambda: [0, 0, 0, 0, 0, 0, 0, 0, Decimal(0), Counter()])
     for r, level, (dim, id_of) in itertools.product(rows, range(1, sh.top + 1), DIMENSIONS.items()):
         bucket = sh.floor(level, r["created_at"])
         if kept(sh, st_, dim, level, bucket):
             a = acc[(level, dim, bucket, id_of(r))]
-            a[STATUSES.index(r["status"])] += 1
-            a[3] += r["input_tokens"]
-            a[4] += r["output_tokens"]
-            a[5] += r["processing_time_ms"]
-            a[6] += r["cost_usd"] or 0
-            a[7][buckets[r["processing_time_ms"]]] += 1
-    return {key: (*a[:7], dict(a[7])) for key, a in acc.items()}
+            a[status_index(r["status"])] += 1
+            a[5] += r["input_tokens"] or 0
+            a[6] += r["output_tokens"] or 0
+            a[8] += r["cost_usd"] or 0
+            if r["processing_time_ms"] is None:
+                a[4] += 1
+            else:
+                a[7] += r["processing_time_ms"]
+                a[9][buckets[r["processing_time_ms"]]] += 1
+    return {key: (*a[:9], dict(a[9])) for key, a in acc.items()}
 
 
 def check_store(conn, sh, retained=()):
@@ -479,12 +495,12 @@ def check_breakdown(conn, sh, rows, by, start, end):
 
 
 def python_groups(rows, column, start, end):
-    """{group id (0: none): (completed, failed, partial, input tokens)} of the rows in [start, end)."""
-    found = defaultdict(lambda: [0, 0, 0, 0])
+    """{group id (0: none): (completed, failed, partial, other, input tokens)} of the rows in [start, end)."""
+    found = defaultdict(lambda: [0, 0, 0, 0, 0])
     for r in in_range(rows, start, end):
         g = found[r[column] or 0]
-        g[STATUSES.index(r["status"])] += 1
-        g[3] += r["input_tokens"]
+        g[status_index(r["status"])] += 1
+        g[4] += r["input_tokens"] or 0
     return {k: tuple(v) for k, v in found.items()}
 
 
@@ -492,11 +508,12 @@ def sql_groups(conn, by, start, end):
     """The breakdown's groups (those of no request left out: pieces that cancel out list
     them, with zeros)."""
     return {(r["group_id"] or 0): (r["completed_requests"], r["failed_requests"], r["partial_requests"],
-                                   r["total_input_tokens"])
+                                   r["other_requests"], r["total_input_tokens"])
             for r in conn.execute("SELECT kind, group_id, completed_requests, failed_requests, partial_requests,"
-                                  " total_input_tokens FROM chat_request_breakdown(%s, %s, %s, 1000)",
-                                  (start, end, by))
-            if r["kind"] == "group" and r["completed_requests"] + r["failed_requests"] + r["partial_requests"]}
+                                  " other_requests, total_input_tokens"
+                                  " FROM chat_request_breakdown(%s, %s, %s, 1000)", (start, end, by))
+            if r["kind"] == "group"
+            and r["completed_requests"] + r["failed_requests"] + r["partial_requests"] + r["other_requests"]}
 
 
 # -- statistics -----------------------------------------------------------------
@@ -513,8 +530,8 @@ def sql_stats(conn, start=None, end=None, model_id=None, source="rollup"):
 
 def sql_sums(row):
     return (row["total_requests"], row["completed_requests"], row["failed_requests"],
-            row["partial_requests"], row["total_input_tokens"], row["total_output_tokens"],
-            row["processing_time_ms_sum"], row["total_cost_usd"])
+            row["partial_requests"], row["other_requests"], row["untimed_requests"], row["total_input_tokens"],
+            row["total_output_tokens"], row["processing_time_ms_sum"], row["total_cost_usd"])
 
 
 def sql_percentiles(row):
@@ -530,7 +547,7 @@ def compare_stats(actual, expected, what, exact_percentiles=False):
         row = actual[model]
         assert sql_sums(row) == totals.sums(), f"{what}, model {model}: {sql_sums(row)} != {totals.sums()}"
         for q, reported, exact in zip(QUANTILES, sql_percentiles(row), totals.percentiles()):
-            ok = reported == exact if exact_percentiles else within_error(reported, exact)
+            ok = reported == exact if exact_percentiles or exact is None else within_error(reported, exact)
             assert ok, f"{what}, model {model}: p{q} {reported} vs exact {exact}"
 
 
@@ -607,10 +624,10 @@ def public_model_row(model_id, totals):
     totals = totals or Totals()
     return {"model_id": model_id, "total_requests": totals.requests,
             "completed_requests": totals.counts[0], "failed_requests": totals.counts[1],
-            "partial_requests": totals.counts[2], "total_input_tokens": totals.input_tokens,
-            "total_output_tokens": totals.output_tokens,
+            "partial_requests": totals.counts[2], "other_requests": totals.counts[3],
+            "total_input_tokens": totals.input_tokens, "total_output_tokens": totals.output_tokens,
             "total_tokens": totals.input_tokens + totals.output_tokens,
-            "avg_processing_time_ms": half_up_mean(totals.processing_time_ms, totals.requests),
+            "avg_processing_time_ms": half_up_mean(totals.processing_time_ms, totals.requests - totals.untimed),
             "total_cost_usd": totals.cost_usd}
 
 
@@ -632,7 +649,8 @@ def check_public_functions(conn, start, end, expected, providers_of):
             totals = expected[r["model_id"]]
             for q, exact in zip(QUANTILES, totals.percentiles()):
                 reported = r[f"p{int(q * 100)}_processing_time_ms"]
-                assert within_error(reported, exact), (what, r["model_id"], q, reported, exact)
+                assert reported == exact if exact is None else within_error(reported, exact), \
+                    (what, r["model_id"], q, reported, exact)
 
     busy = [m for m in expected if m is not None and expected[m].requests]
     check_models(conn.execute("SELECT * FROM get_models_with_requests(%(start)s, %(end)s)", args).fetchall(),

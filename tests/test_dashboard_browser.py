@@ -222,7 +222,7 @@ def test_time_series_and_top_tables_equal_the_api(page, live):
     assert 168 <= len(points) <= 169
     starts = [p["bucket_start"][:19] for p in points]
     requests = _chart(driver, "chart-requests")
-    assert [name for name, _, _ in requests] == ["completed", "partial", "failed"]
+    assert [name for name, _, _ in requests] == ["completed", "partial", "failed", "other"]
     for name, x, y in requests:
         assert x == starts and y == [p[f"{name}_requests"] for p in points]
     assert [y for _, _, y in _chart(driver, "chart-tokens")] == [

@@ -173,6 +173,7 @@ def model_item(model, rows):
         "stats": {
             "total_requests": len(mine),
             **{f"{s}_requests": sum(r["status"] == s for r in mine) for s in STATUSES},
+            "other_requests": sum(r["status"] not in STATUSES for r in mine),
             "total_input_tokens": inputs, "total_output_tokens": outputs,
             "total_tokens": inputs + outputs,
             "avg_processing_time_ms": half_up_mean([r["processing_time_ms"] for r in mine]),

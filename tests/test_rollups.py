@@ -289,8 +289,9 @@ class RollupMachine(RuleBasedStateMachine):
         for item in body["data"]:
             totals, stats = expected[item["model_id"]], item["stats"]
             assert (stats["total_requests"], stats["completed_requests"], stats["failed_requests"],
-                    stats["partial_requests"], stats["total_input_tokens"], stats["total_output_tokens"],
-                    Decimal(stats["total_cost_usd"])) == totals.sums()[:6] + (totals.cost_usd,)
+                    stats["partial_requests"], stats["other_requests"], stats["total_input_tokens"],
+                    stats["total_output_tokens"], Decimal(stats["total_cost_usd"])) \
+                == (totals.requests, *totals.counts, totals.input_tokens, totals.output_tokens, totals.cost_usd)
             for q, exact in zip(rc.QUANTILES, totals.percentiles()):
                 assert rc.within_error(stats[f"p{int(q * 100)}_processing_time_ms"], exact)
         meta = body["metadata"]

@@ -17,7 +17,7 @@ blp = Blueprint("analytics", __name__, url_prefix="/api/monitoring/chat-requests
 _FILTERS = ("provider_id", "model_id", "api_key_id", "user_id", "status")
 
 _STATS_EXAMPLE = {"total_requests": 1520, "completed_requests": 1450, "failed_requests": 48,
-                  "partial_requests": 22, "total_input_tokens": 890112, "total_output_tokens": 431908,
+                  "partial_requests": 22, "other_requests": 0, "total_input_tokens": 890112, "total_output_tokens": 431908,
                   "total_tokens": 1322020, "avg_processing_time_ms": 3310.73, "total_cost_usd": "4.031270",
                   "p50_processing_time_ms": 2369.96, "p95_processing_time_ms": 9530.69,
                   "p99_processing_time_ms": 14668.93}
@@ -25,7 +25,7 @@ _TIMESERIES_EXAMPLE = {
     "success": True,
     "data": [{"bucket_start": "2026-11-23T00:00:00+05:45", **_STATS_EXAMPLE},
              {"bucket_start": "2026-11-23T01:00:00+05:45", **_STATS_EXAMPLE, "total_requests": 0,
-              "completed_requests": 0, "failed_requests": 0, "partial_requests": 0,
+              "completed_requests": 0, "failed_requests": 0, "partial_requests": 0, "other_requests": 0,
               "total_input_tokens": 0, "total_output_tokens": 0, "total_tokens": 0,
               "avg_processing_time_ms": None, "total_cost_usd": "0.000000",
               "p50_processing_time_ms": None, "p95_processing_time_ms": None,

@@ -226,11 +226,15 @@ class ModelStats(Schema):
     completed_requests = fields.Integer()
     failed_requests = fields.Integer()
     partial_requests = fields.Integer()
+    other_requests = fields.Integer(metadata={
+        "description": "Requests of any other status (the gateway's default is 'pending'); counted in "
+                       "total_requests, as the three above."})
     total_input_tokens = fields.Integer()
     total_output_tokens = fields.Integer()
     total_tokens = fields.Integer()
     avg_processing_time_ms = fields.Float(allow_none=True, metadata={
-        "description": "Mean over all counted requests, 2 decimals; null without requests."})
+        "description": "Mean over the requests with a processing time (the gateway may leave it NULL), "
+                       "2 decimals; null without such requests."})
     total_cost_usd = fields.Decimal(as_string=True, places=6, metadata={**_DECIMAL_STRING,
         "description": "Exact sum of the known costs, as a decimal string.", "example": "12.345678"})
     p50_processing_time_ms = fields.Float(allow_none=True, metadata={

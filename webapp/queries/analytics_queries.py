@@ -116,13 +116,13 @@ _LAG_COLUMNS = ("rollup_lag_rows", "rollup_lag_seconds", "replica_lag_seconds")
 
 # A chat_request_group row g with a model's statistics (as chat_model_stats has them).
 GROUP_STATS = """
-    g.kind, g.group_id, g.completed_requests, g.failed_requests, g.partial_requests,
+    g.kind, g.group_id, g.completed_requests, g.failed_requests, g.partial_requests, g.other_requests,
     g.total_input_tokens, g.total_output_tokens, g.total_cost_usd, g.p50_processing_time_ms,
     g.p95_processing_time_ms, g.p99_processing_time_ms,
-    g.completed_requests + g.failed_requests + g.partial_requests AS total_requests,
+    g.completed_requests + g.failed_requests + g.partial_requests + g.other_requests AS total_requests,
     g.total_input_tokens + g.total_output_tokens AS total_tokens,
-    round(g.processing_time_ms_sum::numeric
-          / nullif(g.completed_requests + g.failed_requests + g.partial_requests, 0), 2)
+    round(g.processing_time_ms_sum / nullif(g.completed_requests + g.failed_requests + g.partial_requests
+                                            + g.other_requests - g.untimed_requests, 0), 2)
         AS avg_processing_time_ms"""
 
 

@@ -12,16 +12,20 @@ from .replication import REPLICA_LAG_SECONDS
 
 RPC = "rpc"
 
-# Per-model totals over [start, end), the same aggregation as chat_request_stats_raw().
+# Per-model totals over [start, end), the same aggregation as chat_request_stats_raw() (its
+# source's mapping included: NULL tokens 0, NULL latencies left out and counted, any other
+# status under other), over the table itself: the source view may be missing as well.
 _TOTALS = """
     SELECT r.model_id,
            count(*) AS total_requests,
            count(*) FILTER (WHERE r.status = 'completed') AS completed_requests,
            count(*) FILTER (WHERE r.status = 'failed') AS failed_requests,
            count(*) FILTER (WHERE r.status = 'partial') AS partial_requests,
-           sum(r.input_tokens)::bigint AS total_input_tokens,
-           sum(r.output_tokens)::bigint AS total_output_tokens,
-           sum(r.processing_time_ms)::bigint AS processing_time_ms_sum,
+           count(*) FILTER (WHERE r.status NOT IN ('completed', 'failed', 'partial')) AS other_requests,
+           count(*) FILTER (WHERE r.processing_time_ms IS NULL) AS untimed_requests,
+           coalesce(sum(r.input_tokens), 0)::bigint AS total_input_tokens,
+           coalesce(sum(r.output_tokens), 0)::bigint AS total_output_tokens,
+           coalesce(sum(r.processing_time_ms), 0)::numeric AS processing_time_ms_sum,
            round(coalesce(sum(r.cost_usd), 0), 6) AS total_cost_usd,
            percentile_disc(0.5) WITHIN GROUP (ORDER BY r.processing_time_ms)
                FILTER (WHERE %(latency)s) AS p50_processing_time_ms,
@@ -60,10 +64,11 @@ _MODELS_FALLBACK = f"""
            coalesce(t.completed_requests, 0) AS completed_requests,
            coalesce(t.failed_requests, 0) AS failed_requests,
            coalesce(t.partial_requests, 0) AS partial_requests,
+           coalesce(t.other_requests, 0) AS other_requests,
            coalesce(t.total_input_tokens, 0) AS total_input_tokens,
            coalesce(t.total_output_tokens, 0) AS total_output_tokens,
            coalesce(t.total_input_tokens + t.total_output_tokens, 0) AS total_tokens,
-           round(t.processing_time_ms_sum::numeric / nullif(t.total_requests, 0), 2)
+           round(t.processing_time_ms_sum / nullif(t.total_requests - t.untimed_requests, 0), 2)
                AS avg_processing_time_ms,
            coalesce(t.total_cost_usd, 0) AS total_cost_usd,
            t.p50_processing_time_ms, t.p95_processing_time_ms, t.p99_processing_time_ms
@@ -152,6 +157,7 @@ _MODEL_JSON = """
         'stats', json_build_object(
             'total_requests', q.total_requests, 'completed_requests', q.completed_requests,
             'failed_requests', q.failed_requests, 'partial_requests', q.partial_requests,
+            'other_requests', q.other_requests,
             'total_input_tokens', q.total_input_tokens, 'total_output_tokens', q.total_output_tokens,
             'total_tokens', q.total_tokens, 'avg_processing_time_ms', q.avg_processing_time_ms,
             'total_cost_usd', round(q.total_cost_usd, 6)::text,

@@ -7,7 +7,7 @@ const API = "/api/monitoring/chat-requests";
 const KEY_STORE = "chatstats.apiKey";
 const RANGES = {"1h": 3600e3, "24h": 24 * 3600e3, "7d": 7 * 24 * 3600e3,
                 "30d": 30 * 24 * 3600e3, "90d": 90 * 24 * 3600e3};
-const STATUS_COLORS = {completed: "#2f7d32", partial: "#b26a00", failed: "#c62828"};
+const STATUS_COLORS = {completed: "#2f7d32", partial: "#b26a00", failed: "#c62828", other: "#757575"};
 // The finest bucket that keeps a series within MAX_BUCKETS points (the API allows 1,000).
 const BUCKETS = [["minute", 60e3], ["hour", 3600e3], ["day", 24 * 3600e3], ["week", 7 * 24 * 3600e3],
                  ["month", 31 * 24 * 3600e3]];
@@ -284,7 +284,7 @@ const bokeh = new Promise((resolve) => $("bokeh-api-js").addEventListener("load"
  *  y axis's tick format (numbro's) and how the hover shows a value. */
 const CHARTS = {
   requests: {bars: true, ticks: "0,0", show: integer.format,
-             series: ["completed", "partial", "failed"].map((s) => [s, `${s}_requests`, STATUS_COLORS[s]])},
+             series: ["completed", "partial", "failed", "other"].map((s) => [s, `${s}_requests`, STATUS_COLORS[s]])},
   tokens: {bars: true, ticks: "0.[0]a", show: integer.format,
            series: [["input", "total_input_tokens", "#0b57d0"], ["output", "total_output_tokens", "#7baaf7"]]},
   cost: {bars: true, ticks: "$0,0.[00]", show: (value) => usd.format(value),
