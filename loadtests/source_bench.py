@@ -54,7 +54,7 @@ def questions(now, rng):
     asked.append(("breakdown user 7d", "SELECT * FROM chat_request_breakdown(%s, %s, 'user', 10)", (start, end)))
     hours = [now - timedelta(hours=h) for h in range(48, -1, -1)]
     asked.append(("series 48 h", "SELECT * FROM chat_request_series(%s)", (hours,)))
-    asked.append(("stats all time", "SELECT * FROM chat_request_stats(NULL, NULL, NULL, true) ORDER BY 1", (None, None)))
+    asked.append(("stats all time", "SELECT * FROM chat_request_stats(%s, %s, NULL, true) ORDER BY 1", (None, None)))
     return asked
 
 

@@ -165,11 +165,11 @@ def timeseries(conn, bucket, zone, start, end, filters):
 def breakdown(conn, by, top, order, start, end, filters):
     """(the first `top` groups by `order`, then 'others' and 'total', lag)."""
     return _with_lag(conn, f"""
-        SELECT {GROUP_STATS}, coalesce(m.model_id, p.name) AS name
+        SELECT {GROUP_STATS}, coalesce(m.model_identifier, p.name) AS name
           FROM chat_request_breakdown(%(start)s, %(end)s, %(by)s, %(top)s, %(order)s,
                                       %(model_ids)s, %(api_key_id)s, %(user_id)s, %(status)s)
                WITH ORDINALITY g
-          LEFT JOIN models m ON %(by)s = 'model' AND m.id = g.group_id
+          LEFT JOIN chat_model_catalog() m ON %(by)s = 'model' AND m.id = g.group_id
           LEFT JOIN providers p ON %(by)s = 'provider' AND p.id = g.group_id
          ORDER BY g.ordinality""",
                      {"start": start, "end": end, "by": by, "top": top, "order": order,

@@ -22,19 +22,26 @@ _FROM = """
 # A request's tokens in all: computed, since the gateway's table has no total_tokens
 # column (the demo table's generated one holds the same), NULL counts taken as 0.
 _TOTAL_TOKENS = "(coalesce(r.input_tokens, 0) + coalesce(r.output_tokens, 0))"
+# Columns the gateway's tables may lack (its migrations create neither request_id nor
+# error_message, which its code writes; models.model_id is gone): read from the row's
+# JSON, NULL where absent. The identifier is chat_model_catalog()'s.
+_REQUEST_ID = "(to_jsonb(r) ->> 'request_id')"
+_ERROR_MESSAGE = "(to_jsonb(r) ->> 'error_message')"
+_MODEL_ID = "(to_jsonb(m) ->> 'model_id')"
+_MODEL_IDENTIFIER = f"coalesce({_MODEL_ID}, m.model_name)"
 
 # Each row as the API's JSON (schemas.RequestRow), built by PostgreSQL: for
 # 100,000-row pages that is about ten times faster than serializing in Python. The
 # model nests its provider, as gatewayz's rows do (PostgREST's embedding).
 _ROW_JSON = f"""
     json_build_object(
-        'id', r.id, 'request_id', r.request_id, 'model_id', r.model_id,
+        'id', r.id, 'request_id', {_REQUEST_ID}, 'model_id', r.model_id,
         'input_tokens', r.input_tokens, 'output_tokens', r.output_tokens,
         'total_tokens', {_TOTAL_TOKENS}, 'processing_time_ms', r.processing_time_ms,
-        'status', r.status, 'error_message', r.error_message, 'user_id', r.user_id,
+        'status', r.status, 'error_message', {_ERROR_MESSAGE}, 'user_id', r.user_id,
         'api_key_id', r.api_key_id, 'cost_usd', r.cost_usd::text, 'created_at', r.created_at,
         'models', CASE WHEN m.id IS NOT NULL THEN json_build_object(
-            'id', m.id, 'model_id', m.model_id, 'model_name', m.model_name,
+            'id', m.id, 'model_id', {_MODEL_ID}, 'model_name', m.model_name,
             'provider_model_id', m.provider_model_id, 'provider_id', m.provider_id,
             'providers', json_build_object('id', p.id, 'name', p.name, 'slug', p.slug)) END
     )::text
@@ -45,12 +52,12 @@ _ROW_JSON = f"""
 # model). The cost is the exact numeric as text; the time ISO 8601 in UTC, whatever
 # the session's TimeZone, always with microseconds.
 EXPORT_COLUMNS = {
-    "id": "r.id", "request_id": "r.request_id", "model_id": "r.model_id",
-    "model_identifier": "m.model_id", "model_name": "m.model_name",
+    "id": "r.id", "request_id": _REQUEST_ID, "model_id": "r.model_id",
+    "model_identifier": _MODEL_IDENTIFIER, "model_name": "m.model_name",
     "provider_id": "p.id", "provider_slug": "p.slug", "provider_name": "p.name",
     "input_tokens": "r.input_tokens", "output_tokens": "r.output_tokens",
     "total_tokens": _TOTAL_TOKENS, "processing_time_ms": "r.processing_time_ms",
-    "status": "r.status", "error_message": "r.error_message", "user_id": "r.user_id",
+    "status": "r.status", "error_message": _ERROR_MESSAGE, "user_id": "r.user_id",
     "api_key_id": "r.api_key_id", "cost_usd": "r.cost_usd::text",
     "created_at": """to_char(r.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
 }

@@ -56,9 +56,11 @@ _PROVIDERS_FALLBACK = f"""
      ORDER BY s.total_requests DESC, s.provider_id
 """
 
-# As chat_model_stats(): models that left the catalog too, under their id.
+# As chat_model_stats(): models that left the catalog too, under their id; the identifier
+# as chat_model_catalog() has it (model_name where the catalog has no model_id column).
 _MODELS_FALLBACK = f"""
-    SELECT coalesce(m.id, t.model_id) AS model_id, m.model_id AS model_identifier, m.model_name,
+    SELECT coalesce(m.id, t.model_id) AS model_id,
+           coalesce(to_jsonb(m) ->> 'model_id', m.model_name) AS model_identifier, m.model_name,
            m.provider_model_id, p.id AS provider_id, p.name AS provider_name, p.slug AS provider_slug,
            coalesce(t.total_requests, 0) AS total_requests,
            coalesce(t.completed_requests, 0) AS completed_requests,
