@@ -13,7 +13,7 @@ import argparse
 import random
 import statistics
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import psycopg
 from psycopg.rows import dict_row
@@ -73,6 +73,8 @@ def main():
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--until", default=None)
     args = parser.parse_args()
+    # one instant for both databases' histories (seeding takes a while)
+    args.until = args.until or datetime.now(timezone.utc).replace(second=0, microsecond=0)
     conns = {name: database(args.url, f"bench_{name[:4]}", name, args) for name in (BEFORE, AFTER)}
     now = conns[BEFORE].execute("SELECT max(created_at) AS t FROM chat_completion_requests").fetchone()["t"]
     rng = random.Random(3)

@@ -9,6 +9,9 @@ owner's own privileges are left out but in default privileges (whose point
 may be that PUBLIC has none), where the owner is <owner>: the lines do not
 depend on who migrated (the snapshot connects as the owner).
 """
+import subprocess
+from pathlib import Path
+
 import psycopg
 
 CATALOG = """
@@ -104,3 +107,15 @@ def snapshot(url):
     """The schema of the database at url, one line per object, sorted."""
     with psycopg.connect(url) as conn:
         return [row[0] for row in conn.execute(CATALOG)]
+
+
+def dump(url):
+    """The schema as pg_dump writes it (the embedded server's own pg_dump): every table,
+    type, function, trigger and grant in full, owners and yoyo's tables left out; the lines
+    that vary between runs (versions, the \\restrict key) dropped."""
+    from webapp import embedded
+    pg_dump = Path(embedded._wheel().__file__).parent / "pginstall" / "bin" / "pg_dump"
+    text = subprocess.run([str(pg_dump), "--schema-only", "--no-owner", "--exclude-table=_yoyo*",
+                           "--exclude-table=yoyo_lock", url], check=True, capture_output=True, text=True).stdout
+    return [line for line in text.splitlines()
+            if not line.startswith(("\\restrict ", "\\unrestrict ", "-- Dumped from", "-- Dumped by"))]
