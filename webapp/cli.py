@@ -33,9 +33,12 @@ class Settings(dict):
         return url
 
     def connect(self):
-        """The owner's connection (behind PgBouncer: without server-side prepared statements)."""
-        return psycopg.connect(self.database_url(), autocommit=True, row_factory=dict_row,
+        """The owner's connection (behind PgBouncer: without server-side prepared statements),
+        chatstats' schema on its path."""
+        conn = psycopg.connect(self.database_url(), autocommit=True, row_factory=dict_row,
                                **({"prepare_threshold": None} if self["PGBOUNCER"] else {}))
+        migrate.use_schema(conn)
+        return conn
 
 
 @click.group("db")
@@ -259,12 +262,12 @@ def bench_command(settings, shapes, reps, raw_reps, http_reps, backfill, ingest_
 
 class _Commands(click.Group):
     """Database errors end a command with one line (the server's message and hint), not a
-    traceback; so does a database that is not chatstats' (migrate.NotOurs)."""
+    traceback; so does a database that lacks what migrations cannot make (migrate.NotReady)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except migrate.NotOurs as error:
+        except migrate.NotReady as error:
             raise click.ClickException(str(error)) from None
         except psycopg.Error as error:
             diag = error.diag

@@ -36,6 +36,7 @@ def describe(conninfo):
     return f"database {params.get('dbname') or '(default)'} on {params.get('host') or 'localhost'}"
 
 
-def as_uri(conninfo, scheme):
-    """A URI with every parameter in its query, for tools that take only URIs (yoyo)."""
-    return f"{scheme}:///?{urlencode(conninfo_to_dict(conninfo))}"
+def as_uri(conninfo, scheme, **extra):
+    """A URI with every parameter in its query (and `extra` ones), for tools that take
+    only URIs (yoyo)."""
+    return f"{scheme}:///?{urlencode({**conninfo_to_dict(conninfo), **extra})}"

@@ -2,6 +2,12 @@
 
 The files live in the top-level migrations/, shipped as package data of webapp
 (webapp/migrations links to them), so an installed wheel reads its own copies.
+
+Two series (docs/attach-plan.md): the first (migrations/*.sql) makes the demo tables
+and everything of chatstats in schema public; the attach series (migrations/attach/)
+installs chatstats in a schema of its own (chatstats) beside a gateway's tables, which
+it finds in public. A database is attached when chatstats did not create its
+chat_completion_requests, or when schema chatstats holds yoyo's bookkeeping.
 """
 import functools
 
@@ -11,76 +17,108 @@ from yoyo import get_backend, read_migrations
 from . import dsn
 
 MIGRATIONS = "package:webapp:migrations"  # yoyo reads them through importlib.resources
+ATTACH_MIGRATIONS = "package:webapp:migrations/attach"
+SCHEMA = "chatstats"  # the attach series' schema
+ROLES = ("chatstats_api", "chatstats_rollup")
 # Backfilling rollups over tens of millions of rows takes a while: wait that long for the lock.
 LOCK_TIMEOUT_S = 1800
 
 
-def _backend(database_url):
-    return get_backend(dsn.as_uri(database_url, "postgresql+psycopg"))
+class NotReady(Exception):
+    """The database lacks something chatstats needs, which its migrations cannot make."""
 
 
-def _migrations():
-    return read_migrations(MIGRATIONS)
+def _attached(conn):
+    """Whether this database takes (or took) the attach series: chatstats holds its
+    bookkeeping in its own schema, or chat_completion_requests is not chatstats' (no
+    first-series bookkeeping records making it)."""
+    attached, requests, first = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, to_regclass('public.chat_completion_requests') IS NOT NULL,"
+        " to_regclass('public._yoyo_migration') IS NOT NULL", (f"{SCHEMA}._yoyo_migration",)).fetchone()
+    if attached:
+        return True
+    ours = first and conn.execute("SELECT EXISTS (SELECT FROM public._yoyo_migration WHERE migration_id = %s)",
+                                  (_migration_ids(MIGRATIONS)[0],)).fetchone()[0]
+    return requests and not ours
 
 
-class NotOurs(Exception):
-    """The database holds request tables that chatstats' migrations did not create."""
+def _attach_path(conn):
+    """The attach series' search path: its schema, the gateway's, pgvector's. Makes the
+    schema; raises NotReady without pgvector (which needs rights the owner may lack)."""
+    found = conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'").fetchone()
+    if found is None:
+        raise NotReady("pgvector is not installed in this database: run CREATE EXTENSION vector SCHEMA extensions "
+                       "(on Supabase: Database, Extensions, vector), then migrate again; nothing was changed")
+    vector_schema = found[0]
+    lacking = [role for role in ROLES if not conn.execute(
+        "SELECT coalesce(has_schema_privilege(r.oid, %s, 'USAGE'), false) FROM (SELECT NULL) one"
+        " LEFT JOIN pg_roles r ON r.rolname = %s", (vector_schema, role)).fetchone()[0]]
+    if lacking and not conn.execute("SELECT has_schema_privilege(%s, 'USAGE WITH GRANT OPTION')",
+                                    (vector_schema,)).fetchone()[0]:
+        raise NotReady(f"chatstats' roles need USAGE on schema {vector_schema} (pgvector's), which "
+                       f"{conn.info.user} may not grant: as that schema's owner, run "
+                       + "".join(f"CREATE ROLE {role} LOGIN; " for role in lacking
+                                 if not conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone())
+                       + f"GRANT USAGE ON SCHEMA {vector_schema} TO {', '.join(lacking)}; then migrate again; "
+                       "nothing was changed")
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    return ", ".join(dict.fromkeys([SCHEMA, "public", vector_schema]))
 
 
-def check_target(database_url):
-    """Refuse, before anything is written, a database whose chat_completion_requests
-    chatstats did not create (a gateway's own): its migrations would fail there after
-    leaving yoyo's tables behind."""
+def use_schema(conn):
+    """Put chatstats' schema first on this session's search path where the database is
+    attached (chatstats' roles have it there by their settings; the owner does not)."""
+    conn.execute("SELECT set_config('search_path', %s || ', ' || current_setting('search_path'), false)"
+                 " WHERE to_regnamespace(%s) IS NOT NULL", (SCHEMA, SCHEMA))
+
+
+def _series(database_url):
+    """(backend, migrations) of the series this database takes."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        requests, bookkeeping = conn.execute(
-            "SELECT to_regclass('chat_completion_requests') IS NOT NULL,"
-            " to_regclass('_yoyo_migration') IS NOT NULL").fetchone()
-        ours = bookkeeping and conn.execute(
-            "SELECT EXISTS (SELECT FROM _yoyo_migration WHERE migration_id = %s)",
-            (_migration_ids()[0],)).fetchone()[0]
-    if requests and not ours:
-        raise NotOurs(
-            "this database already has a chat_completion_requests table that chatstats did not create "
-            "(a gateway's own): chatstats cannot attach to it yet (docs/attach-plan.md); nothing was changed. "
-            "Point DATABASE_URL at an empty database.")
+        if not _attached(conn):
+            return get_backend(dsn.as_uri(database_url, "postgresql+psycopg")), read_migrations(MIGRATIONS)
+        path = _attach_path(conn)
+    uri = dsn.as_uri(database_url, "postgresql+psycopg", schema=path)  # yoyo sets it as the search path
+    return get_backend(uri), read_migrations(ATTACH_MIGRATIONS)
 
 
 def apply(database_url):
     """Apply pending migrations; return the ids applied. Safe to run concurrently.
-    Raises NotOurs for a gateway's own database (check_target)."""
-    check_target(database_url)
-    backend = _backend(database_url)
+    Raises NotReady where something the migrations need is missing."""
+    backend, migrations = _series(database_url)
     with backend.lock(timeout=LOCK_TIMEOUT_S):
-        todo = backend.to_apply(_migrations())
+        todo = backend.to_apply(migrations)
         backend.apply_migrations(todo)
     return [m.id for m in todo]
 
 
 def rollback(database_url, count):
     """Roll back the newest `count` applied migrations; return their ids."""
-    backend = _backend(database_url)
+    backend, migrations = _series(database_url)
     with backend.lock(timeout=LOCK_TIMEOUT_S):
-        todo = backend.to_rollback(_migrations())[:count]
+        todo = backend.to_rollback(migrations)[:count]
         backend.rollback_migrations(todo)
     return [m.id for m in todo]
 
 
 def applied_ids(database_url):
     """Ids of the applied migrations, oldest first."""
-    backend = _backend(database_url)
-    applied = backend.to_rollback(_migrations())
+    backend, migrations = _series(database_url)
+    applied = backend.to_rollback(migrations)
     return [m.id for m in reversed(applied)]
 
 
 def pending_ids(conn):
     """Ids not yet applied, read through an ordinary connection (cheap enough for /ready)."""
+    attached = conn.execute("SELECT to_regclass(%s) AS t", (f"{SCHEMA}._yoyo_migration",)).fetchone()["t"]
+    table = attached or conn.execute("SELECT to_regclass('_yoyo_migration') AS t").fetchone()["t"]
     applied = set()
-    if conn.execute("SELECT to_regclass('_yoyo_migration') AS t").fetchone()["t"]:
+    if table:
         applied = {row["migration_id"] for row in
-                   conn.execute("SELECT migration_id FROM _yoyo_migration").fetchall()}
-    return [mid for mid in _migration_ids() if mid not in applied]
+                   conn.execute(f"SELECT migration_id FROM {table}").fetchall()}
+    return [mid for mid in _migration_ids(ATTACH_MIGRATIONS if attached else MIGRATIONS) if mid not in applied]
 
 
 @functools.cache
-def _migration_ids():
-    return [m.id for m in _migrations()]
+def _migration_ids(source):
+    return [m.id for m in read_migrations(source)]

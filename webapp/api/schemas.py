@@ -313,12 +313,14 @@ class RequestModel(Schema):
 
 class RequestRow(Schema):
     id = fields.Integer()
-    request_id = fields.String()
+    request_id = fields.String(allow_none=True, metadata={
+        "description": "Null where the gateway's table has no such column."})
     model_id = fields.Integer(allow_none=True)
-    input_tokens = fields.Integer()
-    output_tokens = fields.Integer()
-    total_tokens = fields.Integer()
-    processing_time_ms = fields.Integer()
+    input_tokens = fields.Integer(allow_none=True, metadata={"description": "The gateway may leave it null."})
+    output_tokens = fields.Integer(allow_none=True, metadata={"description": "The gateway may leave it null."})
+    total_tokens = fields.Integer(metadata={"description": "input_tokens + output_tokens, null counted as 0."})
+    processing_time_ms = fields.Float(allow_none=True, metadata={
+        "description": "Milliseconds; the gateway's column is numeric and may be null."})
     status = fields.String()
     error_message = fields.String(allow_none=True)
     user_id = fields.Integer(allow_none=True)
@@ -352,8 +354,9 @@ class PlotData(Schema):
     """One entry per request, oldest first; the arrays are aligned by index."""
     tokens = fields.List(fields.Integer(), metadata={"description": "total_tokens of each request.",
                                                      "example": [350, 420]})
-    latency = fields.List(fields.Integer(), metadata={
-        "description": "processing_time_ms of each request.", "example": [1234, 890]})
+    latency = fields.List(fields.Float(allow_none=True), metadata={
+        "description": "processing_time_ms of each request (the gateway's column is numeric and may be "
+                       "null).", "example": [1234, 890.5, None]})
     timestamps = fields.List(fields.AwareDateTime(default_timezone=timezone.utc), metadata={
         "description": "created_at of each request.",
         "example": ["2026-11-01T10:00:00+00:00", "2026-11-01T10:05:00.250000+00:00"]})

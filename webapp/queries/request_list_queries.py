@@ -192,8 +192,9 @@ def open_page(conn, filters, limit, offset, chunk_rows):
             yield Page(total, chunks, lag, horizon)
 
 
-# The plot feed's arrays: each request's value as a JSON text, in the same order.
-PLOT_SERIES = {"tokens": f"{_TOTAL_TOKENS}::text", "latency": "r.processing_time_ms::text",
+# The plot feed's arrays: each request's value as a JSON text, in the same order (a
+# latency the gateway left NULL as null).
+PLOT_SERIES = {"tokens": f"{_TOTAL_TOKENS}::text", "latency": "coalesce(r.processing_time_ms::text, 'null')",
                "timestamps": "to_json(r.created_at)::text"}
 RECENT_ROWS = 10
 
