@@ -175,9 +175,10 @@ assert "webapp.cli" not in sys.modules, "create_app() imported the command line"
         assert done.stdout.strip() == output
 
 
-def test_migrate_refuses_a_gateways_own_tables_and_changes_nothing(make_database):
-    """A database whose chat_completion_requests chatstats did not create (the gateway's):
-    one line saying so, exit 1, and the catalog as it was (no yoyo tables either)."""
+def test_migrate_on_a_gateways_own_tables_without_pgvector_changes_nothing(make_database):
+    """A database whose chat_completion_requests chatstats did not create (the gateway's)
+    is attached, which needs pgvector: without it, one line saying what to run, exit 1,
+    and the catalog as it was (no yoyo tables either)."""
     url = make_database()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("CREATE TABLE chat_completion_requests (id bigserial PRIMARY KEY, status text NOT NULL)")
@@ -185,7 +186,7 @@ def test_migrate_refuses_a_gateways_own_tables_and_changes_nothing(make_database
                                        " ORDER BY 1")
     result = run_cli(cli.Settings.from_environment(DATABASE_URL=url), ["migrate"])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: this database already has a chat_completion_requests table")
+    assert result.output.startswith("Error: pgvector is not installed in this database: run CREATE EXTENSION")
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert (snapshot(url), query(url, "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
                                       " ORDER BY 1")) == before

@@ -2,9 +2,11 @@
 our DDL from the facts in docs/gatewayz-schema.md): Supabase's roles and default
 privileges, the gateway's tables with row level security, its own functions.
 
-What holds today (docs/attach-plan.md says what comes next): the fixture is what the
-fact sheet says, and `chatstats migrate` refuses such a database in one line without
-changing anything.
+The fixture is what the fact sheet says. `chatstats migrate`, run as the non-superuser
+owner, either names in one line what the operator must run first (and changes nothing)
+or attaches chatstats in schema chatstats; the gateway then writes as before, with
+chatstats up or down, its statistics are its rows', its own functions resolve, its API
+roles get nothing of chatstats', and `chatstats uninstall` restores the catalog.
 """
 import psycopg
 import pytest
@@ -89,11 +91,149 @@ def test_the_fixture_is_what_the_fact_sheet_says(gateway):
         assert [r["model_name"] for r in owner.execute("SELECT model_name FROM models")] == ["on"]
 
 
-def test_migrate_refuses_the_gateways_database_and_changes_nothing(gateway):
+def operator_grants(url):
+    """What `chatstats migrate` asks the operator to run where the owner may not (roles are
+    cluster-wide: other tests may have made them)."""
+    with psycopg.connect(url, autocommit=True) as admin:
+        for role in ("chatstats_api", "chatstats_rollup"):
+            if admin.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+                admin.execute(f"CREATE ROLE {role} LOGIN")
+            admin.execute(f"GRANT USAGE ON SCHEMA extensions TO {role}")
+            admin.execute(f"GRANT {role} TO {OWNER} WITH ADMIN OPTION")
+
+
+def test_migrate_names_what_the_operator_runs_and_changes_nothing(gateway):
     url, owner_url = gateway
+    with psycopg.connect(url, autocommit=True) as admin:  # as on a fresh cluster: no rights on them yet
+        for role, grantor in admin.execute(
+                "SELECT roleid::regrole::text, grantor::regrole::text FROM pg_auth_members"
+                " WHERE member = %s::regrole AND roleid::regrole::text IN ('chatstats_api', 'chatstats_rollup')",
+                (OWNER,)).fetchall():
+            admin.execute(f"REVOKE {role} FROM {OWNER} GRANTED BY {grantor}")
     before = catalog(url)
     result = run_cli(cli.Settings.from_environment(DATABASE_URL=owner_url), ["migrate"])
     assert result.exit_code == 1, result.output
-    assert result.output.startswith("Error: this database already has a chat_completion_requests table")
     assert len(result.output.strip().splitlines()) == 1
+    assert "GRANT chatstats_api TO gateway_owner WITH ADMIN OPTION;" in result.output, result.output
+    assert result.output.rstrip().endswith("nothing was changed")
     assert catalog(url) == before
+
+
+@pytest.fixture
+def attached(gateway):
+    """The gateway's database with chatstats attached by its owner (the operator's grants
+    first): (superuser's URL, owner's URL, the catalog before `chatstats migrate`)."""
+    url, owner_url = gateway
+    operator_grants(url)
+    before = catalog(url)
+    # the gateway's TTL (the suite turns chatstats' off: its histories lie years back)
+    result = run_cli(cli.Settings.from_environment(DATABASE_URL=owner_url, SOURCE_TTL_DAYS=90), ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert "applied: 0001.baseline" in result.output
+    return url, owner_url, before
+
+
+# What chatstats adds outside its schema, as catalog() lines (the privileges' text aside).
+ADDED_OUTSIDE = ("trigger chat_completion_requests chatstats_rollup_", "policy public.")
+
+
+def test_attaching_adds_only_its_own_and_detaching_restores_the_catalog(attached):
+    url, owner_url, before = attached
+    after = catalog(url)
+    gone = [line for line in before if line not in after]
+    new = [line for line in after if line not in before]
+    # Outside schema chatstats: the three tables it reads show its roles' SELECT, the
+    # triggers and policies are its own; no routine of the gateway's changed.
+    def name(line):
+        return line.split(" ")[1]
+    changed = {name(line) for line in gone}
+    assert changed == {"chat_completion_requests", "models", "providers"} and all(
+        line.startswith("relation ") for line in gone), gone
+    granted = [line for line in new if line.startswith("relation ") and name(line) in changed]
+    assert len(granted) == 3 and all("chatstats_api=r/" in line and "chatstats_rollup=r/" in line for line in granted)
+    outside = [line for line in new if line not in granted and not name(line).startswith("chatstats")]
+    assert outside and all(line.startswith(ADDED_OUTSIDE) for line in outside), outside
+    # anon, authenticated and service_role get nothing of chatstats'
+    assert not [line for line in new if ("anon=" in line or "authenticated=" in line or "service_role=" in line)
+                and "chatstats" in line.split(" ")[1]], new
+
+    result = run_cli(cli.Settings.from_environment(DATABASE_URL=owner_url), ["uninstall", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "DROP SCHEMA chatstats CASCADE" in result.output
+    assert catalog(url) == before
+
+
+def test_the_gateway_writes_with_chatstats_attached_and_down(attached, app_factory):
+    """The gateway's inserts, updates and deletes (as service_role, through PostgREST)
+    work, and the statistics equal the aggregation of its rows, through the TTL job too."""
+    url, owner_url, _ = attached
+    with psycopg.connect(owner_url, autocommit=True, row_factory=dict_row) as owner:
+        provider = owner.execute("INSERT INTO providers (name, slug) VALUES ('P', 'p') RETURNING id").fetchone()["id"]
+        model = owner.execute("INSERT INTO models (provider_id, model_name, provider_model_id)"
+                              " VALUES (%s, 'gpt-4o', 'gpt-4o-1') RETURNING id", (provider,)).fetchone()["id"]
+        owner.execute("SET ROLE service_role")
+        owner.execute("SET search_path = public, extensions")  # PostgREST's: nothing of chatstats'
+        owner.execute(
+            "INSERT INTO chat_completion_requests (model_id, status, input_tokens, output_tokens,"
+            " processing_time_ms, created_at)"
+            " SELECT CASE WHEN g %% 9 > 0 THEN %s END, (ARRAY['completed', 'failed', 'pending'])[1 + g %% 3],"
+            " CASE WHEN g %% 5 > 0 THEN g END, g %% 7, CASE WHEN g %% 4 > 0 THEN g * 1.5 END,"
+            " now() - g * interval '2 hours' FROM generate_series(1, 1500) g", (model,))
+        settings = cli.Settings.from_environment(DATABASE_URL=owner_url, SOURCE_TTL_DAYS=90)
+        assert run_cli(settings, ["rollup", "refresh"]).exit_code == 0
+        # chatstats down (nothing refreshes): the gateway still writes, updates, deletes
+        owner.execute("INSERT INTO chat_completion_requests (model_id, status) VALUES (%s, 'completed')", (model,))
+        owner.execute("UPDATE chat_completion_requests SET status = 'failed', processing_time_ms = 7.25"
+                      " WHERE id % 10 = 2")
+        # (a delete of rows younger than the TTL subtracts them; older rows expire and stay counted)
+        owner.execute("DELETE FROM chat_completion_requests WHERE id % 10 = 1 AND created_at > now() - interval '30 days'")
+        owner.execute("RESET ROLE")
+        live = expected(owner)
+        # the gateway's TTL job (pg_cron, as the owner): rows older than 90 days go, their
+        # statistics stay
+        owner.execute("SELECT public.run_and_log_ttl_cleanups()")
+        assert owner.execute("SELECT count(*) AS n FROM chat_completion_requests").fetchone()["n"] < live["total"]
+    client = app_factory(DATABASE_URL=owner_url, ALLOW_ANONYMOUS=True, SOURCE_TTL_DAYS=90).test_client()
+    models = client.get("/api/monitoring/chat-requests/models").get_json()
+    assert models["metadata"]["method"] == "rpc"
+    [row] = models["data"]
+    assert (row["model_identifier"], row["stats"]["total_requests"], row["stats"]["other_requests"],
+            row["stats"]["total_input_tokens"]) == ("gpt-4o", live["model"], live["other"], live["input"])
+    providers = client.get("/api/monitoring/chat-requests/providers").get_json()
+    assert providers["metadata"]["unattributed_requests"] + providers["data"][0]["total_requests"] == live["total"]
+
+
+def expected(conn):
+    """Totals of the gateway's rows, aggregated here."""
+    rows = conn.execute("SELECT model_id, status, input_tokens FROM chat_completion_requests").fetchall()
+    return {"total": len(rows), "model": sum(r["model_id"] is not None for r in rows),
+            "other": sum(r["model_id"] is not None and r["status"] not in ("completed", "failed", "partial")
+                         for r in rows),
+            "input": sum(r["input_tokens"] or 0 for r in rows if r["model_id"] is not None)}
+
+
+def test_the_gateways_own_functions_resolve_and_anon_is_refused(attached):
+    url, owner_url, _ = attached
+    with psycopg.connect(owner_url, autocommit=True) as conn:
+        conn.execute("SET ROLE service_role")  # as the gateway calls it (PostgREST: public, extensions)
+        conn.execute("SET search_path = public, extensions")
+        conn.execute("SELECT * FROM get_provider_request_stats()").fetchall()  # one function: no ambiguity
+        for role in ("anon", "authenticated", "service_role"):
+            conn.execute(f"SET ROLE {role}")
+            for sql in ("SELECT * FROM chatstats.chat_rollups", "SELECT chatstats.chat_rollup_lag()",
+                        "SELECT * FROM chatstats.api_keys"):
+                with pytest.raises(errors.InsufficientPrivilege):
+                    with conn.transaction():
+                        conn.execute(sql)
+
+
+def test_chatstats_retention_leaves_the_gateways_rows_alone(attached):
+    url, owner_url, _ = attached
+    with psycopg.connect(owner_url, autocommit=True) as owner:
+        owner.execute("INSERT INTO chat_completion_requests (status, created_at) VALUES ('completed', now() - interval '9 days')")
+        result = run_cli(cli.Settings.from_environment(DATABASE_URL=owner_url), ["retention", "--raw-days", "1"])
+        # (it rolls up first, as the command does; then one line, no traceback)
+        assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+        assert result.output.strip().splitlines()[-1].startswith(
+            "Error: chatstats does not delete the gateway's request rows")
+        assert owner.execute("SELECT count(*) FROM chat_completion_requests").fetchone()[0] == 1

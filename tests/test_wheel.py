@@ -68,8 +68,9 @@ def run(argv, **kwargs):
 
 def test_the_wheel_holds_the_migrations_and_the_wsgi_module(wheel):
     names = zipfile.ZipFile(wheel).namelist()
-    shipped = sorted(name.rsplit("/", 1)[1] for name in names if name.startswith("webapp/migrations/"))
-    assert shipped == sorted(path.name for path in (PROJECT_DIR / "migrations").glob("*.sql"))
+    shipped = sorted(name.removeprefix("webapp/migrations/") for name in names if name.startswith("webapp/migrations/"))
+    assert shipped == sorted(str(path.relative_to(PROJECT_DIR / "migrations"))
+                             for path in (PROJECT_DIR / "migrations").rglob("*.sql"))
     assert "wsgi.py" in names and "webapp/templates/swagger_ui.html" in names
 
 

@@ -114,6 +114,19 @@ def migrate_command(settings, rollback_count):
         _refresh_rollups(settings)
 
 
+@click.command("uninstall")
+@click.confirmation_option(prompt="Remove chatstats (its schema, statistics and keys) from this database?")
+@click.pass_obj
+def uninstall_command(settings):
+    """Remove chatstats from an attached database: its schema, and everything it added
+    outside it (triggers, policies, grants, role settings, the roles it created)."""
+    done, left = migrate.uninstall(settings.database_url())
+    for statement in done:
+        click.echo(statement)
+    for reason in left:
+        click.echo(f"left role {reason}", err=True)
+
+
 def _refresh_rollups(settings):
     """Roll up everything not rolled up yet, e.g. the history of a table just migrated
     (15-minute rollups only as far back as they are kept)."""
@@ -277,7 +290,7 @@ class _Commands(click.Group):
 
 
 @click.group("chatstats", cls=_Commands,
-             commands=[db_group, migrate_command, rollup_group, retention_command, bench_command, seed_command,
+             commands=[db_group, migrate_command, uninstall_command, rollup_group, retention_command, bench_command, seed_command,
                        serve_command, demo_command, keys_cli.keys_group, stats_cli.stats_group])
 @click.pass_context
 def main(ctx):

@@ -50,16 +50,10 @@ def _attach_path(conn):
         raise NotReady("pgvector is not installed in this database: run CREATE EXTENSION vector SCHEMA extensions "
                        "(on Supabase: Database, Extensions, vector), then migrate again; nothing was changed")
     vector_schema = found[0]
-    lacking = [role for role in ROLES if not conn.execute(
-        "SELECT coalesce(has_schema_privilege(r.oid, %s, 'USAGE'), false) FROM (SELECT NULL) one"
-        " LEFT JOIN pg_roles r ON r.rolname = %s", (vector_schema, role)).fetchone()[0]]
-    if lacking and not conn.execute("SELECT has_schema_privilege(%s, 'USAGE WITH GRANT OPTION')",
-                                    (vector_schema,)).fetchone()[0]:
-        raise NotReady(f"chatstats' roles need USAGE on schema {vector_schema} (pgvector's), which "
-                       f"{conn.info.user} may not grant: as that schema's owner, run "
-                       + "".join(f"CREATE ROLE {role} LOGIN; " for role in lacking
-                                 if not conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone())
-                       + f"GRANT USAGE ON SCHEMA {vector_schema} TO {', '.join(lacking)}; then migrate again; "
+    needed = _operator_statements(conn, vector_schema)
+    if needed:
+        raise NotReady(f"{conn.info.user} may not give chatstats' roles what they need: as a superuser (or the "
+                       f"owner of schema {vector_schema}), run {' '.join(needed)} then migrate again; "
                        "nothing was changed")
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     return ", ".join(dict.fromkeys([SCHEMA, "public", vector_schema]))
@@ -70,6 +64,26 @@ def use_schema(conn):
     attached (chatstats' roles have it there by their settings; the owner does not)."""
     conn.execute("SELECT set_config('search_path', %s || ', ' || current_setting('search_path'), false)"
                  " WHERE to_regnamespace(%s) IS NOT NULL", (SCHEMA, SCHEMA))
+
+
+def _operator_statements(conn, vector_schema):
+    """What the operator must run first where the installing role may not: make chatstats'
+    roles, let them use pgvector's schema, let the installer administer them."""
+    grantable = conn.execute("SELECT has_schema_privilege(%s, 'USAGE WITH GRANT OPTION')",
+                             (vector_schema,)).fetchone()[0]
+    needed = []
+    for role in ROLES:
+        exists, usage, admin = conn.execute(
+            "SELECT r.oid IS NOT NULL, coalesce(has_schema_privilege(r.oid, %s, 'USAGE'), false),"
+            " coalesce(pg_has_role(r.oid, 'USAGE WITH ADMIN OPTION'), false)"
+            " FROM (SELECT NULL) one LEFT JOIN pg_roles r ON r.rolname = %s", (vector_schema, role)).fetchone()
+        if not exists and not grantable:
+            needed.append(f"CREATE ROLE {role} LOGIN;")
+        if not usage and not grantable:
+            needed.append(f"GRANT USAGE ON SCHEMA {vector_schema} TO {role};")
+        if (exists or not grantable) and not admin:
+            needed.append(f"GRANT {role} TO {conn.info.user} WITH ADMIN OPTION;")
+    return needed
 
 
 def _series(database_url):
@@ -122,3 +136,29 @@ def pending_ids(conn):
 @functools.cache
 def _migration_ids(source):
     return [m.id for m in read_migrations(source)]
+
+
+def uninstall(database_url):
+    """Remove chatstats from an attached database: the changes it made outside its schema
+    (recorded with their undo statements), newest first, then the schema. Roles it created
+    are dropped last, each unless another database still holds rights of theirs. Returns
+    (the statements run, the roles left with the reason)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        if not conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{SCHEMA}.outside_changes",)).fetchone()[0]:
+            raise NotReady(f"this database has no chatstats schema to remove ({SCHEMA}.outside_changes is missing)")
+        undo = [row[0] for row in conn.execute(f"SELECT undo FROM {SCHEMA}.outside_changes ORDER BY id DESC")]
+        run = [statement for statement in undo if not statement.startswith("DROP ROLE ")]
+        with conn.transaction():
+            for statement in run:
+                conn.execute(statement)
+            conn.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
+        run.append(f"DROP SCHEMA {SCHEMA} CASCADE")
+        left = []
+        for statement in undo:
+            if statement.startswith("DROP ROLE "):
+                try:
+                    conn.execute(statement)
+                    run.append(statement)
+                except psycopg.errors.DependentObjectsStillExist as error:
+                    left.append(f"{statement.removeprefix('DROP ROLE ')}: {error.diag.message_primary}")
+    return run, left

@@ -3610,3 +3610,17 @@ SELECT chatstats.change_outside(
     'CREATE TRIGGER chatstats_rollup_truncate AFTER TRUNCATE ON public.chat_completion_requests'
     ' FOR EACH STATEMENT EXECUTE FUNCTION chatstats.chat_rollup_reset()',
     'DROP TRIGGER chatstats_rollup_truncate ON public.chat_completion_requests');
+
+-- The gateway's rows are the gateway's: its own TTL job removes old ones (chatstats keeps
+-- their statistics), chatstats' retention does not delete them.
+CREATE OR REPLACE FUNCTION chatstats.chat_rollup_retain(p_before timestamptz, p_batch_rows integer DEFAULT 10000)
+RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'chatstats does not delete the gateway''s request rows: its own TTL job removes them '
+                    '(and chatstats keeps their statistics)'
+          USING ERRCODE = 'feature_not_supported';
+END
+$$;
+REVOKE EXECUTE ON FUNCTION chatstats.chat_rollup_retain(timestamptz, integer) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION chatstats.chat_rollup_retain(timestamptz, integer) TO chatstats_rollup;
