@@ -17,6 +17,7 @@ import bisect
 import itertools
 import math
 import os
+import random
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -80,16 +81,40 @@ def request_id():
     return f"t-{os.getpid()}-{next(_request_ids)}"
 
 
-def insert(conn, rows):
-    """Insert rows (dicts with COLUMNS) in one statement; return their ids."""
+def insert(conn, rows, request_ids=True):
+    """Insert rows (dicts with COLUMNS) in one statement, each with a new request_id unless
+    not request_ids (the gateway's table has no such column); return their ids."""
     if not rows:
         return []
-    values = ", ".join([f"({', '.join(['%s'] * (len(COLUMNS) + 1))})"] * len(rows))
-    params = [v for row in rows for v in (request_id(), *(row.get(c) for c in COLUMNS))]
+    columns = ("request_id",) * request_ids + COLUMNS
+    values = ", ".join([f"({', '.join(['%s'] * len(columns))})"] * len(rows))
+    params = [v for row in rows for v in ((request_id(),) * request_ids + tuple(row.get(c) for c in COLUMNS))]
     cur = conn.execute(
-        f"INSERT INTO chat_completion_requests (request_id, {', '.join(COLUMNS)}) "
-        f"VALUES {values} RETURNING id", params)
+        f"INSERT INTO chat_completion_requests ({', '.join(columns)}) VALUES {values} RETURNING id", params)
     return [r["id"] if isinstance(r, dict) else r[0] for r in cur.fetchall()]
+
+
+def gateway_requests(rng, model_ids, count, end=None):
+    """Requests as the gateway writes them, over the four days before end (BASE): a tenth
+    of their tokens and latencies NULL, a third of the latencies fractional, some of other
+    statuses (its column defaults to 'pending')."""
+    end = end or BASE
+
+    def latency():
+        kind = rng.random()
+        if kind < 0.1:
+            return None
+        if kind < 0.45:
+            return Decimal(rng.randrange(1, 3_000_000)) / 1000
+        return Decimal(rng.randrange(0, 30_000))
+    return [{"model_id": rng.choice([*model_ids, None]),
+             "input_tokens": None if rng.random() < 0.1 else rng.randrange(1, 5000),
+             "output_tokens": None if rng.random() < 0.1 else rng.randrange(0, 2000),
+             "processing_time_ms": latency(), "status": rng.choice((*STATUSES, "pending", "cancelled")),
+             "cost_usd": None if rng.random() < 0.3 else Decimal(rng.randrange(0, 10**6)) / 10**6,
+             "created_at": end - timedelta(days=rng.uniform(0, 4)),
+             "api_key_id": rng.choice([None, 1, 2, 3]), "user_id": rng.choice([None, *range(1, 13)])}
+            for _ in range(count)]
 
 
 def random_requests(rng, model_ids, end, oldest_days, newest_days, count):
@@ -107,10 +132,13 @@ def make_catalog(conn, providers=2, models=3):
     """Providers and models for generated requests; return (provider ids, model ids)."""
     provider_ids = [conn.execute("INSERT INTO providers (name, slug) VALUES (%s, %s) RETURNING id",
                                  (f"P{p}", f"p{p}")).fetchone()["id"] for p in range(providers)]
+    # the gateway's catalog has no model_id column (model_name is its identifier)
+    identifier = conn.execute("SELECT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'public'"
+                              " AND table_name = 'models' AND column_name = 'model_id') AS e").fetchone()["e"]
     model_ids = [conn.execute(
-        """INSERT INTO models (provider_id, model_id, model_name, provider_model_id)
-           VALUES (%s, %s, %s, %s) RETURNING id""",
-        (provider_ids[m % providers], f"m{m}", f"Model {m}", f"m{m}-v1")).fetchone()["id"]
+        f"""INSERT INTO models (provider_id, model_name, provider_model_id{', model_id' * identifier})
+            VALUES (%s, %s, %s{', %s' * identifier}) RETURNING id""",
+        (provider_ids[m % providers], f"Model {m}", f"m{m}-v1", f"m{m}")[:3 + identifier]).fetchone()["id"]
         for m in range(models)]
     return provider_ids, model_ids
 
@@ -597,6 +625,32 @@ def check_range_stats(conn, sh, retained, start, end, model_id=None, now=None):
     compare_stats(actual, expected, f"[{start}, {end}) as [{effective[0]}, {effective[1]}) "
                                     f"model {model_id}")
     return effective
+
+
+def check_gateway_statistics(conn, sh, source, retained=()):
+    """Over all time and ranges with raw edges: chat_request_stats_<source> against the
+    Python aggregation of the live rows and `retained` (deleted, their statistics kept),
+    and (rollups) the breakdowns by model, user and key; the rows must hold NULLs,
+    fractions and other statuses. Returns the rows."""
+    rows = fetch_rows(conn) + list(retained)
+    assert any(r["processing_time_ms"] is None for r in rows) and any(r["input_tokens"] is None for r in rows)
+    assert any(r["status"] not in STATUSES for r in rows)
+    assert any(r["processing_time_ms"] is not None and r["processing_time_ms"] % 1 for r in rows)
+    rng = random.Random(9)
+    times = sorted(r["created_at"] for r in rows)
+    ranges = [(None, None), (midnight(times[-1]) - 2 * DAY, midnight(times[-1]))]
+    for _ in range(6):
+        a, b = sorted(rng.sample(times, 2))
+        ranges.append((a + US, b))
+    for start, end in ranges:
+        if source == "raw":
+            compare_stats(sql_stats(conn, start, end, None, source), python_stats(rows, start, end),
+                          f"raw [{start}, {end})", exact_percentiles=True)
+            continue
+        check_range_stats(conn, sh, retained, start, end)  # over the range answered (widened where
+        for by in BREAKDOWNS:                              # raw rows expired)
+            check_breakdown(conn, sh, rows, by, start, end)
+    return rows
 
 
 def check_raw_stats(conn, start=None, end=None, model_id=None, rows=None):

@@ -11,9 +11,6 @@ through updates and deletes), the raw baseline, and the app's fallback without t
 functions.
 """
 import random
-from datetime import timedelta
-from decimal import Decimal
-
 import psycopg
 import pytest
 from psycopg.rows import dict_row
@@ -30,29 +27,6 @@ GATEWAY_COLUMNS = """
         ALTER output_tokens DROP NOT NULL,
         ALTER processing_time_ms DROP NOT NULL,
         ALTER processing_time_ms TYPE numeric"""
-STATUSES = (*rc.STATUSES, "pending", "cancelled")
-
-
-def gateway_requests(rng, model_ids, count):
-    """Requests over the four days before rc.BASE, a tenth of their tokens and latencies
-    NULL, a third of the latencies fractional, some of other statuses."""
-    def latency():
-        kind = rng.random()
-        if kind < 0.1:
-            return None
-        if kind < 0.45:
-            return Decimal(rng.randrange(1, 3_000_000)) / 1000
-        return Decimal(rng.randrange(0, 30_000))
-    return [{"model_id": rng.choice([*model_ids, None]),
-             "input_tokens": None if rng.random() < 0.1 else rng.randrange(1, 5000),
-             "output_tokens": None if rng.random() < 0.1 else rng.randrange(0, 2000),
-             "processing_time_ms": latency(), "status": rng.choice(STATUSES),
-             "cost_usd": None if rng.random() < 0.3 else Decimal(rng.randrange(0, 10**6)) / 10**6,
-             "created_at": rc.BASE - timedelta(days=rng.uniform(0, 4)),
-             "api_key_id": rng.choice([None, 1, 2, 3]), "user_id": rng.choice([None, *range(1, 13)])}
-            for _ in range(count)]
-
-
 @pytest.fixture
 def gateway_db(make_database):
     url = make_database()
@@ -60,33 +34,8 @@ def gateway_db(make_database):
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         conn.execute(GATEWAY_COLUMNS)
         _, model_ids = rc.make_catalog(conn, providers=2, models=3)
-        rc.insert(conn, gateway_requests(random.Random(5), model_ids, 1500))
+        rc.insert(conn, rc.gateway_requests(random.Random(5), model_ids, 1500))
         yield url, conn, model_ids
-
-
-def ranges(rows):
-    """All time, and ranges whose edges fall between rows (raw edges) and on midnights."""
-    rng = random.Random(9)
-    times = sorted(r["created_at"] for r in rows)
-    found = [(None, None), (rc.midnight(rc.BASE) - timedelta(days=2), rc.midnight(rc.BASE))]
-    for _ in range(6):
-        a, b = sorted(rng.sample(times, 2))
-        found.append((a + rc.US, b))
-    return found
-
-
-def check_statistics(conn, sh, source):
-    rows = rc.fetch_rows(conn)
-    assert any(r["processing_time_ms"] is None for r in rows) and any(r["input_tokens"] is None for r in rows)
-    assert any(r["status"] not in rc.STATUSES for r in rows)
-    assert any(r["processing_time_ms"] is not None and r["processing_time_ms"] % 1 for r in rows)
-    for start, end in ranges(rows):
-        rc.compare_stats(rc.sql_stats(conn, start, end, None, source), rc.python_stats(rows, start, end),
-                         f"{source} [{start}, {end})", exact_percentiles=source == "raw")
-        if source == "rollup":
-            for by in ("model", "user", "api_key"):
-                rc.check_breakdown(conn, sh, rows, by, start, end)
-    return rows
 
 
 @pytest.mark.parametrize("fill", ["refresh", "backfill"])
@@ -95,8 +44,8 @@ def test_the_store_counts_gateway_rows(gateway_db, fill):
     sh = rc.shape(conn)
     rollups.catch_up(conn, batch_rows=400, backfill_min_rows=1 if fill == "backfill" else 10**12)
     rc.check_store(conn, sh)
-    check_statistics(conn, sh, "rollup")
-    check_statistics(conn, sh, "raw")
+    rc.check_gateway_statistics(conn, sh, "rollup")
+    rc.check_gateway_statistics(conn, sh, "raw")
 
     # The triggers map the table's rows as the source does: updates to and from NULL and
     # other statuses, and deletes.
@@ -105,10 +54,10 @@ def test_the_store_counts_gateway_rows(gateway_db, fill):
     conn.execute("UPDATE chat_completion_requests SET status = 'completed', processing_time_ms = 12.345,"
                  " output_tokens = 3 WHERE id % 11 = 0")
     conn.execute("DELETE FROM chat_completion_requests WHERE id % 13 = 0")
-    rc.insert(conn, gateway_requests(random.Random(6), model_ids, 300))
+    rc.insert(conn, rc.gateway_requests(random.Random(6), model_ids, 300))
     rollups.catch_up(conn, batch_rows=400)
     rc.check_store(conn, sh)
-    check_statistics(conn, sh, "rollup")
+    rc.check_gateway_statistics(conn, sh, "rollup")
 
 
 @pytest.mark.parametrize("mode", ["rollup", "raw", "fallback"])

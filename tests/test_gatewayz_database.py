@@ -8,13 +8,16 @@ or attaches chatstats in schema chatstats; the gateway then writes as before, wi
 chatstats up or down, its statistics are its rows', its own functions resolve, its API
 roles get nothing of chatstats', and `chatstats uninstall` restores the catalog.
 """
+import random
+
 import psycopg
 import pytest
 from psycopg import errors
 from psycopg.rows import dict_row
 
+import rollupcheck as rc
 from conftest import PROJECT_DIR, run_cli
-from webapp import cli
+from webapp import cli, migrate, rollups
 from webapp.dsn import with_user
 
 OWNER = "gateway_owner"  # stands in for Supabase's `postgres`: no superuser, CREATEROLE, BYPASSRLS
@@ -237,3 +240,34 @@ def test_chatstats_retention_leaves_the_gateways_rows_alone(attached):
         assert result.output.strip().splitlines()[-1].startswith(
             "Error: chatstats does not delete the gateway's request rows")
         assert owner.execute("SELECT count(*) FROM chat_completion_requests").fetchone()[0] == 1
+
+
+def test_every_statistic_equals_the_gateways_rows(attached):
+    """Rows as the gateway writes them (NULL tokens and latencies, fractional latencies,
+    other statuses, as service_role), rolled up and read raw: every statistic and
+    breakdown equals the Python aggregation, after updates and deletes as well."""
+    url, owner_url, _ = attached
+    with psycopg.connect(owner_url, autocommit=True, row_factory=dict_row) as owner:
+        migrate.use_schema(owner)
+        _, model_ids = rc.make_catalog(owner)
+        # the users and keys the generated requests name (the gateway's foreign keys)
+        owner.execute("INSERT INTO users (id, username, email) SELECT g, 'u' || g, g || '@x' FROM generate_series(1, 12) g")
+        owner.execute("INSERT INTO api_keys_new (id, user_id, api_key, key_name)"
+                      " SELECT g, 1, 'k' || g, 'key ' || g FROM generate_series(1, 3) g")
+        owner.execute("SET ROLE service_role")
+        rc.insert(owner, rc.gateway_requests(random.Random(5), model_ids, 1200), request_ids=False)
+        owner.execute("RESET ROLE")
+        sh = rc.shape(owner)
+        rollups.catch_up(owner, batch_rows=500)
+        rc.check_store(owner, sh)
+        rc.check_gateway_statistics(owner, sh, "rollup")
+        rc.check_gateway_statistics(owner, sh, "raw")
+        owner.execute("SET ROLE service_role")
+        owner.execute("UPDATE chat_completion_requests SET status = 'pending', processing_time_ms = NULL"
+                      " WHERE id % 7 = 0")
+        # rows older than the gateway's TTL (90 days) expire: their statistics stay
+        expired = [r for r in rc.fetch_rows(owner) if r["id"] % 13 == 0]
+        owner.execute("DELETE FROM chat_completion_requests WHERE id % 13 = 0")
+        owner.execute("RESET ROLE")
+        rc.check_store(owner, sh, retained=expired)
+        rc.check_gateway_statistics(owner, sh, "rollup", retained=expired)
