@@ -66,7 +66,7 @@ def gateway_database(server, rows):
     with psycopg.connect(url, autocommit=True) as admin:
         admin.execute((PROJECT_DIR / "tests" / "gatewayz_schema.sql").read_text())
         for role in ("chatstats_api", "chatstats_rollup"):  # what migrate asks the operator for
-            if not admin.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+            if admin.execute("SELECT FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
                 admin.execute(f"CREATE ROLE {role} LOGIN")
             admin.execute(f"GRANT USAGE ON SCHEMA extensions TO {role}")
             admin.execute(f"GRANT {role} TO {GATEWAY_OWNER} WITH ADMIN OPTION")

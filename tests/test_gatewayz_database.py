@@ -242,7 +242,8 @@ def test_chatstats_retention_leaves_the_gateways_rows_alone(attached):
         assert owner.execute("SELECT count(*) FROM chat_completion_requests").fetchone()[0] == 1
 
 
-def test_every_statistic_equals_the_gateways_rows(attached):
+@pytest.mark.parametrize("fill", ["refresh", "backfill"])
+def test_every_statistic_equals_the_gateways_rows(attached, fill):
     """Rows as the gateway writes them (NULL tokens and latencies, fractional latencies,
     other statuses, as service_role), rolled up and read raw: every statistic and
     breakdown equals the Python aggregation, after updates and deletes as well."""
@@ -258,7 +259,7 @@ def test_every_statistic_equals_the_gateways_rows(attached):
         rc.insert(owner, rc.gateway_requests(random.Random(5), model_ids, 1200), request_ids=False)
         owner.execute("RESET ROLE")
         sh = rc.shape(owner)
-        rollups.catch_up(owner, batch_rows=500)
+        rollups.catch_up(owner, batch_rows=500, backfill_min_rows=1 if fill == "backfill" else 10**12)
         rc.check_store(owner, sh)
         rc.check_gateway_statistics(owner, sh, "rollup")
         rc.check_gateway_statistics(owner, sh, "raw")

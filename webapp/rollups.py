@@ -10,7 +10,7 @@ import threading
 import time
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, scalar_row
 
 log = logging.getLogger(__name__)
 
@@ -133,14 +133,16 @@ def _at_once(conn, statements, sessions, progress=None):
 
 
 def _more_connections(conn, count):
-    """Up to count more autocommit connections like conn (its conninfo, password and
-    settings); fewer, with a warning, when the server refuses them: the blocks then take
-    longer, nothing else changes."""
+    """Up to count more autocommit connections like conn (its conninfo, password, settings
+    and search path); fewer, with a warning, when the server refuses them: the blocks then
+    take longer, nothing else changes."""
     more = []
+    path = conn.cursor(row_factory=scalar_row).execute("SELECT current_setting('search_path')").fetchone()
     try:
         for _ in range(count):
             more.append(psycopg.connect(conn.info.dsn, password=conn.info.password or None, autocommit=True,
                                         row_factory=conn.row_factory, prepare_threshold=conn.prepare_threshold))
+            more[-1].execute("SELECT set_config('search_path', %s, false)", (path,))
     except psycopg.OperationalError as error:
         log.warning("backfill on %s connection(s), another one was refused: %s", 1 + len(more), error)
     return more

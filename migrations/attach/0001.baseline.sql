@@ -2593,6 +2593,454 @@ CREATE TABLE chatstats.chat_rollup_backfill_log (
 
 
 --
+-- Name: chat_rollup_backfill_sums; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE TABLE chatstats.chat_rollup_backfill_sums (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 NOT NULL,
+    untimed bigint DEFAULT 0 NOT NULL
+)
+PARTITION BY LIST (level);
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_1; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_1 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_1 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_1 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_10; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_10 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_10 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_10 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_11; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_11 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_11 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_11 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_12; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_12 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_12 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_12 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_13; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_13 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_13 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_13 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_14; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_14 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_14 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_14 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_15; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_15 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_15 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_15 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_2; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_2 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_2 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_2 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_3; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_3 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_3 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_3 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_4; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_4 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_4 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_4 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_5; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_5 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_5 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_5 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_6; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_6 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_6 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_6 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_7; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_7 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_7 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_7 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_8; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_8 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_8 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_8 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
+-- Name: chat_rollup_backfill_sums_9; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_9 (
+    level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null NOT NULL,
+    latency vector(494) CONSTRAINT chat_rollups_latency_not_null NOT NULL,
+    latency_over vector(418),
+    latency_hi vector(494),
+    latency_over_hi vector(418),
+    other bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_other_not_null NOT NULL,
+    untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
+)
+WITH (toast_tuple_target='128');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_9 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_9 ALTER COLUMN latency_over SET STORAGE MAIN;
+
+
+--
 -- Name: chat_rollups; Type: TABLE; Schema: chatstats; Owner: -
 --
 
@@ -2635,6 +3083,111 @@ COMMENT ON COLUMN chatstats.chat_rollups.dim IS 'what id identifies: m a model, 
 --
 
 COMMENT ON COLUMN chatstats.chat_rollups.latency_percentiles IS 'p50, p95 and p99 of the histogram (latency + latency_hi, latency_over + latency_over_hi); kept on the models'' all-time rows only';
+
+
+--
+-- Name: chat_rollup_backfill_sums_1; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_1 FOR VALUES IN ('1');
+
+
+--
+-- Name: chat_rollup_backfill_sums_10; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_10 FOR VALUES IN ('10');
+
+
+--
+-- Name: chat_rollup_backfill_sums_11; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_11 FOR VALUES IN ('11');
+
+
+--
+-- Name: chat_rollup_backfill_sums_12; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_12 FOR VALUES IN ('12');
+
+
+--
+-- Name: chat_rollup_backfill_sums_13; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_13 FOR VALUES IN ('13');
+
+
+--
+-- Name: chat_rollup_backfill_sums_14; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_14 FOR VALUES IN ('14');
+
+
+--
+-- Name: chat_rollup_backfill_sums_15; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_15 FOR VALUES IN ('15');
+
+
+--
+-- Name: chat_rollup_backfill_sums_2; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_2 FOR VALUES IN ('2');
+
+
+--
+-- Name: chat_rollup_backfill_sums_3; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_3 FOR VALUES IN ('3');
+
+
+--
+-- Name: chat_rollup_backfill_sums_4; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_4 FOR VALUES IN ('4');
+
+
+--
+-- Name: chat_rollup_backfill_sums_5; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_5 FOR VALUES IN ('5');
+
+
+--
+-- Name: chat_rollup_backfill_sums_6; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_6 FOR VALUES IN ('6');
+
+
+--
+-- Name: chat_rollup_backfill_sums_7; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_7 FOR VALUES IN ('7');
+
+
+--
+-- Name: chat_rollup_backfill_sums_8; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_8 FOR VALUES IN ('8');
+
+
+--
+-- Name: chat_rollup_backfill_sums_9; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_9 FOR VALUES IN ('9');
 
 
 --
@@ -3501,6 +4054,118 @@ GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_blocks TO c
 --
 
 GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_log TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_1; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_1 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_10; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_10 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_11; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_11 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_12; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_12 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_13; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_13 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_14; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_14 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_15; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_15 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_2; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_2 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_3; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_3 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_4; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_4 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_5; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_5 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_6; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_6 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_7; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_7 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_8; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_8 TO chatstats_rollup;
+
+
+--
+-- Name: TABLE chat_rollup_backfill_sums_9; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_9 TO chatstats_rollup;
 
 
 --
