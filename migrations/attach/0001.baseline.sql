@@ -14,8 +14,9 @@
 -- DEFINER functions' search path taken from the migration's (FROM CURRENT).
 -- `chatstats migrate` runs it with search_path = chatstats, public, <pgvector's schema>:
 -- function bodies name objects unqualified and find them there. The data and the
--- objects on the gateway's tables follow the dump. The first series' dead store
--- (chat_request_rollup*) is still here; a later migration drops it.
+-- objects on the gateway's tables follow the dump. The first series' dead store (its
+-- first rollups, chat_request_rollup* and what only they used, unused since 0008) is
+-- left out.
 
 -- Its roles first (the dump grants them rights), created unless they exist (roles are
 -- cluster-wide); the ledger below records the ones made here.
@@ -76,22 +77,6 @@ CREATE TYPE chatstats.chat_request_group AS (
 
 
 --
--- Name: chat_request_rollup_delta; Type: TYPE; Schema: chatstats; Owner: -
---
-
-CREATE TYPE chatstats.chat_request_rollup_delta AS (
-	bucket timestamp with time zone,
-	model_id integer,
-	status text,
-	requests bigint,
-	input_tokens bigint,
-	output_tokens bigint,
-	processing_time_ms bigint,
-	cost_usd numeric
-);
-
-
---
 -- Name: chat_request_stat; Type: TYPE; Schema: chatstats; Owner: -
 --
 
@@ -110,38 +95,6 @@ CREATE TYPE chatstats.chat_request_stat AS (
 	p99_processing_time_ms numeric,
 	other_requests bigint,
 	untimed_requests bigint
-);
-
-
---
--- Name: chat_request_sums; Type: TYPE; Schema: chatstats; Owner: -
---
-
-CREATE TYPE chatstats.chat_request_sums AS (
-	model_id integer,
-	status text,
-	requests bigint,
-	input_tokens bigint,
-	output_tokens bigint,
-	processing_time_ms bigint,
-	cost_usd numeric
-);
-
-
---
--- Name: chat_request_total; Type: TYPE; Schema: chatstats; Owner: -
---
-
-CREATE TYPE chatstats.chat_request_total AS (
-	model_id integer,
-	total_requests bigint,
-	completed_requests bigint,
-	failed_requests bigint,
-	partial_requests bigint,
-	total_input_tokens bigint,
-	total_output_tokens bigint,
-	processing_time_ms_sum bigint,
-	total_cost_usd numeric
 );
 
 
@@ -539,17 +492,6 @@ $$;
 
 
 --
--- Name: chat_request_bucket(interval, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_bucket(p_grain interval, p_at timestamp with time zone) RETURNS timestamp with time zone
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$
-    SELECT date_bin(p_grain, p_at, timestamptz '2000-01-01 00:00:00+00')
-$$;
-
-
---
 -- Name: chat_request_first_at(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
@@ -763,243 +705,6 @@ $$;
 
 
 --
--- Name: chat_request_range_parts(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_range_parts(p_start timestamp with time zone, p_end timestamp with time zone) RETURNS TABLE(grain interval, lo timestamp with time zone, hi timestamp with time zone)
-    LANGUAGE plpgsql STABLE ROWS 8
-    AS $$
-DECLARE
-    next_grain interval;
-    outer_lo timestamptz := coalesce(p_start, '-infinity');
-    outer_hi timestamptz := coalesce(p_end, 'infinity');
-    inner_lo timestamptz;
-    inner_hi timestamptz;
-BEGIN
-    grain := NULL;
-    FOREACH next_grain IN ARRAY chat_request_rollup_grains() LOOP
-        inner_lo := chat_request_bucket(next_grain, outer_lo);
-        IF inner_lo < outer_lo THEN
-            inner_lo := inner_lo + next_grain;
-        END IF;
-        inner_hi := chat_request_bucket(next_grain, outer_hi);
-        IF inner_lo >= inner_hi THEN  -- no whole bucket inside: this grain covers it all
-            inner_lo := outer_hi;
-            inner_hi := outer_hi;
-        END IF;
-        lo := outer_lo; hi := inner_lo;
-        IF lo < hi THEN RETURN NEXT; END IF;
-        lo := inner_hi; hi := outer_hi;
-        IF lo < hi THEN RETURN NEXT; END IF;
-        grain := next_grain;
-        outer_lo := inner_lo;
-        outer_hi := inner_hi;
-    END LOOP;
-    lo := outer_lo; hi := outer_hi;
-    IF lo < hi THEN RETURN NEXT; END IF;
-END
-$$;
-
-
---
--- Name: chat_request_raw_sums(timestamp with time zone, timestamp with time zone, bigint, bigint, integer); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_raw_sums(p_lo timestamp with time zone, p_hi timestamp with time zone, p_after_id bigint, p_upto_id bigint, p_model_id integer) RETURNS SETOF chatstats.chat_request_sums
-    LANGUAGE plpgsql STABLE
-    SET plan_cache_mode TO 'force_custom_plan'
-    AS $$
-BEGIN
-    RETURN QUERY
-    SELECT coalesce(c.model_id, 0), c.status, count(*), sum(c.input_tokens)::bigint,
-           sum(c.output_tokens)::bigint, sum(c.processing_time_ms)::bigint,
-           coalesce(sum(c.cost_usd), 0)
-      FROM chat_completion_requests c
-     WHERE c.created_at >= p_lo AND c.created_at < p_hi
-       AND c.id > p_after_id AND (p_upto_id IS NULL OR c.id <= p_upto_id)
-       AND (p_model_id IS NULL OR c.model_id = p_model_id)
-     GROUP BY 1, 2;
-END
-$$;
-
-
---
--- Name: chat_request_rollup_add(chatstats.chat_request_rollup_delta[]); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_rollup_add(p_deltas chatstats.chat_request_rollup_delta[]) RETURNS void
-    LANGUAGE sql
-    AS $$
-    INSERT INTO chat_request_rollups AS r
-    SELECT g.grain, chat_request_bucket(g.grain, d.bucket), d.model_id, d.status,
-           sum(d.requests), sum(d.input_tokens), sum(d.output_tokens),
-           sum(d.processing_time_ms), sum(d.cost_usd)
-      FROM unnest(p_deltas) d
-     CROSS JOIN unnest(chat_request_rollup_grains()) g (grain)
-     GROUP BY 1, 2, 3, 4
-     ORDER BY 1, 2, 3, 4
-    ON CONFLICT (grain, bucket, model_id, status) DO UPDATE
-       SET requests = r.requests + excluded.requests,
-           input_tokens = r.input_tokens + excluded.input_tokens,
-           output_tokens = r.output_tokens + excluded.output_tokens,
-           processing_time_ms = r.processing_time_ms + excluded.processing_time_ms,
-           cost_usd = r.cost_usd + excluded.cost_usd
-$$;
-
-
---
--- Name: chat_request_rollup_adjust(); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_rollup_adjust() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    done_upto bigint;
-    deltas chat_request_rollup_delta[];
-BEGIN
-    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state FOR SHARE;
-    IF TG_OP = 'UPDATE' THEN
-        deltas := ARRAY(SELECT chat_request_rollup_delta_of(o, -1) FROM old_rows o WHERE o.id <= done_upto
-                        UNION ALL
-                        SELECT chat_request_rollup_delta_of(n, 1) FROM new_rows n WHERE n.id <= done_upto);
-    ELSE
-        deltas := ARRAY(SELECT chat_request_rollup_delta_of(o, -1) FROM old_rows o WHERE o.id <= done_upto);
-    END IF;
-    IF cardinality(deltas) > 0 THEN
-        PERFORM chat_request_rollup_add(deltas);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-
---
--- Name: chat_request_rollup_delta_of(public.chat_completion_requests, integer); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_rollup_delta_of(r public.chat_completion_requests, p_sign integer) RETURNS chatstats.chat_request_rollup_delta
-    LANGUAGE sql IMMUTABLE
-    AS $$
-    SELECT ROW(chat_request_bucket((chat_request_rollup_grains())[1], r.created_at),
-               coalesce(r.model_id, 0), r.status,
-               p_sign, p_sign * r.input_tokens, p_sign * r.output_tokens,
-               p_sign * r.processing_time_ms, p_sign * coalesce(r.cost_usd, 0))::chat_request_rollup_delta
-$$;
-
-
---
--- Name: chat_request_rollup_grains(); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_rollup_grains() RETURNS interval[]
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$
-    SELECT ARRAY[interval '1 minute', interval '10 minutes', interval '1 hour', interval '24 hours']
-$$;
-
-
---
--- Name: chat_request_rollup_lag(); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) RETURNS record
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT t.n,
-           CASE WHEN t.n = 0 THEN 0
-                ELSE round(extract(epoch FROM now() - s.refreshed_at), 3) END,
-           s.watermark_id, s.refreshed_at
-      FROM chat_request_rollup_state s,
-           LATERAL (SELECT count(*) AS n FROM chat_completion_requests c
-                     WHERE c.id > s.watermark_id) t
-$$;
-
-
---
--- Name: chat_request_rollup_partials(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_rollup_partials(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) RETURNS SETOF chatstats.chat_request_sums
-    LANGUAGE plpgsql STABLE
-    SET plan_cache_mode TO 'force_generic_plan'
-    AS $$
-DECLARE
-    done_upto bigint := (SELECT watermark_id FROM chat_request_rollup_state);
-    piece record;
-BEGIN
-    IF p_model_id <= 0 THEN
-        RETURN;  -- no such model (0 stands for "no model" in the rollups)
-    END IF;
-    FOR piece IN
-        SELECT p.grain, p.lo, p.hi, 0::bigint AS after_id, done_upto AS upto_id
-          FROM chat_request_range_parts(p_start, p_end) p
-        UNION ALL
-        SELECT NULL, coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity'), done_upto, NULL
-    LOOP
-        IF piece.grain IS NULL THEN
-            RETURN QUERY
-            SELECT * FROM chat_request_raw_sums(piece.lo, piece.hi, piece.after_id, piece.upto_id,
-                                                p_model_id);
-        ELSE
-            RETURN QUERY
-            SELECT r.model_id, r.status, sum(r.requests)::bigint, sum(r.input_tokens)::bigint,
-                   sum(r.output_tokens)::bigint, sum(r.processing_time_ms)::bigint,
-                   sum(r.cost_usd)
-              FROM chat_request_rollups r
-             WHERE r.grain = piece.grain AND r.bucket >= piece.lo AND r.bucket < piece.hi
-               AND (p_model_id IS NULL OR r.model_id = p_model_id)
-             GROUP BY 1, 2;
-        END IF;
-    END LOOP;
-END
-$$;
-
-
---
--- Name: chat_request_rollup_range(bigint, bigint); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_rollup_range(p_after bigint, p_upto bigint) RETURNS bigint
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    deltas chat_request_rollup_delta[];
-BEGIN
-    SELECT array_agg(ROW(d.*)::chat_request_rollup_delta) INTO deltas
-      FROM (SELECT chat_request_bucket((chat_request_rollup_grains())[1], created_at),
-                   coalesce(model_id, 0), status,
-                   count(*), sum(input_tokens), sum(output_tokens), sum(processing_time_ms),
-                   coalesce(sum(cost_usd), 0)
-              FROM chat_completion_requests
-             WHERE id > p_after AND id <= p_upto
-             GROUP BY 1, 2, 3) d;
-    IF deltas IS NULL THEN
-        RETURN 0;
-    END IF;
-    PERFORM chat_request_rollup_add(deltas);
-    RETURN (SELECT sum((d).requests) FROM unnest(deltas) d);
-END
-$$;
-
-
---
--- Name: chat_request_rollup_reset(); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_rollup_reset() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    PERFORM 1 FROM chat_request_rollup_state FOR UPDATE;
-    TRUNCATE chat_request_rollups;
-    UPDATE chat_request_rollup_state SET watermark_id = 0, refreshed_at = now();
-    RETURN NULL;
-END
-$$;
-
-
---
 -- Name: chat_request_rollup_safe_id(integer); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
@@ -1148,67 +853,6 @@ BEGIN
             OFFSET 0) s  -- each histogram converted once, then searched three times
      WHERE s.completed + s.failed + s.partial + s.other > 0;
 END
-$$;
-
-
---
--- Name: chat_request_totals(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_totals(p_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_model_id integer DEFAULT NULL::integer) RETURNS SETOF chatstats.chat_request_total
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT * FROM chat_request_totals_raw(p_start, p_end, p_model_id)
-     WHERE current_setting('chatstats.stats_source', true) = 'raw'
-    UNION ALL
-    SELECT * FROM chat_request_totals_rollup(p_start, p_end, p_model_id)
-     WHERE current_setting('chatstats.stats_source', true) IS DISTINCT FROM 'raw'
-$$;
-
-
---
--- Name: chat_request_totals_raw(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_totals_raw(p_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_model_id integer DEFAULT NULL::integer) RETURNS SETOF chatstats.chat_request_total
-    LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$
-    SELECT r.model_id,
-           count(*),
-           count(*) FILTER (WHERE r.status = 'completed'),
-           count(*) FILTER (WHERE r.status = 'failed'),
-           count(*) FILTER (WHERE r.status = 'partial'),
-           sum(r.input_tokens)::bigint,
-           sum(r.output_tokens)::bigint,
-           sum(r.processing_time_ms)::bigint,
-           coalesce(sum(r.cost_usd), 0)
-      FROM chat_completion_requests r
-     WHERE (p_start IS NULL OR r.created_at >= p_start)
-       AND (p_end IS NULL OR r.created_at < p_end)
-       AND (p_model_id IS NULL OR r.model_id = p_model_id)
-     GROUP BY r.model_id
-$$;
-
-
---
--- Name: chat_request_totals_rollup(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_totals_rollup(p_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_model_id integer DEFAULT NULL::integer) RETURNS SETOF chatstats.chat_request_total
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT nullif(t.model_id, 0),
-           sum(t.requests)::bigint,
-           coalesce(sum(t.requests) FILTER (WHERE t.status = 'completed'), 0)::bigint,
-           coalesce(sum(t.requests) FILTER (WHERE t.status = 'failed'), 0)::bigint,
-           coalesce(sum(t.requests) FILTER (WHERE t.status = 'partial'), 0)::bigint,
-           sum(t.input_tokens)::bigint,
-           sum(t.output_tokens)::bigint,
-           sum(t.processing_time_ms)::bigint,
-           sum(t.cost_usd)
-      FROM chat_request_rollup_partials(p_start, p_end, p_model_id) t
-     GROUP BY t.model_id
-    HAVING sum(t.requests) > 0
 $$;
 
 
@@ -2431,50 +2075,6 @@ $$;
 
 
 --
--- Name: refresh_chat_request_rollups(bigint, integer, bigint, boolean); Type: PROCEDURE; Schema: chatstats; Owner: -
---
-
-CREATE PROCEDURE chatstats.refresh_chat_request_rollups(IN p_batch_rows bigint DEFAULT 1000000, IN p_lock_timeout_ms integer DEFAULT 200, INOUT rolled_up bigint DEFAULT NULL::bigint, INOUT caught_up boolean DEFAULT NULL::boolean)
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    done_upto bigint;
-    last_id bigint;
-    upto bigint;
-    state_version xid;
-BEGIN
-    rolled_up := NULL;
-    caught_up := NULL;
-    IF NOT pg_try_advisory_xact_lock(hashtext('chatstats.refresh_chat_request_rollups')) THEN
-        RETURN;  -- another process is refreshing
-    END IF;
-    last_id := chat_request_rollup_safe_id(p_lock_timeout_ms);
-    IF last_id IS NULL THEN
-        RETURN;  -- writers are busy; answers stay exact through the tail meanwhile
-    END IF;
-    SELECT watermark_id, xmin INTO done_upto, state_version FROM chat_request_rollup_state;
-    upto := least(last_id, done_upto + p_batch_rows);
-    COMMIT;
-
-    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state
-     WHERE xmin = state_version FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN;  -- a TRUNCATE or another refresh changed the state since phase 1
-    END IF;
-    rolled_up := 0;
-    IF upto > done_upto THEN
-        rolled_up := chat_request_rollup_range(done_upto, upto);
-    END IF;
-    -- refreshed_at: when the rollups were last known complete up to the watermark
-    UPDATE chat_request_rollup_state
-       SET watermark_id = greatest(watermark_id, upto), refreshed_at = now();
-    caught_up := upto >= last_id;
-    COMMIT;
-END
-$$;
-
-
---
 -- Name: chat_histogram_sum(vector, vector, integer); Type: AGGREGATE; Schema: chatstats; Owner: -
 --
 
@@ -2538,36 +2138,6 @@ CREATE TABLE chatstats.chat_latency_steps (
 );
 ALTER TABLE ONLY chatstats.chat_latency_steps ALTER COLUMN latency SET STORAGE PLAIN;
 ALTER TABLE ONLY chatstats.chat_latency_steps ALTER COLUMN latency_over SET STORAGE PLAIN;
-
-
---
--- Name: chat_request_rollup_state; Type: TABLE; Schema: chatstats; Owner: -
---
-
-CREATE TABLE chatstats.chat_request_rollup_state (
-    singleton boolean DEFAULT true NOT NULL,
-    watermark_id bigint DEFAULT 0 NOT NULL,
-    refreshed_at timestamp with time zone,
-    CONSTRAINT chat_request_rollup_state_singleton_check CHECK (singleton)
-);
-
-
---
--- Name: chat_request_rollups; Type: TABLE; Schema: chatstats; Owner: -
---
-
-CREATE TABLE chatstats.chat_request_rollups (
-    grain interval NOT NULL,
-    bucket timestamp with time zone NOT NULL,
-    model_id integer NOT NULL,
-    status text NOT NULL,
-    requests bigint NOT NULL,
-    input_tokens bigint NOT NULL,
-    output_tokens bigint NOT NULL,
-    processing_time_ms bigint NOT NULL,
-    cost_usd numeric NOT NULL,
-    CONSTRAINT chat_request_rollups_grain_check CHECK ((grain = ANY (chatstats.chat_request_rollup_grains())))
-);
 
 
 --
@@ -3215,22 +2785,6 @@ ALTER TABLE ONLY chatstats.chat_latency_steps
 
 
 --
--- Name: chat_request_rollup_state chat_request_rollup_state_pkey; Type: CONSTRAINT; Schema: chatstats; Owner: -
---
-
-ALTER TABLE ONLY chatstats.chat_request_rollup_state
-    ADD CONSTRAINT chat_request_rollup_state_pkey PRIMARY KEY (singleton);
-
-
---
--- Name: chat_request_rollups chat_request_rollups_pkey; Type: CONSTRAINT; Schema: chatstats; Owner: -
---
-
-ALTER TABLE ONLY chatstats.chat_request_rollups
-    ADD CONSTRAINT chat_request_rollups_pkey PRIMARY KEY (grain, bucket, model_id, status);
-
-
---
 -- Name: chat_rollup_state chat_rollup_state_pkey; Type: CONSTRAINT; Schema: chatstats; Owner: -
 --
 
@@ -3258,13 +2812,6 @@ CREATE UNIQUE INDEX api_keys_active_name_idx ON chatstats.api_keys USING btree (
 --
 
 CREATE INDEX api_keys_active_prefix_idx ON chatstats.api_keys USING btree (prefix) WHERE (revoked_at IS NULL);
-
-
---
--- Name: chat_request_rollups_model_idx; Type: INDEX; Schema: chatstats; Owner: -
---
-
-CREATE INDEX chat_request_rollups_model_idx ON chatstats.chat_request_rollups USING btree (model_id, grain, bucket);
 
 
 --
@@ -3440,15 +2987,6 @@ GRANT ALL ON FUNCTION chatstats.chat_request_breakdown(p_start timestamp with ti
 
 
 --
--- Name: FUNCTION chat_request_bucket(p_grain interval, p_at timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_bucket(p_grain interval, p_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_bucket(p_grain interval, p_at timestamp with time zone) TO chatstats_api;
-GRANT ALL ON FUNCTION chatstats.chat_request_bucket(p_grain interval, p_at timestamp with time zone) TO chatstats_rollup;
-
-
---
 -- Name: FUNCTION chat_request_first_at(); Type: ACL; Schema: chatstats; Owner: -
 --
 
@@ -3494,89 +3032,6 @@ GRANT ALL ON FUNCTION chatstats.chat_request_groups_raw(p_bounds timestamp with 
 
 REVOKE ALL ON FUNCTION chatstats.chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) FROM PUBLIC;
 GRANT ALL ON FUNCTION chatstats.chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_range_parts(p_start timestamp with time zone, p_end timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_range_parts(p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_range_parts(p_start timestamp with time zone, p_end timestamp with time zone) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_raw_sums(p_lo timestamp with time zone, p_hi timestamp with time zone, p_after_id bigint, p_upto_id bigint, p_model_id integer); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_raw_sums(p_lo timestamp with time zone, p_hi timestamp with time zone, p_after_id bigint, p_upto_id bigint, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_raw_sums(p_lo timestamp with time zone, p_hi timestamp with time zone, p_after_id bigint, p_upto_id bigint, p_model_id integer) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_rollup_add(p_deltas chatstats.chat_request_rollup_delta[]); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_add(p_deltas chatstats.chat_request_rollup_delta[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_add(p_deltas chatstats.chat_request_rollup_delta[]) TO chatstats_api;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_add(p_deltas chatstats.chat_request_rollup_delta[]) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_request_rollup_adjust(); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_adjust() FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_adjust() TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_rollup_delta_of(r public.chat_completion_requests, p_sign integer); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_delta_of(r public.chat_completion_requests, p_sign integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_delta_of(r public.chat_completion_requests, p_sign integer) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_rollup_grains(); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_grains() FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_grains() TO chatstats_api;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_grains() TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_request_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_rollup_partials(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_partials(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_partials(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_rollup_range(p_after bigint, p_upto bigint); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_range(p_after bigint, p_upto bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_range(p_after bigint, p_upto bigint) TO chatstats_api;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_range(p_after bigint, p_upto bigint) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_request_rollup_reset(); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_reset() FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_reset() TO chatstats_api;
 
 
 --
@@ -3626,30 +3081,6 @@ GRANT ALL ON FUNCTION chatstats.chat_request_stats_raw(p_start timestamp with ti
 
 REVOKE ALL ON FUNCTION chatstats.chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION chatstats.chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_totals(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_totals(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_totals(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_totals_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_totals_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_totals_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_totals_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_totals_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_totals_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) TO chatstats_api;
 
 
 --
@@ -3992,15 +3423,6 @@ GRANT ALL ON FUNCTION chatstats.get_unattributed_request_count(p_start_date time
 
 
 --
--- Name: PROCEDURE refresh_chat_request_rollups(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON PROCEDURE chatstats.refresh_chat_request_rollups(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) FROM PUBLIC;
-GRANT ALL ON PROCEDURE chatstats.refresh_chat_request_rollups(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) TO chatstats_api;
-GRANT ALL ON PROCEDURE chatstats.refresh_chat_request_rollups(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) TO chatstats_rollup;
-
-
---
 -- Name: FUNCTION chat_histogram_sum(vector, vector, integer); Type: ACL; Schema: chatstats; Owner: -
 --
 
@@ -4024,22 +3446,6 @@ GRANT ALL ON FUNCTION chatstats.chat_sum(bigint) TO chatstats_rollup;
 
 GRANT SELECT ON TABLE chatstats.chat_latency_steps TO chatstats_api;
 GRANT SELECT ON TABLE chatstats.chat_latency_steps TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_request_rollup_state; Type: ACL; Schema: chatstats; Owner: -
---
-
-GRANT SELECT ON TABLE chatstats.chat_request_rollup_state TO chatstats_api;
-GRANT SELECT,INSERT,UPDATE ON TABLE chatstats.chat_request_rollup_state TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_request_rollups; Type: ACL; Schema: chatstats; Owner: -
---
-
-GRANT SELECT ON TABLE chatstats.chat_request_rollups TO chatstats_api;
-GRANT SELECT,INSERT,UPDATE ON TABLE chatstats.chat_request_rollups TO chatstats_rollup;
 
 
 --
@@ -4189,7 +3595,6 @@ SELECT b,
            ARRAY(SELECT (i >= b - 494)::integer::real FROM generate_series(1, 418) i)::vector(418) END
   FROM generate_series(1, 912) b;
 INSERT INTO chatstats.chat_rollup_state DEFAULT VALUES;
-INSERT INTO chatstats.chat_request_rollup_state DEFAULT VALUES;
 
 GRANT USAGE ON SCHEMA chatstats TO chatstats_api, chatstats_rollup;
 GRANT SELECT ON chatstats._yoyo_migration TO chatstats_api;  -- /ready: are migrations pending?
