@@ -272,3 +272,51 @@ def test_every_statistic_equals_the_gateways_rows(attached, fill):
         owner.execute("RESET ROLE")
         rc.check_store(owner, sh, retained=expired)
         rc.check_gateway_statistics(owner, sh, "rollup", retained=expired)
+
+
+def test_every_endpoint_answers_from_the_gateways_rows(attached, app_factory):
+    """Every endpoint on the attached database, as chatstats' API role: totals equal the
+    aggregation of the gateway's rows (its columns: no request_id, numeric latency)."""
+    url, owner_url, _ = attached
+    with psycopg.connect(owner_url, autocommit=True, row_factory=dict_row) as owner:
+        migrate.use_schema(owner)
+        _, model_ids = rc.make_catalog(owner)
+        owner.execute("SET ROLE service_role")
+        rows = rc.gateway_requests(random.Random(8), model_ids, 400,
+                                   end=owner.execute("SELECT now() AS t").fetchone()["t"])
+        for r in rows:
+            r["user_id"] = r["api_key_id"] = None  # (the gateway's foreign keys)
+        rc.insert(owner, rows, request_ids=False)
+        owner.execute("RESET ROLE")
+        rollups.catch_up(owner)
+        live = rc.fetch_rows(owner)
+    expected = rc.python_stats(live)
+    requests = sum(t.requests for t in expected.values())
+    client = app_factory(DATABASE_URL=owner_url, ALLOW_ANONYMOUS=True, SOURCE_TTL_DAYS=90).test_client()
+    api = "/api/monitoring/chat-requests"
+
+    def get(path, **query):
+        response = client.get(api + path, query_string=query)
+        assert response.status_code == 200, (path, response.get_data(as_text=True)[:300])
+        return response
+
+    models = get("/models").get_json()["data"]
+    assert {m["model_id"]: (m["model_identifier"], m["stats"]["total_requests"], m["stats"]["other_requests"])
+            for m in models} == {m: (f"Model {model_ids.index(m)}", t.requests, t.counts[3])
+                                 for m, t in expected.items() if m is not None}
+    counts = get("/counts").get_json()
+    assert counts["metadata"]["total_requests"] == requests - expected[None].requests
+    providers = get("/providers").get_json()
+    assert sum(p["total_requests"] for p in providers["data"]) + providers["metadata"]["unattributed_requests"] \
+        == requests
+    series = get("/timeseries", bucket="day", start_date=min(r["created_at"] for r in live).isoformat()).get_json()
+    assert sum(p["total_requests"] for p in series["data"]) == requests
+    assert sum(p["total_input_tokens"] for p in series["data"]) == sum(t.input_tokens for t in expected.values())
+    breakdown = get("/breakdown", by="model").get_json()
+    assert breakdown["total"]["total_requests"] == requests
+    listed = get("", limit=5).get_json()
+    assert listed["metadata"]["total_count"] == requests and all(r["request_id"] is None for r in listed["data"])
+    assert len(get("/export", format="ndjson").get_data(as_text=True).splitlines()) == requests
+    plot = get("/plot-data").get_json()
+    assert len(plot["plot_data"]["latency"]) == requests
+    assert plot["plot_data"]["latency"].count(None) == sum(r["processing_time_ms"] is None for r in live)
