@@ -157,10 +157,6 @@ DECLARE
     e timestamptz := coalesce(p_end, 'infinity');
 BEGIN
     SELECT * INTO st FROM chat_rollup_state;
-    IF st.raw_horizon = '-infinity' THEN  -- raw rows everywhere: no coarse stretch
-        RETURN QUERY SELECT * FROM chat_rollup_pieces_plain(p_dim, p_start, p_end, p_start_outwards, p_end_outwards);
-        RETURN;
-    END IF;
     SELECT min(l) INTO coarse FROM generate_series(1, chat_rollup_top()) l
      WHERE chat_rollup_kept_from(st, p_dim, l) = '-infinity';
     SELECT least(st.raw_horizon, min(chat_rollup_kept_from(st, p_dim, l))) INTO fine_from
