@@ -38,11 +38,13 @@ def test_released_migrations_are_unchanged():
             f"{path} was released: add a new migration instead of changing it"
 
 
-def test_new_migrations_come_after_the_released_ones():
-    newest = max(path.split("/")[-1].split(".")[0] for path in released())
-    for path in (PROJECT_DIR / "migrations").glob("*.sql"):
-        if f"migrations/{path.name}" not in released():
-            assert path.name.split(".")[0] > newest, f"{path.name} sorts before released {newest}"
+@pytest.mark.parametrize("series", ["migrations", "migrations/attach"])
+def test_new_migrations_come_after_the_released_ones(series):
+    ids = [path.rsplit("/", 1)[-1].split(".")[0] for path in released() if path.rsplit("/", 1)[0] == series]
+    assert ids, f"no released migration of {series}"
+    for path in (PROJECT_DIR / series).glob("*.sql"):
+        if f"{series}/{path.name}" not in released():
+            assert path.name.split(".")[0] > max(ids), f"{path.name} sorts before released {max(ids)}"
 
 
 def test_a_fresh_migration_makes_the_recorded_schema(make_database, request):
