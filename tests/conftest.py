@@ -92,6 +92,8 @@ def migrated_database(server_url, name):
         admin.execute(f"CREATE DATABASE {name}")
     url = with_database(server_url, name)
     migrate.apply(url)
+    with psycopg.connect(server_url, autocommit=True) as admin:  # the tests' own connections
+        admin.execute(f"ALTER DATABASE {name} SET search_path = {migrate.SCHEMA}, public")
     yield url
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

@@ -3,13 +3,19 @@
 The files live in the top-level migrations/, shipped as package data of webapp
 (webapp/migrations links to them), so an installed wheel reads its own copies.
 
-Two series (docs/attach-plan.md): the first (migrations/*.sql) makes the demo tables
-and everything of chatstats in schema public; the attach series (migrations/attach/)
-installs chatstats in a schema of its own (chatstats) beside a gateway's tables, which
-it finds in public. A database is attached when chatstats did not create its
-chat_completion_requests, or when schema chatstats holds yoyo's bookkeeping.
+The attach series (migrations/attach/) installs chatstats in a schema of its own
+(chatstats) beside a gateway's tables, which it finds in public. A database without
+them is a demo: migrate first makes them, shaped as the gateway's
+(migrations/demo/tables.sql), then attaches to them the same way.
+
+Databases made before the attach series (docs/attach-plan.md) keep the first series
+(migrations/*.sql: the demo tables and everything of chatstats in schema public),
+recognised by its bookkeeping in public.
 """
+import contextlib
 import functools
+import io
+from importlib import resources
 
 import psycopg
 from yoyo import get_backend, read_migrations
@@ -18,6 +24,7 @@ from . import dsn
 
 MIGRATIONS = "package:webapp:migrations"  # yoyo reads them through importlib.resources
 ATTACH_MIGRATIONS = "package:webapp:migrations/attach"
+DEMO_TABLES = "demo/tables.sql"  # in webapp/migrations
 SCHEMA = "chatstats"  # the attach series' schema
 ROLES = ("chatstats_api", "chatstats_rollup")
 # Backfilling rollups over tens of millions of rows takes a while: wait that long for the lock.
@@ -28,18 +35,26 @@ class NotReady(Exception):
     """The database lacks something chatstats needs, which its migrations cannot make."""
 
 
-def _attached(conn):
-    """Whether this database takes (or took) the attach series: chatstats holds its
-    bookkeeping in its own schema, or chat_completion_requests is not chatstats' (no
-    first-series bookkeeping records making it)."""
-    attached, requests, first = conn.execute(
-        "SELECT to_regclass(%s) IS NOT NULL, to_regclass('public.chat_completion_requests') IS NOT NULL,"
-        " to_regclass('public._yoyo_migration') IS NOT NULL", (f"{SCHEMA}._yoyo_migration",)).fetchone()
-    if attached:
-        return True
-    ours = first and conn.execute("SELECT EXISTS (SELECT FROM public._yoyo_migration WHERE migration_id = %s)",
-                                  (_migration_ids(MIGRATIONS)[0],)).fetchone()[0]
-    return requests and not ours
+def _first_series(conn):
+    """Whether this database was made by the first series (its bookkeeping in public
+    records its first migration) and has not moved to the attach series."""
+    attached, first = conn.execute(
+        "SELECT to_regclass(%s) IS NOT NULL, to_regclass('public._yoyo_migration') IS NOT NULL",
+        (f"{SCHEMA}._yoyo_migration",)).fetchone()
+    return not attached and first and conn.execute(
+        "SELECT EXISTS (SELECT FROM public._yoyo_migration WHERE migration_id = %s)",
+        (_migration_ids(MIGRATIONS)[0],)).fetchone()[0]
+
+
+def _make_demo_tables(conn):
+    """Make the demo's gateway tables where public has no chat_completion_requests (once,
+    also when several migrate at the same time), and pgvector where a superuser may."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('chatstats demo tables'))")
+        if conn.execute("SELECT to_regclass('public.chat_completion_requests') IS NULL").fetchone()[0]:
+            conn.execute(resources.files(__package__).joinpath("migrations", DEMO_TABLES).read_text())
+        if conn.info.parameter_status("is_superuser") == "on":
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
 
 def _attach_path(conn):
@@ -86,11 +101,14 @@ def _operator_statements(conn, vector_schema):
     return needed
 
 
-def _series(database_url):
-    """(backend, migrations) of the series this database takes."""
+def _series(database_url, demo=False):
+    """(backend, migrations) of the series this database takes; with `demo`, first make
+    the demo's tables where there are none."""
     with psycopg.connect(database_url, autocommit=True) as conn:
-        if not _attached(conn):
+        if _first_series(conn):
             return get_backend(dsn.as_uri(database_url, "postgresql+psycopg")), read_migrations(MIGRATIONS)
+        if demo:
+            _make_demo_tables(conn)
         path = _attach_path(conn)
     uri = dsn.as_uri(database_url, "postgresql+psycopg", schema=path)  # yoyo sets it as the search path
     return get_backend(uri), read_migrations(ATTACH_MIGRATIONS)
@@ -99,8 +117,9 @@ def _series(database_url):
 def apply(database_url):
     """Apply pending migrations; return the ids applied. Safe to run concurrently.
     Raises NotReady where something the migrations need is missing."""
-    backend, migrations = _series(database_url)
-    with backend.lock(timeout=LOCK_TIMEOUT_S):
+    backend, migrations = _series(database_url, demo=True)
+    # yoyo prints the rows of each SELECT a migration runs (the baseline's ledger entries)
+    with backend.lock(timeout=LOCK_TIMEOUT_S), contextlib.redirect_stdout(io.StringIO()):
         todo = backend.to_apply(migrations)
         backend.apply_migrations(todo)
     return [m.id for m in todo]
