@@ -18,6 +18,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from psycopg.rows import dict_row
+from yoyo import get_backend, read_migrations
 
 # The tests' histories lie years back, where the request table's own TTL (90 days by
 # default) would keep the statistics of every delete: off, but where a test sets it.
@@ -25,11 +26,10 @@ from psycopg.rows import dict_row
 os.environ["CHATSTATS_SOURCE_TTL_DAYS"] = "0"
 
 from webapp import auth, cli, create_app, db, embedded, migrate, refresher, rollups, seed  # noqa: E402
-from webapp.dsn import with_database, with_user  # noqa: E402
+from webapp.dsn import as_uri, with_database, with_user  # noqa: E402
 from webapp.queries import keys  # noqa: E402
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # the checkout: tests run from it
-FIRST_MIGRATION = "0001.schema"
 TEST_SERVER_DIR = PROJECT_DIR / ".chatstats" / "test"
 
 
@@ -49,10 +49,13 @@ def empty_tables(connection):
     connection.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
 
 
-def applied_migrations(connection):
-    """Ids of the applied migrations, oldest first."""
-    return [row["migration_id"] for row in connection.execute(
-        "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc, migration_id")]
+def apply_first_series(url):
+    """Migrate an empty database with the first series, as chatstats did before the attach
+    series (everything in public): the databases made then, for the tests of its migrations."""
+    backend = get_backend(as_uri(url, "postgresql+psycopg"))
+    with backend.lock():
+        backend.apply_migrations(backend.to_apply(read_migrations(migrate.MIGRATIONS)))
+    return url
 
 
 def roll_back_through(url, migration_id):
@@ -92,8 +95,6 @@ def migrated_database(server_url, name):
         admin.execute(f"CREATE DATABASE {name}")
     url = with_database(server_url, name)
     migrate.apply(url)
-    with psycopg.connect(server_url, autocommit=True) as admin:  # the tests' own connections
-        admin.execute(f"ALTER DATABASE {name} SET search_path = {migrate.SCHEMA}, public")
     yield url
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -140,11 +141,9 @@ def empty_database(conn):
 
 @pytest.fixture
 def without_stats_functions(database_url, conn):
-    """Roll back every migration above the schema (the SQL functions go); re-apply afterwards."""
-    above_schema = [m for m in applied_migrations(conn) if m != FIRST_MIGRATION]
-    migrate.rollback(database_url, len(above_schema))
+    """Uninstall chatstats (its SQL functions go, the demo's tables stay); migrate afterwards."""
+    migrate.uninstall(database_url)
     try:
-        assert applied_migrations(conn) == [FIRST_MIGRATION]
         yield
     finally:
         migrate.apply(database_url)

@@ -1,8 +1,9 @@
-"""The schema that the migrations make, as sorted lines of text.
+"""The schema that the migrations make, as sorted lines of text: of schemas public (the
+gateway's, or the demo's) and chatstats.
 
 Tables and their columns, indexes, constraints and triggers; functions and
 procedures with their signatures, results, settings and a digest of their
-bodies; types; grants (on the database, the schema, relations, routines and
+bodies; types; row level security policies; the database's and its roles' settings; grants (on the database, the schema, relations, routines and
 by default; an unset ACL counts as its default) and the attributes of the
 roles they name. yoyo's own tables are left out but for their grants. The
 owner's own privileges are left out but in default privileges (whose point
@@ -15,11 +16,13 @@ from pathlib import Path
 import psycopg
 
 CATALOG = """
-WITH rel AS (
-    SELECT c.oid, c.relname, c.relkind,
+WITH ns AS (  -- the gateway's schema and chatstats'
+    SELECT oid, nspname, nspacl, nspowner FROM pg_namespace WHERE nspname IN ('public', 'chatstats')
+), rel AS (
+    SELECT c.oid, n.nspname || '.' || c.relname AS relname, c.relkind,
            coalesce(c.relacl, acldefault(CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::"char", c.relowner)) AS relacl
-      FROM pg_class c
-     WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c')
+      FROM pg_class c JOIN ns n ON n.oid = c.relnamespace
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c')
 ), members AS (  -- extensions' routines: theirs, whatever version is installed
     SELECT d.objid FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.deptype = 'e'
 ), own AS (
@@ -29,14 +32,13 @@ WITH rel AS (
     SELECT 'database' AS object, (aclexplode(coalesce(datacl, acldefault('d', datdba)))).*
       FROM pg_database WHERE datname = current_database()
     UNION ALL
-    SELECT 'schema public', (aclexplode(coalesce(nspacl, acldefault('n', nspowner)))).*
-      FROM pg_namespace WHERE nspname = 'public'
+    SELECT 'schema ' || nspname, (aclexplode(coalesce(nspacl, acldefault('n', nspowner)))).* FROM ns
     UNION ALL
     SELECT 'relation ' || relname, (aclexplode(relacl)).* FROM rel WHERE relkind <> 'c'
     UNION ALL
     SELECT 'routine ' || p.oid::regprocedure::text,
            (aclexplode(coalesce(p.proacl, acldefault('f', p.proowner)))).*
-      FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND NOT p.oid IN (SELECT objid FROM members)
+      FROM pg_proc p WHERE p.pronamespace IN (SELECT oid FROM ns) AND NOT p.oid IN (SELECT objid FROM members)
     UNION ALL
     SELECT 'default ' || d.defaclobjtype::text
            || CASE d.defaclnamespace WHEN 0 THEN '' ELSE ' in ' || d.defaclnamespace::regnamespace::text END,
@@ -61,7 +63,7 @@ SELECT 'column ' || c.relname || '.' || a.attname || ' ' || format_type(a.atttyp
  WHERE c.relkind <> 'S'
 UNION ALL
 SELECT 'index ' || indexdef FROM pg_indexes
- WHERE schemaname = 'public' AND tablename NOT LIKE '%%yoyo%%'
+ WHERE schemaname IN (SELECT nspname FROM ns) AND tablename NOT LIKE '%%yoyo%%'
 UNION ALL
 SELECT 'constraint ' || c.relname || ' ' || k.conname || ' ' || pg_get_constraintdef(k.oid)
   FROM own c JOIN pg_constraint k ON k.conrelid = c.oid
@@ -79,7 +81,7 @@ SELECT CASE p.prokind WHEN 'p' THEN 'procedure ' ELSE 'function ' END || p.oid::
        || coalesce(' set ' || array_to_string(p.proconfig, ', '), '')
        || ' body md5 ' || md5(p.prosrc)
   FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
- WHERE p.pronamespace = 'public'::regnamespace AND NOT p.oid IN (SELECT objid FROM members)
+ WHERE p.pronamespace IN (SELECT oid FROM ns) AND NOT p.oid IN (SELECT objid FROM members)
 UNION ALL
 SELECT 'extension ' || extname FROM pg_extension WHERE extname <> 'plpgsql'
 UNION ALL
@@ -87,12 +89,20 @@ SELECT CASE t.typtype WHEN 'd' THEN 'domain ' || t.typname || ' over '
                                      || format_type(t.typbasetype, t.typtypmod)
        ELSE 'enum ' || t.typname || ' ' || (SELECT string_agg(e.enumlabel, ', ' ORDER BY e.enumsortorder)
                                               FROM pg_enum e WHERE e.enumtypid = t.oid) END
-  FROM pg_type t WHERE t.typnamespace = 'public'::regnamespace AND t.typtype IN ('d', 'e')
+  FROM pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns) AND t.typtype IN ('d', 'e')
 UNION ALL
 SELECT 'grant ' || object || ' ' || privilege_type || ' to ' || who
        || CASE WHEN is_grantable THEN ' with grant option' ELSE '' END
        || CASE WHEN grantor = current_user::regrole THEN '' ELSE ' by ' || pg_get_userbyid(grantor) END
   FROM grants
+UNION ALL
+SELECT 'policy ' || schemaname || '.' || tablename || ' ' || policyname || ' ' || cmd || ' to '
+       || array_to_string(roles, ', ') || coalesce(' using ' || qual, '') || coalesce(' check ' || with_check, '')
+  FROM pg_policies WHERE schemaname IN (SELECT nspname FROM ns)
+UNION ALL
+SELECT 'setting ' || coalesce(pg_get_userbyid(nullif(setrole, 0)), 'database') || ' '
+       || array_to_string(setconfig, ', ')
+  FROM pg_db_role_setting WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
 UNION ALL
 SELECT DISTINCT 'role ' || r.rolname || CASE WHEN r.rolcanlogin THEN ' login' ELSE ' nologin' END
        || CASE WHEN r.rolinherit THEN '' ELSE ' noinherit' END
@@ -104,8 +114,10 @@ ORDER BY 1
 
 
 def snapshot(url):
-    """The schema of the database at url, one line per object, sorted."""
+    """The schema of the database at url, one line per object, sorted (names qualified by
+    their schema: the session's path is pg_catalog alone)."""
     with psycopg.connect(url) as conn:
+        conn.execute("SET search_path = pg_catalog")
         return [row[0] for row in conn.execute(CATALOG)]
 
 

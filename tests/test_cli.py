@@ -1,4 +1,4 @@
-"""The chatstats CLI on scratch databases: migrations up/down/up, seeding."""
+"""The chatstats CLI on scratch databases: migrations up/down/up, uninstall, seeding."""
 import os
 import subprocess
 import sys
@@ -10,11 +10,11 @@ from psycopg.rows import dict_row
 
 from conftest import run_cli
 from schemasnapshot import snapshot
-from webapp import cli, create_app, db
+from webapp import cli, create_app, db, migrate
 
 # The seeded rows, apart from created_at's absolute time (seeding is relative to now()).
 FINGERPRINT = """
-    SELECT md5(string_agg(row(r.id, r.request_id, m.model_id, m.provider_model_id, p.slug,
+    SELECT md5(string_agg(row(r.id, r.request_id, m.model_name, m.provider_model_id, p.slug,
                               r.input_tokens, r.output_tokens, r.processing_time_ms, r.status,
                               r.error_message, r.user_id, r.api_key_id, r.cost_usd,
                               r.created_at - f.first)::text, ',' ORDER BY r.id)) AS md5
@@ -42,42 +42,51 @@ def query(url, sql, *params):
 
 def applied(url):
     return [row["migration_id"] for row in query(
-        url, "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc, migration_id")]
+        url, "SELECT migration_id FROM chatstats._yoyo_migration ORDER BY applied_at_utc, migration_id")]
 
 
-def test_migrate_up_down_up(make_database, chatstats):
-    empty = snapshot(make_database())
+def test_migrate_up_down_up_and_uninstall(make_database, chatstats):
+    demo_tables = make_database()  # what chatstats makes for a demo, and leaves there
+    with psycopg.connect(demo_tables, autocommit=True) as conn:
+        migrate._make_demo_tables(conn)
     url = make_database()
-    assert "applied: 0001.schema, 0002.stats-functions" in chatstats(url, "migrate")
+    assert "applied: 0001.baseline, 0002.demo-retention" in chatstats(url, "migrate")
     ids = applied(url)
     full = snapshot(url)
     assert "up to date" in chatstats(url, "migrate")  # idempotent
     assert snapshot(url) == full
 
     levels = {len(ids): full}  # schema after the first k migrations
-    for k in range(len(ids) - 1, -1, -1):
+    for k in range(len(ids) - 1, 0, -1):
         assert f"rolled back: {ids[k]}" in chatstats(url, "migrate", "--rollback", "1")
         levels[k] = snapshot(url)
         assert levels[k] != levels[k + 1], f"rolling back {ids[k]} changed nothing"
         assert applied(url) == ids[:k]
-    assert levels[0] == empty
+    refused = run_cli(cli.Settings.from_environment(DATABASE_URL=url), ["migrate", "--rollback", "1"])
+    assert refused.exit_code == 1 and refused.output.strip() == (
+        "Error: 0001.baseline makes chatstats' schema and has no rollback: "
+        "`chatstats uninstall --yes` removes chatstats")
 
     chatstats(url, "migrate")
     assert snapshot(url) == full
-    for k in range(len(ids)):  # down to each level at once, then up again
+    for k in range(1, len(ids)):  # down to each level at once, then up again
         chatstats(url, "migrate", "--rollback", str(len(ids) - k))
         assert snapshot(url) == levels[k], k
         chatstats(url, "migrate")
         assert snapshot(url) == full and applied(url) == ids
 
+    chatstats(url, "uninstall", "--yes")
+    assert snapshot(url) == snapshot(demo_tables)
+    chatstats(url, "migrate")
+    assert snapshot(url) == full
 
-def test_rollback_keeps_rows_it_does_not_own(make_database, chatstats):
+
+def test_uninstall_keeps_rows_it_does_not_own(make_database, chatstats):
     url = make_database()
     chatstats(url, "migrate")
     chatstats(url, "seed", "--rows", "300", "--providers", "2", "--models", "4", "--seed", "3")
     before = query(url, FINGERPRINT)
-    above_schema = len(applied(url)) - 1
-    chatstats(url, "migrate", "--rollback", str(above_schema))
+    chatstats(url, "uninstall", "--yes")
     assert query(url, FINGERPRINT) == before
     chatstats(url, "migrate")
     assert query(url, FINGERPRINT) == before
@@ -141,7 +150,7 @@ def test_console_script(make_database):
         return done.stdout
 
     assert run("db", "url").strip() == url
-    assert "0002.stats-functions" in run("migrate")
+    assert "0001.baseline" in run("migrate")
     assert "seeded 100 rows" in run("seed", "--rows", "100", "--seed", "1")
     assert query(url, "SELECT count(*) AS n FROM chat_completion_requests")[0]["n"] == 100
     bad = subprocess.run([script, "migrate", "--rollback", "0"], env=env, capture_output=True,
@@ -175,18 +184,27 @@ assert "webapp.cli" not in sys.modules, "create_app() imported the command line"
         assert done.stdout.strip() == output
 
 
-def test_migrate_on_a_gateways_own_tables_without_pgvector_changes_nothing(make_database):
-    """A database whose chat_completion_requests chatstats did not create (the gateway's)
-    is attached, which needs pgvector: without it, one line saying what to run, exit 1,
-    and the catalog as it was (no yoyo tables either)."""
+GATEWAY_TABLES = ["CREATE TABLE chat_completion_requests (id bigserial PRIMARY KEY, status text NOT NULL)",
+                  "CREATE TABLE models (id serial PRIMARY KEY, model_name text)",
+                  "CREATE TABLE providers (id serial PRIMARY KEY, name text)"]
+
+
+@pytest.mark.parametrize("tables, error", [
+    (GATEWAY_TABLES, "Error: pgvector is not installed in this database: run CREATE EXTENSION"),
+    (GATEWAY_TABLES[:1], "Error: this database has some of the gateway's tables but not models, providers")])
+def test_migrate_on_a_gateways_own_tables_without_what_it_needs_changes_nothing(make_database, tables, error):
+    """A database with chat_completion_requests (the gateway's) is attached, which needs
+    pgvector and the gateway's three tables: without them, one line saying what is missing,
+    exit 1, and the catalog as it was (no yoyo tables either)."""
     url = make_database()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("CREATE TABLE chat_completion_requests (id bigserial PRIMARY KEY, status text NOT NULL)")
+        for statement in tables:
+            conn.execute(statement)
     before = snapshot(url), query(url, "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
                                        " ORDER BY 1")
     result = run_cli(cli.Settings.from_environment(DATABASE_URL=url), ["migrate"])
     assert result.exit_code == 1
-    assert result.output.startswith("Error: pgvector is not installed in this database: run CREATE EXTENSION")
+    assert result.output.startswith(error)
     assert len(result.output.strip().splitlines()) == 1 and "Traceback" not in result.output
     assert (snapshot(url), query(url, "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
                                       " ORDER BY 1")) == before

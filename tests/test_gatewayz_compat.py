@@ -108,12 +108,11 @@ def gateway(conn):
         ids[slug] = conn.execute("INSERT INTO providers (name, slug) VALUES (%s, %s) RETURNING id",
                                  (name, slug)).fetchone()["id"]
     models = {}
-    for provider, ident, name in (("openai", "gpt-4o", "GPT-4o"), ("openai", "gpt-4o-mini", "GPT-4o mini"),
-                                  ("anthropic", "claude-3-5-sonnet", "Claude 3.5 Sonnet"),
-                                  ("idle", "idle-1", "Idle One")):
-        models[ident] = conn.execute(
-            "INSERT INTO models (provider_id, model_id, model_name, provider_model_id)"
-            " VALUES (%s, %s, %s, %s) RETURNING id", (ids[provider], ident, name, f"{ident}-2026")
+    for provider, name in (("openai", "gpt-4o"), ("openai", "gpt-4o-mini"),
+                           ("anthropic", "claude-3-5-sonnet"), ("idle", "idle-1")):
+        models[name] = conn.execute(  # the gateway's catalog: model_name is the identifier
+            "INSERT INTO models (provider_id, model_name, provider_model_id)"
+            " VALUES (%s, %s, %s) RETURNING id", (ids[provider], name, f"{name}-2026")
         ).fetchone()["id"]
     traffic = [("gpt-4o", 12), ("gpt-4o-mini", 3), ("claude-3-5-sonnet", 7), (None, 2)]
     n = 0
@@ -187,10 +186,10 @@ def test_counts_as_the_backend_tests_read_them(client, gateway):
 def test_top_n_panels(client, gateway):
     """`limit` keeps the busiest N; the metadata still counts every model."""
     top = get(client, "/counts", limit=2)
-    assert [item["model_name"] for item in top["data"]] == ["GPT-4o", "Claude 3.5 Sonnet"]
+    assert [item["model_name"] for item in top["data"]] == ["gpt-4o", "claude-3-5-sonnet"]
     assert (top["metadata"]["total_models"], top["metadata"]["total_requests"]) == (3, 22)
     top = get(client, "/models", limit=1)
-    assert [item["model_name"] for item in top["data"]] == ["GPT-4o"]
+    assert [item["model_name"] for item in top["data"]] == ["gpt-4o"]
     assert top["metadata"]["total_models"] == 3
 
 
@@ -235,7 +234,7 @@ def test_plot_data_as_the_doc_reads_it(client, gateway):
     assert meta["recent_count"] == len(body["recent_requests"]) == 10
     for row in body["recent_requests"]:
         assert row["models"]["providers"]["slug"] == "openai"
-        assert row["models"]["model_name"].startswith("GPT")
+        assert row["models"]["model_name"].startswith("gpt")
 
 
 def test_api_key_header_of_the_performance_script(app, gateway, api_key):

@@ -1,4 +1,5 @@
-"""Least privilege (migration 0007): the API's role reads and executes, nothing more."""
+"""Least privilege: the API's role reads and executes, nothing more; the refresher's reads the
+request table and keeps the store."""
 import os
 
 import psycopg
@@ -10,7 +11,7 @@ from webapp import migrate, seed
 from webapp.db import API_ROLE
 from webapp.dsn import with_database
 
-from conftest import connect_as, roll_back_through
+from conftest import connect_as
 
 OUTSIDER = "chatstats_test_outsider"
 
@@ -31,7 +32,7 @@ FORBIDDEN = [
     "DROP FUNCTION get_provider_request_stats(timestamptz, timestamptz)",
     "ALTER TABLE chat_completion_requests ADD COLUMN note text",
     "ALTER TABLE models DISABLE TRIGGER ALL",
-    "ALTER FUNCTION chat_request_totals(timestamptz, timestamptz, integer) SECURITY DEFINER",
+    "ALTER FUNCTION chat_request_stats(timestamptz, timestamptz, integer[], boolean) SECURITY DEFINER",
     "CREATE ROLE intruder",
     "SET ROLE postgres",
 ]
@@ -97,8 +98,8 @@ def can_execute(conn, role):
 def test_public_cannot_read_or_execute(database_url, conn, outsider):
     assert not can_execute(conn, outsider) and can_execute(conn, API_ROLE)
     with connect_as(database_url, outsider) as stranger:
-        for query, denied in (("SELECT * FROM get_provider_request_stats()", "function"),
-                              ("SELECT * FROM chat_request_totals()", "function"),
+        for query, denied in (("SELECT * FROM chatstats.get_provider_request_stats()", "schema"),
+                              ("SELECT * FROM chatstats.chat_request_stats()", "schema"),
                               ("SELECT count(*) FROM chat_completion_requests", "table")):
             with pytest.raises(errors.InsufficientPrivilege, match=f"permission denied for {denied}"):
                 stranger.execute(query)
@@ -111,7 +112,7 @@ def test_app_logs_in_as_the_api_role(app, client):
         assert pooled.execute("SELECT current_user AS u").fetchone()["u"] == API_ROLE
 
 
-def test_rollback_revokes_but_keeps_roles_other_databases_use(server_url, database_url, outsider):
+def test_uninstall_revokes_but_keeps_roles_other_databases_use(server_url, database_url):
     name = f"chatstats_roles_{os.getpid()}"
     with psycopg.connect(server_url, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
@@ -119,33 +120,18 @@ def test_rollback_revokes_but_keeps_roles_other_databases_use(server_url, databa
     url = with_database(server_url, name)
     try:
         migrate.apply(url)
-        rolled_back = roll_back_through(url, "0007.roles")
-        # The session's database still grants the roles privileges: they stay.
+        run, left = migrate.uninstall(url)
+        # The session's database made the roles and still grants them privileges: they stay.
+        assert not any(statement.startswith("DROP ROLE") for statement in run) and left == []
         with connect_as(url, API_ROLE) as api_conn:
             with pytest.raises(errors.InsufficientPrivilege):
                 api_conn.execute("SELECT count(*) FROM chat_completion_requests")
-        with psycopg.connect(url, row_factory=dict_row) as owner:  # PUBLIC executes them again
-            assert can_execute(owner, outsider)
         with connect_as(database_url, API_ROLE) as api_conn:
             api_conn.execute("SELECT * FROM get_provider_request_stats()")
 
-        assert migrate.apply(url) == rolled_back[::-1]
+        assert migrate.apply(url) == migrate.applied_ids(url)  # installed again, in full
         with connect_as(url, API_ROLE) as api_conn:
-            assert api_conn.execute("SELECT count(*) AS n FROM chat_completion_requests"
-                                    ).fetchone()["n"] == 0
-            assert not can_execute(api_conn, outsider)
+            assert api_conn.execute("SELECT count(*) AS n FROM chat_completion_requests").fetchone()["n"] == 0
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-
-
-def test_rollup_role_maintains_the_store(database_url, api, conn):
-    """The rollup job, connected as chatstats_rollup, refreshes, prunes and retains
-    (regression: the vector extension's routines were executable by chatstats_api only)."""
-    with connect_as(database_url, "chatstats_rollup") as rollup:
-        assert rollup.execute("SELECT chat_rollup_prune(now() - interval '30 days') AS n").fetchone()["n"] == 0
-        assert rollup.execute("SELECT chat_rollup_retain('2000-01-01', 10) AS n").fetchone()["n"] == 0
-        result = rollup.execute("CALL chat_rollup_refresh(100000, 2000, NULL, NULL)").fetchone()
-        assert result == {"rolled_up": 300, "caught_up": True}
-    assert conn.execute("SELECT sum(completed + failed + partial) AS n FROM chat_rollups "
-                        "WHERE level = chat_rollup_top() AND dim = 'a'").fetchone()["n"] == 300

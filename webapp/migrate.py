@@ -27,6 +27,7 @@ ATTACH_MIGRATIONS = "package:webapp:migrations/attach"
 DEMO_TABLES = "demo/tables.sql"  # in webapp/migrations
 SCHEMA = "chatstats"  # the attach series' schema
 ROLES = ("chatstats_api", "chatstats_rollup")
+GATEWAY_TABLES = ("chat_completion_requests", "models", "providers")  # what chatstats reads, in public
 # Backfilling rollups over tens of millions of rows takes a while: wait that long for the lock.
 LOCK_TIMEOUT_S = 1800
 
@@ -53,13 +54,19 @@ def _make_demo_tables(conn):
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('chatstats demo tables'))")
         if conn.execute("SELECT to_regclass('public.chat_completion_requests') IS NULL").fetchone()[0]:
             conn.execute(resources.files(__package__).joinpath("migrations", DEMO_TABLES).read_text())
-        if conn.info.parameter_status("is_superuser") == "on":
-            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+            if conn.info.parameter_status("is_superuser") == "on":
+                conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
 
 
 def _attach_path(conn):
     """The attach series' search path: its schema, the gateway's, pgvector's. Makes the
-    schema; raises NotReady without pgvector (which needs rights the owner may lack)."""
+    schema; raises NotReady without the gateway's tables, or without pgvector (which
+    needs rights the owner may lack)."""
+    missing = [table for table in GATEWAY_TABLES if conn.execute(
+        "SELECT to_regclass(%s) IS NULL", (f"public.{table}",)).fetchone()[0]]
+    if missing:
+        raise NotReady(f"this database has some of the gateway's tables but not {', '.join(missing)} (in schema "
+                       f"public): chatstats reads {', '.join(GATEWAY_TABLES)}; nothing was changed")
     found = conn.execute("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'").fetchone()
     if found is None:
         raise NotReady("pgvector is not installed in this database: run CREATE EXTENSION vector SCHEMA extensions "
@@ -130,6 +137,9 @@ def rollback(database_url, count):
     backend, migrations = _series(database_url)
     with backend.lock(timeout=LOCK_TIMEOUT_S):
         todo = backend.to_rollback(migrations)[:count]
+        if any(m.id == _migration_ids(ATTACH_MIGRATIONS)[0] for m in todo):
+            raise NotReady(f"{todo[-1].id} makes chatstats' schema and has no rollback: "
+                           "`chatstats uninstall --yes` removes chatstats")
         backend.rollback_migrations(todo)
     return [m.id for m in todo]
 
@@ -144,12 +154,13 @@ def applied_ids(database_url):
 def pending_ids(conn):
     """Ids not yet applied, read through an ordinary connection (cheap enough for /ready)."""
     attached = conn.execute("SELECT to_regclass(%s) AS t", (f"{SCHEMA}._yoyo_migration",)).fetchone()["t"]
-    table = attached or conn.execute("SELECT to_regclass('_yoyo_migration') AS t").fetchone()["t"]
+    first = not attached and conn.execute("SELECT to_regclass('public._yoyo_migration') AS t").fetchone()["t"]
+    table = attached or first
     applied = set()
     if table:
         applied = {row["migration_id"] for row in
                    conn.execute(f"SELECT migration_id FROM {table}").fetchall()}
-    return [mid for mid in _migration_ids(ATTACH_MIGRATIONS if attached else MIGRATIONS) if mid not in applied]
+    return [mid for mid in _migration_ids(MIGRATIONS if first else ATTACH_MIGRATIONS) if mid not in applied]
 
 
 @functools.cache

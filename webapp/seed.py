@@ -49,13 +49,16 @@ def ensure_catalog(conn, providers, models):
                      (name, name.lower().replace(" ", "-")))
     provider_ids = [r["id"] for r in conn.execute(
         "SELECT id FROM providers ORDER BY id LIMIT %s", (providers,)).fetchall()]
+    # A catalog made by chatstats' first migrations has models.model_id: the same name.
+    model_id = conn.execute("SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = 'public.models'::regclass"
+                            " AND attname = 'model_id' AND NOT attisdropped) AS e").fetchone()["e"]
     for k in range(models):
         provider_id = provider_ids[k % len(provider_ids)]
-        ident = f"model-{k + 1}"
+        name = f"model-{k + 1}"  # the gateway's identifier of a model
         conn.execute(
-            """INSERT INTO models (provider_id, model_id, model_name, provider_model_id)
-               VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING""",
-            (provider_id, ident, f"Model {k + 1} ({provider_id})", f"{ident}-2026-01"))
+            f"""INSERT INTO models (provider_id, model_name, provider_model_id{', model_id' * model_id})
+               VALUES (%s, %s, %s{', %s' * model_id}) ON CONFLICT DO NOTHING""",
+            (provider_id, name, f"{name}-2026-01", name)[:3 + model_id])
     return [r["id"] for r in conn.execute(
         "SELECT id FROM models WHERE provider_id = ANY(%s) ORDER BY id LIMIT %s",
         (provider_ids, models)).fetchall()]

@@ -66,3 +66,16 @@ CREATE INDEX ccr_api_key_idx ON public.chat_completion_requests (api_key_id);
 -- The demo's own: the request list, newest first, unfiltered and by model.
 CREATE INDEX ccr_created_idx ON public.chat_completion_requests (created_at);
 CREATE INDEX ccr_model_created_idx ON public.chat_completion_requests (model_id, created_at);
+
+-- The demo database's own sessions (psql, the tests) find chatstats' functions unqualified;
+-- chatstats' roles have their own setting, and on a gateway's database the owner's CLI
+-- sessions put chatstats first themselves.
+DO $$
+BEGIN
+    EXECUTE format('ALTER DATABASE %I SET search_path = chatstats, public', current_database());
+END
+$$;
+
+-- The mark of the demo's table: chatstats' own retention deletes request rows only here
+-- (a gateway's rows are the gateway's, which has its own TTL job).
+COMMENT ON TABLE public.chat_completion_requests IS 'chatstats demo: made by chatstats migrate';

@@ -278,7 +278,8 @@ class ModelCount(Schema):
     model_id = fields.Integer(metadata={"description": "models.id", "example": 1})
     model_name = fields.String(allow_none=True, metadata={"example": "GPT-4o"})
     model_identifier = fields.String(allow_none=True, metadata={
-        "description": "Public identifier (models.model_id); null, as the names are, for a model "
+        "description": "Public identifier (models.model_id, or model_name where the catalog has no "
+                       "model_id); null, as the names are, for a model "
                        "that left the catalog.", "example": "gpt-4o"})
     provider_name = fields.String(allow_none=True, metadata={"example": "OpenAI"})
     provider_slug = fields.String(allow_none=True, metadata={"example": "openai"})
@@ -303,7 +304,8 @@ class CountsResponse(Schema):
 class RequestModel(Schema):
     """A request's model as gatewayz nests it (PostgREST's embedding of models and providers)."""
     id = fields.Integer(metadata={"description": "models.id", "example": 1})
-    model_id = fields.String(metadata={"description": "Public identifier, e.g. gpt-4.",
+    model_id = fields.String(metadata={"description": "Public identifier: models.model_id, or model_name "
+                                                      "where the catalog has no model_id (the gateway's).",
                                        "example": "gpt-4o"})
     model_name = fields.String(metadata={"example": "GPT-4o"})
     provider_model_id = fields.String(metadata={"example": "gpt-4o-2024-08-06"})

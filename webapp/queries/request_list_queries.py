@@ -33,7 +33,8 @@ _MODEL_IDENTIFIER = "coalesce({model_id}, m.model_name)"
 
 # Each row as the API's JSON (schemas.RequestRow), built by PostgreSQL: for
 # 100,000-row pages that is about ten times faster than serializing in Python. The
-# model nests its provider, as gatewayz's rows do (PostgREST's embedding).
+# model nests its provider, as gatewayz's rows do (PostgREST's embedding); its model_id
+# is the identifier (model_name where the catalog has no model_id column).
 _ROW_JSON = f"""
     json_build_object(
         'id', r.id, 'request_id', {{request_id}}, 'model_id', r.model_id,
@@ -42,7 +43,7 @@ _ROW_JSON = f"""
         'status', r.status, 'error_message', {{error_message}}, 'user_id', r.user_id,
         'api_key_id', r.api_key_id, 'cost_usd', r.cost_usd::text, 'created_at', r.created_at,
         'models', CASE WHEN m.id IS NOT NULL THEN json_build_object(
-            'id', m.id, 'model_id', {{model_id}}, 'model_name', m.model_name,
+            'id', m.id, 'model_id', {_MODEL_IDENTIFIER}, 'model_name', m.model_name,
             'provider_model_id', m.provider_model_id, 'provider_id', m.provider_id,
             'providers', json_build_object('id', p.id, 'name', p.name, 'slug', p.slug)) END
     )::text
