@@ -132,13 +132,14 @@ def make_catalog(conn, providers=2, models=3):
     """Providers and models for generated requests; return (provider ids, model ids)."""
     provider_ids = [conn.execute("INSERT INTO providers (name, slug) VALUES (%s, %s) RETURNING id",
                                  (f"P{p}", f"p{p}")).fetchone()["id"] for p in range(providers)]
-    # the gateway's catalog has no model_id column (model_name is its identifier)
+    # model_name is the gateway's identifier; a catalog of chatstats' first migrations
+    # also has models.model_id: the same
     identifier = conn.execute("SELECT EXISTS (SELECT FROM information_schema.columns WHERE table_schema = 'public'"
                               " AND table_name = 'models' AND column_name = 'model_id') AS e").fetchone()["e"]
     model_ids = [conn.execute(
         f"""INSERT INTO models (provider_id, model_name, provider_model_id{', model_id' * identifier})
             VALUES (%s, %s, %s{', %s' * identifier}) RETURNING id""",
-        (provider_ids[m % providers], f"Model {m}", f"m{m}-v1", f"m{m}")[:3 + identifier]).fetchone()["id"]
+        (provider_ids[m % providers], f"m{m}", f"m{m}-v1", f"m{m}")[:3 + identifier]).fetchone()["id"]
         for m in range(models)]
     return provider_ids, model_ids
 

@@ -139,16 +139,16 @@ def test_database_down_during_verification_is_503_not_500(fresh_app, api_key):
     assert response.get_json()["success"] is False and response.headers["Retry-After"]
 
 
-def test_a_key_before_its_migration_is_503_migrations_pending(fresh_app, database_url,
+def test_a_key_before_chatstats_is_installed_is_503_migrations_pending(fresh_app, database_url,
                                                                without_stats_functions):
     """Not a 401: the key may be fine, the schema is behind. Without a key the documented
     fallback serves loopback (no key can exist yet)."""
-    app = fresh_app(API_DATABASE_URL=database_url, RETRY_AFTER_S=7)  # 0007's role is gone too
+    app = fresh_app(API_DATABASE_URL=database_url, RETRY_AFTER_S=7)  # the API role's grants are gone too
     client = app.test_client()
     for path in (PROVIDERS, "/ready"):
         response = client.get(path, headers={"X-API-Key": "cs_" + "x" * 43})
         assert response.status_code == 503, (path, response.get_json())
         assert "Migrations are pending" in response.get_json()["message"]
         assert response.headers["Retry-After"] == "7"
-    assert "0006.api-keys" in client.get("/ready").get_json()["message"]
+    assert "0001.baseline" in client.get("/ready").get_json()["message"]
     assert client.get(PROVIDERS).status_code == 200

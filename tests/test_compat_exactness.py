@@ -23,7 +23,7 @@ def expected_counts(data, rows):
         count = sum(r["model"] is m for r in rows)
         if count:
             items.append({"model_id": m["id"], "model_name": m["model_name"],
-                          "model_identifier": m["model_id"], "provider_name": m["provider"]["name"],
+                          "model_identifier": m["model_name"], "provider_name": m["provider"]["name"],
                           "provider_slug": m["provider"]["slug"], "request_count": count})
     return sorted(items, key=lambda item: (-item["request_count"], item["model_id"]))
 
@@ -107,8 +107,8 @@ def test_plot_is_one_snapshot_streamed_in_chunks(client, conn):
     """Rows committed while the arrays stream are in none of them: every array and
     total_count come from the snapshot the recent rows were read in."""
     provider = conn.execute("INSERT INTO providers (name, slug) VALUES ('P', 'p') RETURNING id").fetchone()
-    model = conn.execute("INSERT INTO models (provider_id, model_id, model_name, provider_model_id)"
-                         " VALUES (%s, 'm', 'M', 'm1') RETURNING id", (provider["id"],)).fetchone()
+    model = conn.execute("INSERT INTO models (provider_id, model_name, provider_model_id)"
+                         " VALUES (%s, 'm', 'm1') RETURNING id", (provider["id"],)).fetchone()
 
     def insert(first, count):
         for i in range(first, first + count):

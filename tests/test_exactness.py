@@ -4,7 +4,7 @@ Random datasets (hypothesis) are written with plain SQL, like the gateway writes
 them, partly rolled up, then updated and deleted in part; the expected answers are
 computed here from those Python values. Three modes: the SQL functions over rollups
 (the default), the same functions over raw rows (CHATSTATS_STATS_SOURCE=raw), and
-the app's fallback when the functions are missing (migrations above 0001 rolled back).
+the app's fallback when the functions are missing (chatstats uninstalled).
 """
 import math
 from dataclasses import dataclass, field
@@ -64,8 +64,8 @@ def datasets(draw):
     if providers:
         for k in range(draw(st.integers(0, 6))):
             models.append({"provider": draw(st.integers(0, n_providers - 1)),
-                           "model_id": f"m-{k % 3}",  # identifiers repeat across providers
-                           "model_name": draw(st.text(NAME_CHARS, min_size=1, max_size=8)),
+                           # the gateway's identifier; names repeat across providers
+                           "model_name": draw(st.just(f"m-{k % 3}") | st.text(NAME_CHARS, min_size=1, max_size=8)),
                            "provider_model_id": f"pm-{k}"})
     rows = [{"request_id": f"req-{i}", **draw(request_values(len(models)))}
             for i in range(draw(st.integers(0, 30)))]
@@ -125,9 +125,9 @@ def load(conn, providers, models, rows):
             data.providers.append({**p, "id": cur.fetchone()["id"]})
         for m in models:
             provider = data.providers[m["provider"]]
-            cur.execute("""INSERT INTO models (provider_id, model_id, model_name, provider_model_id)
-                           VALUES (%s, %s, %s, %s) RETURNING id""",
-                        (provider["id"], m["model_id"], m["model_name"], m["provider_model_id"]))
+            cur.execute("""INSERT INTO models (provider_id, model_name, provider_model_id)
+                           VALUES (%s, %s, %s) RETURNING id""",
+                        (provider["id"], m["model_name"], m["provider_model_id"]))
             data.models.append({**m, "id": cur.fetchone()["id"], "provider": provider})
         for r in rows:
             model = None if r["model"] is None else data.models[r["model"]]
@@ -167,7 +167,7 @@ def model_item(model, rows):
     outputs = sum(r["output_tokens"] for r in mine)
     provider = model["provider"]
     return {
-        "model_id": model["id"], "model_identifier": model["model_id"],
+        "model_id": model["id"], "model_identifier": model["model_name"],
         "model_name": model["model_name"], "provider_model_id": model["provider_model_id"],
         "provider": {"id": provider["id"], "name": provider["name"], "slug": provider["slug"]},
         "stats": {
@@ -220,7 +220,7 @@ def request_item(r):
         "error_message": r["error_message"], "user_id": r["user_id"],
         "api_key_id": r["api_key_id"], "cost_usd": r["cost_usd"], "created_at": r["created_at"],
         "models": model and {
-            "id": model["id"], "model_id": model["model_id"], "model_name": model["model_name"],
+            "id": model["id"], "model_id": model["model_name"], "model_name": model["model_name"],
             "provider_model_id": model["provider_model_id"], "provider_id": model["provider"]["id"],
             "providers": {"id": model["provider"]["id"], "name": model["provider"]["name"],
                           "slug": model["provider"]["slug"]}},
@@ -428,7 +428,7 @@ def mode(request):
 @pytest.fixture
 def app_config(mode, database_url):
     config = {**mode[0], "RATELIMIT_APPLICATION": ""}  # hundreds of requests per test
-    if mode is MODES["fallback"]:  # the API's roles come from a rolled-back migration: log in as owner
+    if mode is MODES["fallback"]:  # the API's grants go with chatstats: log in as owner
         config.update(API_DATABASE_URL=database_url, ROLLUP_DATABASE_URL=database_url)
     return config
 
@@ -465,8 +465,8 @@ def test_every_endpoint_equals_python_aggregation(client, conn, empty_database, 
 def test_boundaries_ties_and_half_up_rounding(client, conn, mode):
     """[start, end) on exact timestamps; a mean of x.xx5 rounds away from zero (0.125 -> 0.13)."""
     providers = [{"name": "Only", "slug": "only"}, {"name": "Idle", "slug": "idle"}]
-    models = [{"provider": 0, "model_id": "m", "model_name": "50%_off", "provider_model_id": "m1"},
-              {"provider": 0, "model_id": "n", "model_name": "500 off", "provider_model_id": "n1"}]
+    models = [{"provider": 0, "model_name": "50%_off", "provider_model_id": "m1"},
+              {"provider": 0, "model_name": "500 off", "provider_model_id": "n1"}]
     start, end = T0 + HOUR, T0 + 2 * HOUR
     times = [start] * 4 + [start + US, end - US, end, start - US]
     rows = [{"request_id": f"r{i}", "model": 0, "input_tokens": 0, "output_tokens": 0,

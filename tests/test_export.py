@@ -31,9 +31,10 @@ NASTY_MESSAGES = ["a,b", 'say "hi"', '"', '""', ",", "line 1\nline 2", "cr\ronly
 IDS = st.none() | st.sampled_from([0, 1, 2, 2**63 - 1])
 
 SELECT_ALL = """
-    SELECT r.id, r.request_id, r.model_id, m.model_id AS model_identifier, m.model_name,
+    SELECT r.id, r.request_id, r.model_id, m.model_name AS model_identifier, m.model_name,
            p.id AS provider_id, p.slug AS provider_slug, p.name AS provider_name,
-           r.input_tokens, r.output_tokens, r.total_tokens, r.processing_time_ms, r.status,
+           r.input_tokens, r.output_tokens, coalesce(r.input_tokens, 0) + coalesce(r.output_tokens, 0)
+           AS total_tokens, r.processing_time_ms, r.status,
            r.error_message, r.user_id, r.api_key_id, r.cost_usd, r.created_at
       FROM chat_completion_requests r
       LEFT JOIN models m ON m.id = r.model_id
@@ -60,17 +61,18 @@ def expected_rows(conn, q, order="desc"):
     return sorted(rows, key=lambda r: (r["created_at"], r["id"]), reverse=order == "desc")
 
 
-def json_value(value):
-    """A column's value as the export's JSON has it."""
-    if isinstance(value, Decimal):
-        return format(value, "f")  # exact, as stored (numeric(12, 6): six decimals)
+def json_value(column, value):
+    """A column's value as the export's JSON has it: the cost as exact text (numeric(12, 6):
+    six decimals), latencies (numeric) as JSON numbers, parsed as Decimal."""
+    if column == "cost_usd" and value is not None:
+        return format(value, "f")
     if hasattr(value, "astimezone"):
         return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return value
 
 
-def csv_value(value):
-    value = json_value(value)
+def csv_value(column, value):
+    value = json_value(column, value)
     return "" if value is None else str(value)
 
 
@@ -83,7 +85,7 @@ def parse(response, fmt):
     text = response.get_data(as_text=True)
     if fmt == "ndjson":
         assert text == "" or text.endswith("\n")
-        return [json.loads(line) for line in text.splitlines()]
+        return [json.loads(line, parse_float=Decimal) for line in text.splitlines()]
     assert text.endswith("\r\n")
     header, *rows = csv.reader(io.StringIO(text, newline=""))
     assert header == COLUMNS
@@ -95,9 +97,9 @@ def check_export(client, conn, query, q, fmt, order):
     got = parse(client.get(EXPORT, query_string=params), fmt)
     want = expected_rows(conn, q, order)
     if fmt == "ndjson":
-        assert got == [{c: json_value(r[c]) for c in COLUMNS} for r in want], params
+        assert got == [{c: json_value(c, r[c]) for c in COLUMNS} for r in want], params
     else:
-        assert got == [[csv_value(r[c]) for c in COLUMNS] for r in want], params
+        assert got == [[csv_value(c, r[c]) for c in COLUMNS] for r in want], params
     return got
 
 
@@ -134,8 +136,8 @@ def test_exports_equal_the_raw_rows(app, conn, empty_database, draw_data):
 def insert_catalog(conn):
     provider = conn.execute("INSERT INTO providers (name, slug) VALUES ('Open, \"AI\"', 'openai')"
                             " RETURNING id").fetchone()["id"]
-    return conn.execute("INSERT INTO models (provider_id, model_id, model_name, provider_model_id)"
-                        " VALUES (%s, 'gpt-4o', 'GPT-4o, \"omni\"', 'gpt-4o-1') RETURNING id",
+    return conn.execute("INSERT INTO models (provider_id, model_name, provider_model_id)"
+                        " VALUES (%s, 'gpt-4o, \"omni\"', 'gpt-4o-1') RETURNING id",
                         (provider,)).fetchone()["id"]
 
 
@@ -161,7 +163,7 @@ def test_nasty_error_messages_round_trip_in_both_formats(client, conn):
         assert [r["error_message"] if fmt == "ndjson" else r[column] for r in rows] == NASTY_MESSAGES
     text = client.get(EXPORT).get_data(as_text=True)
     assert '"line 1\nline 2"' in text and '"say ""hi"""' in text and '"a,b"' in text
-    assert '"Open, ""AI"""' in text and '"GPT-4o, ""omni"""' in text
+    assert '"Open, ""AI"""' in text and '"gpt-4o, ""omni"""' in text
 
 
 def test_nulls_are_empty_fields_and_json_null(client, conn):

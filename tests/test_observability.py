@@ -87,8 +87,7 @@ def test_rollup_lag_gauges(app, client, conn):
     """The same figures as chat_rollup_lag(): rows waiting, and for how long."""
     app.config["ROLLUP_INTERVAL_S"] = 0  # no refresh may race the comparison
     conn.execute("INSERT INTO providers (name, slug) VALUES ('p', 'p')")
-    conn.execute("INSERT INTO models (provider_id, model_id, model_name, provider_model_id)"
-                 " VALUES (1, 'm', 'm', 'm')")
+    conn.execute("INSERT INTO models (provider_id, model_name, provider_model_id) VALUES (1, 'm', 'm')")
     conn.execute("INSERT INTO chat_completion_requests (request_id, model_id, processing_time_ms)"
                  " SELECT 'r' || i, 1, 5 FROM generate_series(1, 7) i")
     conn.execute("UPDATE chat_rollup_state SET refreshed_at = now() - interval '90 seconds'")

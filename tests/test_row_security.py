@@ -16,12 +16,14 @@ ROWS = 300
 
 @pytest.fixture
 def hidden(make_database):
-    """A migrated scratch database whose requests only their owner sees: (url, owner's connection)."""
+    """A migrated scratch database whose requests only their owner sees (row level security
+    on, chatstats' own policy dropped): (url, owner's connection)."""
     url = make_database()
     migrate.apply(url)
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as owner:
         seed.seed(owner, ROWS, providers=2, models=3, days=2)
         owner.execute("ALTER TABLE chat_completion_requests ENABLE ROW LEVEL SECURITY")
+        owner.execute("DROP POLICY chatstats_read ON chat_completion_requests")
         yield url, owner
 
 
