@@ -1,4 +1,5 @@
--- What a fresh migration defines, made by `make schema-snapshot`: edit the migrations, not this.
+-- What a fresh migration defines in a demo database (the demo's gateway tables in public, chatstats in schema chatstats),
+-- made by `make schema-snapshot`: edit the migrations, not this.
 --
 -- PostgreSQL database dump
 --
@@ -18,6 +19,13 @@ SET client_min_messages = warning;
 SET row_security = off;
 
 --
+-- Name: chatstats; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA chatstats;
+
+
+--
 -- Name: vector; Type: EXTENSION; Schema: -; Owner: -
 --
 
@@ -28,14 +36,14 @@ CREATE EXTENSION IF NOT EXISTS vector WITH SCHEMA public;
 -- Name: EXTENSION vector; Type: COMMENT; Schema: -; Owner: -
 --
 
-COMMENT ON EXTENSION vector IS 'chatstats: created by migration 0008.rollup-store';
+COMMENT ON EXTENSION vector IS 'vector data type and ivfflat and hnsw access methods';
 
 
 --
--- Name: chat_request_group; Type: TYPE; Schema: public; Owner: -
+-- Name: chat_request_group; Type: TYPE; Schema: chatstats; Owner: -
 --
 
-CREATE TYPE public.chat_request_group AS (
+CREATE TYPE chatstats.chat_request_group AS (
 	slot timestamp with time zone,
 	kind text,
 	group_id bigint,
@@ -55,26 +63,10 @@ CREATE TYPE public.chat_request_group AS (
 
 
 --
--- Name: chat_request_rollup_delta; Type: TYPE; Schema: public; Owner: -
+-- Name: chat_request_stat; Type: TYPE; Schema: chatstats; Owner: -
 --
 
-CREATE TYPE public.chat_request_rollup_delta AS (
-	bucket timestamp with time zone,
-	model_id integer,
-	status text,
-	requests bigint,
-	input_tokens bigint,
-	output_tokens bigint,
-	processing_time_ms bigint,
-	cost_usd numeric
-);
-
-
---
--- Name: chat_request_stat; Type: TYPE; Schema: public; Owner: -
---
-
-CREATE TYPE public.chat_request_stat AS (
+CREATE TYPE chatstats.chat_request_stat AS (
 	model_id integer,
 	total_requests bigint,
 	completed_requests bigint,
@@ -93,42 +85,10 @@ CREATE TYPE public.chat_request_stat AS (
 
 
 --
--- Name: chat_request_sums; Type: TYPE; Schema: public; Owner: -
+-- Name: chat_rollup_delta; Type: TYPE; Schema: chatstats; Owner: -
 --
 
-CREATE TYPE public.chat_request_sums AS (
-	model_id integer,
-	status text,
-	requests bigint,
-	input_tokens bigint,
-	output_tokens bigint,
-	processing_time_ms bigint,
-	cost_usd numeric
-);
-
-
---
--- Name: chat_request_total; Type: TYPE; Schema: public; Owner: -
---
-
-CREATE TYPE public.chat_request_total AS (
-	model_id integer,
-	total_requests bigint,
-	completed_requests bigint,
-	failed_requests bigint,
-	partial_requests bigint,
-	total_input_tokens bigint,
-	total_output_tokens bigint,
-	processing_time_ms_sum bigint,
-	total_cost_usd numeric
-);
-
-
---
--- Name: chat_rollup_delta; Type: TYPE; Schema: public; Owner: -
---
-
-CREATE TYPE public.chat_rollup_delta AS (
+CREATE TYPE chatstats.chat_rollup_delta AS (
 	bucket timestamp with time zone,
 	id bigint,
 	completed bigint,
@@ -149,10 +109,10 @@ CREATE TYPE public.chat_rollup_delta AS (
 
 
 --
--- Name: chat_rollup_input; Type: TYPE; Schema: public; Owner: -
+-- Name: chat_rollup_input; Type: TYPE; Schema: chatstats; Owner: -
 --
 
-CREATE TYPE public.chat_rollup_input AS (
+CREATE TYPE chatstats.chat_rollup_input AS (
 	created_at timestamp with time zone,
 	model_id integer,
 	status text,
@@ -166,10 +126,10 @@ CREATE TYPE public.chat_rollup_input AS (
 
 
 --
--- Name: model_stats; Type: TYPE; Schema: public; Owner: -
+-- Name: model_stats; Type: TYPE; Schema: chatstats; Owner: -
 --
 
-CREATE TYPE public.model_stats AS (
+CREATE TYPE chatstats.model_stats AS (
 	model_id integer,
 	model_identifier text,
 	model_name text,
@@ -194,12 +154,12 @@ CREATE TYPE public.model_stats AS (
 
 
 --
--- Name: api_key_lookup(text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: api_key_lookup(text); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.api_key_lookup(p_prefix text) RETURNS TABLE(id bigint, name text, key_hash bytea)
+CREATE FUNCTION chatstats.api_key_lookup(p_prefix text) RETURNS TABLE(id bigint, name text, key_hash bytea)
     LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'chatstats', 'public'
     AS $$
     SELECT k.id, k.name, k.key_hash FROM api_keys k
      WHERE k.prefix = p_prefix AND k.revoked_at IS NULL
@@ -207,34 +167,48 @@ $$;
 
 
 --
--- Name: api_key_touch(bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: api_key_touch(bigint); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.api_key_touch(p_id bigint) RETURNS void
+CREATE FUNCTION chatstats.api_key_touch(p_id bigint) RETURNS void
     LANGUAGE sql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'chatstats', 'public'
     AS $$
     UPDATE api_keys SET last_used_at = now() WHERE id = p_id AND revoked_at IS NULL
 $$;
 
 
 --
--- Name: api_keys_active(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: api_keys_active(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.api_keys_active() RETURNS boolean
+CREATE FUNCTION chatstats.api_keys_active() RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'chatstats', 'public'
     AS $$
     SELECT EXISTS (SELECT 1 FROM api_keys WHERE revoked_at IS NULL)
 $$;
 
 
 --
--- Name: chat_histogram(public.vector, public.vector, bigint, double precision[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: change_outside(text, text); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) RETURNS public.vector
+CREATE FUNCTION chatstats.change_outside(made text, undo text) RETURNS void
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    EXECUTE made;
+    INSERT INTO chatstats.outside_changes (made, undo) VALUES (made, undo);
+END
+$$;
+
+
+--
+-- Name: chat_histogram(public.vector, public.vector, bigint, double precision[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
+--
+
+CREATE FUNCTION chatstats.chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) RETURNS public.vector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE WHEN p_wide IS NOT NULL OR p_narrow_rows > 16777216
@@ -247,10 +221,10 @@ $$;
 
 
 --
--- Name: chat_histogram_accum(double precision[], public.vector, public.vector, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_histogram_accum(double precision[], public.vector, public.vector, integer); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer) RETURNS double precision[]
+CREATE FUNCTION chatstats.chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer) RETURNS double precision[]
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $$
 BEGIN
@@ -270,10 +244,10 @@ $$;
 
 
 --
--- Name: chat_histogram_narrow(public.vector, public.vector, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_histogram_narrow(public.vector, public.vector, bigint); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint) RETURNS boolean
+CREATE FUNCTION chatstats.chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint) RETURNS boolean
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT p_hi IS NULL AND p_over_hi IS NULL AND p_requests <= chat_histogram_narrow_limit()
@@ -281,10 +255,10 @@ $$;
 
 
 --
--- Name: chat_histogram_narrow_limit(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_histogram_narrow_limit(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_histogram_narrow_limit() RETURNS bigint
+CREATE FUNCTION chatstats.chat_histogram_narrow_limit() RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT 4194304::bigint
@@ -292,10 +266,10 @@ $$;
 
 
 --
--- Name: chat_histogram_plus(public.vector, public.vector, public.vector, boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_histogram_plus(public.vector, public.vector, public.vector, boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean) RETURNS public.vector
+CREATE FUNCTION chatstats.chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean) RETURNS public.vector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT chat_histogram_split(chat_histogram_accum(chat_histogram_accum('{0}', p_lo, p_hi, 1), p_delta, NULL, 1),
@@ -304,10 +278,10 @@ $$;
 
 
 --
--- Name: chat_histogram_split(double precision[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_histogram_split(double precision[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_histogram_split(p_state double precision[], p_hi boolean) RETURNS public.vector
+CREATE FUNCTION chatstats.chat_histogram_split(p_state double precision[], p_hi boolean) RETURNS public.vector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE WHEN cardinality(p_state) <= 1 THEN NULL
@@ -317,10 +291,10 @@ $$;
 
 
 --
--- Name: chat_histogram_sum_limit(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_histogram_sum_limit(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_histogram_sum_limit() RETURNS bigint
+CREATE FUNCTION chatstats.chat_histogram_sum_limit() RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT 524288::bigint
@@ -328,10 +302,10 @@ $$;
 
 
 --
--- Name: chat_histogram_values(public.vector, public.vector); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_histogram_values(public.vector, public.vector); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_histogram_values(p_lo public.vector, p_hi public.vector) RETURNS double precision[]
+CREATE FUNCTION chatstats.chat_histogram_values(p_lo public.vector, p_hi public.vector) RETURNS double precision[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE WHEN p_hi IS NULL THEN vector_accum('{-1}', p_lo)
@@ -340,10 +314,10 @@ $$;
 
 
 --
--- Name: chat_histogram_wide(public.vector, public.vector, bigint, double precision[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_histogram_wide(public.vector, public.vector, bigint, double precision[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) RETURNS public.vector
+CREATE FUNCTION chatstats.chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) RETURNS public.vector
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
     AS $$
 BEGIN
@@ -364,10 +338,10 @@ $$;
 
 
 --
--- Name: chat_latency_bucket(numeric); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_latency_bucket(numeric); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_latency_bucket(p_ms numeric) RETURNS integer
+CREATE FUNCTION chatstats.chat_latency_bucket(p_ms numeric) RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE WHEN p_ms < 100 THEN greatest(floor(p_ms / 2), 0)::integer + 1
@@ -377,10 +351,10 @@ $$;
 
 
 --
--- Name: chat_latency_percentile(double precision[], double precision[], double precision); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_latency_percentile(double precision[], double precision[], double precision); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision) RETURNS numeric
+CREATE FUNCTION chatstats.chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision) RETURNS numeric
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE
@@ -402,10 +376,10 @@ $$;
 
 
 --
--- Name: chat_latency_scale(public.vector, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_latency_scale(public.vector, integer); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_latency_scale(p_histogram public.vector, p_k integer) RETURNS public.vector
+CREATE FUNCTION chatstats.chat_latency_scale(p_histogram public.vector, p_k integer) RETURNS public.vector
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE WHEN p_k = 1 OR p_histogram IS NULL THEN p_histogram
@@ -414,10 +388,10 @@ $$;
 
 
 --
--- Name: chat_model_catalog(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_model_catalog(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_model_catalog() RETURNS TABLE(id integer, provider_id integer, model_identifier text, model_name text, provider_model_id text)
+CREATE FUNCTION chatstats.chat_model_catalog() RETURNS TABLE(id integer, provider_id integer, model_identifier text, model_name text, provider_model_id text)
     LANGUAGE sql STABLE
     AS $$
     SELECT m.id, m.provider_id, coalesce(to_jsonb(m) ->> 'model_id', m.model_name), m.model_name,
@@ -427,10 +401,10 @@ $$;
 
 
 --
--- Name: chat_model_stats(integer, integer, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_model_stats(integer, integer, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_model_stats(p_provider_id integer, p_model_id integer, p_start timestamp with time zone, p_end timestamp with time zone) RETURNS SETOF public.model_stats
+CREATE FUNCTION chatstats.chat_model_stats(p_provider_id integer, p_model_id integer, p_start timestamp with time zone, p_end timestamp with time zone) RETURNS SETOF chatstats.model_stats
     LANGUAGE sql STABLE
     AS $$
     SELECT coalesce(m.id, t.model_id), m.model_identifier, m.model_name, m.provider_model_id,
@@ -465,10 +439,10 @@ $$;
 
 
 --
--- Name: chat_provider_request_stats(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_provider_request_stats(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_provider_request_stats(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(unattributed_requests bigint, provider_id integer, name text, slug text, models_with_requests bigint, total_requests bigint)
+CREATE FUNCTION chatstats.chat_provider_request_stats(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(unattributed_requests bigint, provider_id integer, name text, slug text, models_with_requests bigint, total_requests bigint)
     LANGUAGE sql STABLE
     AS $$
     WITH g AS MATERIALIZED (  -- per provider, and (id NULL) the requests of no known provider
@@ -485,10 +459,10 @@ $$;
 
 
 --
--- Name: chat_request_breakdown(timestamp with time zone, timestamp with time zone, text, integer, text, integer[], bigint, bigint, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_breakdown(timestamp with time zone, timestamp with time zone, text, integer, text, integer[], bigint, bigint, text); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_breakdown(p_start timestamp with time zone, p_end timestamp with time zone, p_by text, p_top integer DEFAULT 20, p_order text DEFAULT 'requests'::text, p_model_ids integer[] DEFAULT NULL::integer[], p_api_key_id bigint DEFAULT NULL::bigint, p_user_id bigint DEFAULT NULL::bigint, p_status text DEFAULT NULL::text) RETURNS SETOF public.chat_request_group
+CREATE FUNCTION chatstats.chat_request_breakdown(p_start timestamp with time zone, p_end timestamp with time zone, p_by text, p_top integer DEFAULT 20, p_order text DEFAULT 'requests'::text, p_model_ids integer[] DEFAULT NULL::integer[], p_api_key_id bigint DEFAULT NULL::bigint, p_user_id bigint DEFAULT NULL::bigint, p_status text DEFAULT NULL::text) RETURNS SETOF chatstats.chat_request_group
     LANGUAGE sql STABLE
     AS $$
     WITH g AS MATERIALIZED (
@@ -518,21 +492,10 @@ $$;
 
 
 --
--- Name: chat_request_bucket(interval, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_first_at(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_bucket(p_grain interval, p_at timestamp with time zone) RETURNS timestamp with time zone
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$
-    SELECT date_bin(p_grain, p_at, timestamptz '2000-01-01 00:00:00+00')
-$$;
-
-
---
--- Name: chat_request_first_at(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_first_at() RETURNS timestamp with time zone
+CREATE FUNCTION chatstats.chat_request_first_at() RETURNS timestamp with time zone
     LANGUAGE sql STABLE
     AS $$
     SELECT least((SELECT min(created_at) FROM chat_request_source()),
@@ -542,10 +505,10 @@ $$;
 
 
 --
--- Name: chat_request_groups(timestamp with time zone[], text, integer, text, integer[], bigint, bigint, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_groups(timestamp with time zone[], text, integer, text, integer[], bigint, bigint, text); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_groups(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) RETURNS SETOF public.chat_request_group
+CREATE FUNCTION chatstats.chat_request_groups(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) RETURNS SETOF chatstats.chat_request_group
     LANGUAGE plpgsql STABLE ROWS 100
     AS $$
 BEGIN
@@ -565,10 +528,10 @@ $$;
 
 
 --
--- Name: chat_request_groups_dim(text, integer[], bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_groups_dim(text, integer[], bigint, bigint); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_groups_dim(p_by text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) RETURNS "char"
+CREATE FUNCTION chatstats.chat_request_groups_dim(p_by text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) RETURNS "char"
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE count(DISTINCT d) WHEN 0 THEN 'a' WHEN 1 THEN min(d) END
@@ -581,10 +544,10 @@ $$;
 
 
 --
--- Name: chat_request_groups_ranked("char", timestamp with time zone[], bigint[], text, text, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_groups_ranked("char", timestamp with time zone[], bigint[], text, text, integer); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_groups_ranked(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_by text, p_order text, p_top integer) RETURNS TABLE(g bigint, rank bigint)
+CREATE FUNCTION chatstats.chat_request_groups_ranked(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_by text, p_order text, p_top integer) RETURNS TABLE(g bigint, rank bigint)
     LANGUAGE plpgsql STABLE
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
@@ -605,10 +568,10 @@ $$;
 
 
 --
--- Name: chat_request_groups_raw(timestamp with time zone[], text, integer, text, integer[], bigint, bigint, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_groups_raw(timestamp with time zone[], text, integer, text, integer[], bigint, bigint, text); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_groups_raw(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) RETURNS SETOF public.chat_request_group
+CREATE FUNCTION chatstats.chat_request_groups_raw(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) RETURNS SETOF chatstats.chat_request_group
     LANGUAGE plpgsql STABLE ROWS 100
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
@@ -660,10 +623,10 @@ $$;
 
 
 --
--- Name: chat_request_groups_rollup(timestamp with time zone[], text, integer, text, integer[], bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_groups_rollup(timestamp with time zone[], text, integer, text, integer[], bigint, bigint); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) RETURNS SETOF public.chat_request_group
+CREATE FUNCTION chatstats.chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) RETURNS SETOF chatstats.chat_request_group
     LANGUAGE plpgsql STABLE ROWS 100
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
@@ -742,279 +705,12 @@ $$;
 
 
 --
--- Name: chat_request_range_parts(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_rollup_safe_id(integer); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_range_parts(p_start timestamp with time zone, p_end timestamp with time zone) RETURNS TABLE(grain interval, lo timestamp with time zone, hi timestamp with time zone)
-    LANGUAGE plpgsql STABLE ROWS 8
-    AS $$
-DECLARE
-    next_grain interval;
-    outer_lo timestamptz := coalesce(p_start, '-infinity');
-    outer_hi timestamptz := coalesce(p_end, 'infinity');
-    inner_lo timestamptz;
-    inner_hi timestamptz;
-BEGIN
-    grain := NULL;
-    FOREACH next_grain IN ARRAY chat_request_rollup_grains() LOOP
-        inner_lo := chat_request_bucket(next_grain, outer_lo);
-        IF inner_lo < outer_lo THEN
-            inner_lo := inner_lo + next_grain;
-        END IF;
-        inner_hi := chat_request_bucket(next_grain, outer_hi);
-        IF inner_lo >= inner_hi THEN  -- no whole bucket inside: this grain covers it all
-            inner_lo := outer_hi;
-            inner_hi := outer_hi;
-        END IF;
-        lo := outer_lo; hi := inner_lo;
-        IF lo < hi THEN RETURN NEXT; END IF;
-        lo := inner_hi; hi := outer_hi;
-        IF lo < hi THEN RETURN NEXT; END IF;
-        grain := next_grain;
-        outer_lo := inner_lo;
-        outer_hi := inner_hi;
-    END LOOP;
-    lo := outer_lo; hi := outer_hi;
-    IF lo < hi THEN RETURN NEXT; END IF;
-END
-$$;
-
-
---
--- Name: chat_request_raw_sums(timestamp with time zone, timestamp with time zone, bigint, bigint, integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_raw_sums(p_lo timestamp with time zone, p_hi timestamp with time zone, p_after_id bigint, p_upto_id bigint, p_model_id integer) RETURNS SETOF public.chat_request_sums
-    LANGUAGE plpgsql STABLE
-    SET plan_cache_mode TO 'force_custom_plan'
-    AS $$
-BEGIN
-    RETURN QUERY
-    SELECT coalesce(c.model_id, 0), c.status, count(*), sum(c.input_tokens)::bigint,
-           sum(c.output_tokens)::bigint, sum(c.processing_time_ms)::bigint,
-           coalesce(sum(c.cost_usd), 0)
-      FROM chat_completion_requests c
-     WHERE c.created_at >= p_lo AND c.created_at < p_hi
-       AND c.id > p_after_id AND (p_upto_id IS NULL OR c.id <= p_upto_id)
-       AND (p_model_id IS NULL OR c.model_id = p_model_id)
-     GROUP BY 1, 2;
-END
-$$;
-
-
---
--- Name: chat_request_rollup_add(public.chat_request_rollup_delta[]); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_rollup_add(p_deltas public.chat_request_rollup_delta[]) RETURNS void
-    LANGUAGE sql
-    AS $$
-    INSERT INTO chat_request_rollups AS r
-    SELECT g.grain, chat_request_bucket(g.grain, d.bucket), d.model_id, d.status,
-           sum(d.requests), sum(d.input_tokens), sum(d.output_tokens),
-           sum(d.processing_time_ms), sum(d.cost_usd)
-      FROM unnest(p_deltas) d
-     CROSS JOIN unnest(chat_request_rollup_grains()) g (grain)
-     GROUP BY 1, 2, 3, 4
-     ORDER BY 1, 2, 3, 4
-    ON CONFLICT (grain, bucket, model_id, status) DO UPDATE
-       SET requests = r.requests + excluded.requests,
-           input_tokens = r.input_tokens + excluded.input_tokens,
-           output_tokens = r.output_tokens + excluded.output_tokens,
-           processing_time_ms = r.processing_time_ms + excluded.processing_time_ms,
-           cost_usd = r.cost_usd + excluded.cost_usd
-$$;
-
-
---
--- Name: chat_request_rollup_adjust(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_rollup_adjust() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    done_upto bigint;
-    deltas chat_request_rollup_delta[];
-BEGIN
-    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state FOR SHARE;
-    IF TG_OP = 'UPDATE' THEN
-        deltas := ARRAY(SELECT chat_request_rollup_delta_of(o, -1) FROM old_rows o WHERE o.id <= done_upto
-                        UNION ALL
-                        SELECT chat_request_rollup_delta_of(n, 1) FROM new_rows n WHERE n.id <= done_upto);
-    ELSE
-        deltas := ARRAY(SELECT chat_request_rollup_delta_of(o, -1) FROM old_rows o WHERE o.id <= done_upto);
-    END IF;
-    IF cardinality(deltas) > 0 THEN
-        PERFORM chat_request_rollup_add(deltas);
-    END IF;
-    RETURN NULL;
-END
-$$;
-
-
-SET default_tablespace = '';
-
-SET default_table_access_method = heap;
-
---
--- Name: chat_completion_requests; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.chat_completion_requests (
-    id bigint NOT NULL,
-    request_id text NOT NULL,
-    model_id integer,
-    input_tokens integer DEFAULT 0 NOT NULL,
-    output_tokens integer DEFAULT 0 NOT NULL,
-    total_tokens integer GENERATED ALWAYS AS ((input_tokens + output_tokens)) STORED,
-    processing_time_ms integer NOT NULL,
-    status text DEFAULT 'completed'::text NOT NULL,
-    error_message text,
-    user_id bigint,
-    api_key_id bigint,
-    cost_usd numeric(12,6),
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT ccr_created_at_finite CHECK (isfinite(created_at)),
-    CONSTRAINT chat_completion_requests_input_tokens_check CHECK ((input_tokens >= 0)),
-    CONSTRAINT chat_completion_requests_output_tokens_check CHECK ((output_tokens >= 0)),
-    CONSTRAINT chat_completion_requests_processing_time_ms_check CHECK ((processing_time_ms >= 0)),
-    CONSTRAINT chat_completion_requests_status_check CHECK ((status = ANY (ARRAY['completed'::text, 'failed'::text, 'partial'::text])))
-);
-
-
---
--- Name: chat_request_rollup_delta_of(public.chat_completion_requests, integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_rollup_delta_of(r public.chat_completion_requests, p_sign integer) RETURNS public.chat_request_rollup_delta
-    LANGUAGE sql IMMUTABLE
-    AS $$
-    SELECT ROW(chat_request_bucket((chat_request_rollup_grains())[1], r.created_at),
-               coalesce(r.model_id, 0), r.status,
-               p_sign, p_sign * r.input_tokens, p_sign * r.output_tokens,
-               p_sign * r.processing_time_ms, p_sign * coalesce(r.cost_usd, 0))::chat_request_rollup_delta
-$$;
-
-
---
--- Name: chat_request_rollup_grains(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_rollup_grains() RETURNS interval[]
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    AS $$
-    SELECT ARRAY[interval '1 minute', interval '10 minutes', interval '1 hour', interval '24 hours']
-$$;
-
-
---
--- Name: chat_request_rollup_lag(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) RETURNS record
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT t.n,
-           CASE WHEN t.n = 0 THEN 0
-                ELSE round(extract(epoch FROM now() - s.refreshed_at), 3) END,
-           s.watermark_id, s.refreshed_at
-      FROM chat_request_rollup_state s,
-           LATERAL (SELECT count(*) AS n FROM chat_completion_requests c
-                     WHERE c.id > s.watermark_id) t
-$$;
-
-
---
--- Name: chat_request_rollup_partials(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_rollup_partials(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) RETURNS SETOF public.chat_request_sums
-    LANGUAGE plpgsql STABLE
-    SET plan_cache_mode TO 'force_generic_plan'
-    AS $$
-DECLARE
-    done_upto bigint := (SELECT watermark_id FROM chat_request_rollup_state);
-    piece record;
-BEGIN
-    IF p_model_id <= 0 THEN
-        RETURN;  -- no such model (0 stands for "no model" in the rollups)
-    END IF;
-    FOR piece IN
-        SELECT p.grain, p.lo, p.hi, 0::bigint AS after_id, done_upto AS upto_id
-          FROM chat_request_range_parts(p_start, p_end) p
-        UNION ALL
-        SELECT NULL, coalesce(p_start, '-infinity'), coalesce(p_end, 'infinity'), done_upto, NULL
-    LOOP
-        IF piece.grain IS NULL THEN
-            RETURN QUERY
-            SELECT * FROM chat_request_raw_sums(piece.lo, piece.hi, piece.after_id, piece.upto_id,
-                                                p_model_id);
-        ELSE
-            RETURN QUERY
-            SELECT r.model_id, r.status, sum(r.requests)::bigint, sum(r.input_tokens)::bigint,
-                   sum(r.output_tokens)::bigint, sum(r.processing_time_ms)::bigint,
-                   sum(r.cost_usd)
-              FROM chat_request_rollups r
-             WHERE r.grain = piece.grain AND r.bucket >= piece.lo AND r.bucket < piece.hi
-               AND (p_model_id IS NULL OR r.model_id = p_model_id)
-             GROUP BY 1, 2;
-        END IF;
-    END LOOP;
-END
-$$;
-
-
---
--- Name: chat_request_rollup_range(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_rollup_range(p_after bigint, p_upto bigint) RETURNS bigint
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    deltas chat_request_rollup_delta[];
-BEGIN
-    SELECT array_agg(ROW(d.*)::chat_request_rollup_delta) INTO deltas
-      FROM (SELECT chat_request_bucket((chat_request_rollup_grains())[1], created_at),
-                   coalesce(model_id, 0), status,
-                   count(*), sum(input_tokens), sum(output_tokens), sum(processing_time_ms),
-                   coalesce(sum(cost_usd), 0)
-              FROM chat_completion_requests
-             WHERE id > p_after AND id <= p_upto
-             GROUP BY 1, 2, 3) d;
-    IF deltas IS NULL THEN
-        RETURN 0;
-    END IF;
-    PERFORM chat_request_rollup_add(deltas);
-    RETURN (SELECT sum((d).requests) FROM unnest(deltas) d);
-END
-$$;
-
-
---
--- Name: chat_request_rollup_reset(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_rollup_reset() RETURNS trigger
-    LANGUAGE plpgsql
-    AS $$
-BEGIN
-    PERFORM 1 FROM chat_request_rollup_state FOR UPDATE;
-    TRUNCATE chat_request_rollups;
-    UPDATE chat_request_rollup_state SET watermark_id = 0, refreshed_at = now();
-    RETURN NULL;
-END
-$$;
-
-
---
--- Name: chat_request_rollup_safe_id(integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_rollup_safe_id(p_lock_timeout_ms integer) RETURNS bigint
+CREATE FUNCTION chatstats.chat_request_rollup_safe_id(p_lock_timeout_ms integer) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'chatstats', 'public'
     AS $$
 BEGIN
     PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
@@ -1027,10 +723,10 @@ $$;
 
 
 --
--- Name: chat_request_series(timestamp with time zone[], integer[], bigint, bigint, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_series(timestamp with time zone[], integer[], bigint, bigint, text); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_series(p_bounds timestamp with time zone[], p_model_ids integer[] DEFAULT NULL::integer[], p_api_key_id bigint DEFAULT NULL::bigint, p_user_id bigint DEFAULT NULL::bigint, p_status text DEFAULT NULL::text) RETURNS SETOF public.chat_request_group
+CREATE FUNCTION chatstats.chat_request_series(p_bounds timestamp with time zone[], p_model_ids integer[] DEFAULT NULL::integer[], p_api_key_id bigint DEFAULT NULL::bigint, p_user_id bigint DEFAULT NULL::bigint, p_status text DEFAULT NULL::text) RETURNS SETOF chatstats.chat_request_group
     LANGUAGE sql STABLE
     AS $$
     SELECT s.lo, 'total', NULL::bigint, coalesce(g.completed_requests, 0), coalesce(g.failed_requests, 0),
@@ -1046,10 +742,10 @@ $$;
 
 
 --
--- Name: chat_request_source(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_source(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_source() RETURNS TABLE(id bigint, created_at timestamp with time zone, model_id integer, user_id bigint, api_key_id bigint, status text, input_tokens bigint, output_tokens bigint, processing_time_ms numeric, cost_usd numeric)
+CREATE FUNCTION chatstats.chat_request_source() RETURNS TABLE(id bigint, created_at timestamp with time zone, model_id integer, user_id bigint, api_key_id bigint, status text, input_tokens bigint, output_tokens bigint, processing_time_ms numeric, cost_usd numeric)
     LANGUAGE sql STABLE
     AS $$
     SELECT r.id, r.created_at, r.model_id, r.user_id, r.api_key_id, r.status,
@@ -1059,10 +755,10 @@ $$;
 
 
 --
--- Name: chat_request_stats(timestamp with time zone, timestamp with time zone, integer[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_stats(timestamp with time zone, timestamp with time zone, integer[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_stats(p_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_model_ids integer[] DEFAULT NULL::integer[], p_latency boolean DEFAULT true) RETURNS SETOF public.chat_request_stat
+CREATE FUNCTION chatstats.chat_request_stats(p_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_model_ids integer[] DEFAULT NULL::integer[], p_latency boolean DEFAULT true) RETURNS SETOF chatstats.chat_request_stat
     LANGUAGE sql STABLE
     AS $$
     SELECT * FROM chat_request_stats_raw(p_start, p_end, p_model_ids, p_latency)
@@ -1074,10 +770,10 @@ $$;
 
 
 --
--- Name: chat_request_stats_raw(timestamp with time zone, timestamp with time zone, integer[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_stats_raw(timestamp with time zone, timestamp with time zone, integer[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_stats_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) RETURNS SETOF public.chat_request_stat
+CREATE FUNCTION chatstats.chat_request_stats_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) RETURNS SETOF chatstats.chat_request_stat
     LANGUAGE plpgsql STABLE ROWS 500
     SET plan_cache_mode TO 'force_custom_plan'
     AS $$
@@ -1110,10 +806,10 @@ $$;
 
 
 --
--- Name: chat_request_stats_rollup(timestamp with time zone, timestamp with time zone, integer[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_request_stats_rollup(timestamp with time zone, timestamp with time zone, integer[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) RETURNS SETOF public.chat_request_stat
+CREATE FUNCTION chatstats.chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) RETURNS SETOF chatstats.chat_request_stat
     LANGUAGE plpgsql STABLE ROWS 500
     SET plan_cache_mode TO 'force_generic_plan'
     AS $$
@@ -1161,72 +857,12 @@ $$;
 
 
 --
--- Name: chat_request_totals(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_adjust(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_request_totals(p_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_model_id integer DEFAULT NULL::integer) RETURNS SETOF public.chat_request_total
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT * FROM chat_request_totals_raw(p_start, p_end, p_model_id)
-     WHERE current_setting('chatstats.stats_source', true) = 'raw'
-    UNION ALL
-    SELECT * FROM chat_request_totals_rollup(p_start, p_end, p_model_id)
-     WHERE current_setting('chatstats.stats_source', true) IS DISTINCT FROM 'raw'
-$$;
-
-
---
--- Name: chat_request_totals_raw(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_totals_raw(p_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_model_id integer DEFAULT NULL::integer) RETURNS SETOF public.chat_request_total
-    LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$
-    SELECT r.model_id,
-           count(*),
-           count(*) FILTER (WHERE r.status = 'completed'),
-           count(*) FILTER (WHERE r.status = 'failed'),
-           count(*) FILTER (WHERE r.status = 'partial'),
-           sum(r.input_tokens)::bigint,
-           sum(r.output_tokens)::bigint,
-           sum(r.processing_time_ms)::bigint,
-           coalesce(sum(r.cost_usd), 0)
-      FROM chat_completion_requests r
-     WHERE (p_start IS NULL OR r.created_at >= p_start)
-       AND (p_end IS NULL OR r.created_at < p_end)
-       AND (p_model_id IS NULL OR r.model_id = p_model_id)
-     GROUP BY r.model_id
-$$;
-
-
---
--- Name: chat_request_totals_rollup(timestamp with time zone, timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_request_totals_rollup(p_start timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end timestamp with time zone DEFAULT NULL::timestamp with time zone, p_model_id integer DEFAULT NULL::integer) RETURNS SETOF public.chat_request_total
-    LANGUAGE sql STABLE
-    AS $$
-    SELECT nullif(t.model_id, 0),
-           sum(t.requests)::bigint,
-           coalesce(sum(t.requests) FILTER (WHERE t.status = 'completed'), 0)::bigint,
-           coalesce(sum(t.requests) FILTER (WHERE t.status = 'failed'), 0)::bigint,
-           coalesce(sum(t.requests) FILTER (WHERE t.status = 'partial'), 0)::bigint,
-           sum(t.input_tokens)::bigint,
-           sum(t.output_tokens)::bigint,
-           sum(t.processing_time_ms)::bigint,
-           sum(t.cost_usd)
-      FROM chat_request_rollup_partials(p_start, p_end, p_model_id) t
-     GROUP BY t.model_id
-    HAVING sum(t.requests) > 0
-$$;
-
-
---
--- Name: chat_rollup_adjust(); Type: FUNCTION; Schema: public; Owner: -
---
-
-CREATE FUNCTION public.chat_rollup_adjust() RETURNS trigger
-    LANGUAGE plpgsql
+CREATE FUNCTION chatstats.chat_rollup_adjust() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'chatstats', 'public'
     AS $$
 DECLARE
     st chat_rollup_state;
@@ -1275,11 +911,15 @@ END
 $$;
 
 
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
 --
--- Name: chat_rollup_state; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_state; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE TABLE public.chat_rollup_state (
+CREATE TABLE chatstats.chat_rollup_state (
     singleton boolean DEFAULT true NOT NULL,
     watermark_id bigint DEFAULT 0 NOT NULL,
     refreshed_at timestamp with time zone,
@@ -1294,24 +934,24 @@ CREATE TABLE public.chat_rollup_state (
 
 
 --
--- Name: COLUMN chat_rollup_state.backfill_upto; Type: COMMENT; Schema: public; Owner: -
+-- Name: COLUMN chat_rollup_state.backfill_upto; Type: COMMENT; Schema: chatstats; Owner: -
 --
 
-COMMENT ON COLUMN public.chat_rollup_state.backfill_upto IS 'while a backfill runs: the requests it sums (id <= backfill_upto); updates and deletes of them are logged';
-
-
---
--- Name: COLUMN chat_rollup_state.source_ttl; Type: COMMENT; Schema: public; Owner: -
---
-
-COMMENT ON COLUMN public.chat_rollup_state.source_ttl IS 'deleted request rows older than this keep their contribution (the source''s own TTL); NULL: none';
+COMMENT ON COLUMN chatstats.chat_rollup_state.backfill_upto IS 'while a backfill runs: the requests it sums (id <= backfill_upto); updates and deletes of them are logged';
 
 
 --
--- Name: chat_rollup_apply(public.chat_rollup_input[], public.chat_rollup_input[], public.chat_rollup_state); Type: FUNCTION; Schema: public; Owner: -
+-- Name: COLUMN chat_rollup_state.source_ttl; Type: COMMENT; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_apply(p_added public.chat_rollup_input[], p_removed public.chat_rollup_input[], p_state public.chat_rollup_state) RETURNS void
+COMMENT ON COLUMN chatstats.chat_rollup_state.source_ttl IS 'deleted request rows older than this keep their contribution (the source''s own TTL); NULL: none';
+
+
+--
+-- Name: chat_rollup_apply(chatstats.chat_rollup_input[], chatstats.chat_rollup_input[], chatstats.chat_rollup_state); Type: FUNCTION; Schema: chatstats; Owner: -
+--
+
+CREATE FUNCTION chatstats.chat_rollup_apply(p_added chatstats.chat_rollup_input[], p_removed chatstats.chat_rollup_input[], p_state chatstats.chat_rollup_state) RETURNS void
     LANGUAGE plpgsql
     SET work_mem TO '256MB'
     AS $$
@@ -1383,10 +1023,10 @@ $$;
 
 
 --
--- Name: chat_rollup_backfill_abandon(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_abandon(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_backfill_abandon() RETURNS void
+CREATE FUNCTION chatstats.chat_rollup_backfill_abandon() RETURNS void
     LANGUAGE plpgsql
     AS $$
 BEGIN
@@ -1398,10 +1038,10 @@ $$;
 
 
 --
--- Name: chat_rollup_backfill_block(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_block(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_backfill_block(p_lo timestamp with time zone, p_hi timestamp with time zone) RETURNS bigint
+CREATE FUNCTION chatstats.chat_rollup_backfill_block(p_lo timestamp with time zone, p_hi timestamp with time zone) RETURNS bigint
     LANGUAGE plpgsql
     SET enable_hashagg TO 'off'
     SET enable_hashjoin TO 'off'
@@ -1453,10 +1093,10 @@ $$;
 
 
 --
--- Name: chat_rollup_backfill_clear(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_clear(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_backfill_clear() RETURNS void
+CREATE FUNCTION chatstats.chat_rollup_backfill_clear() RETURNS void
     LANGUAGE sql
     AS $$
     TRUNCATE chat_rollup_backfill_sums, chat_rollup_backfill_blocks, chat_rollup_backfill_log
@@ -1464,10 +1104,10 @@ $$;
 
 
 --
--- Name: chat_rollup_backfill_finish(xid); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_finish(xid); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_backfill_finish(p_state_version xid) RETURNS bigint
+CREATE FUNCTION chatstats.chat_rollup_backfill_finish(p_state_version xid) RETURNS bigint
     LANGUAGE plpgsql
     SET enable_hashagg TO 'off'
     SET work_mem TO '256MB'
@@ -1516,10 +1156,10 @@ $$;
 
 
 --
--- Name: chat_rollup_backfill_levels("char"[]); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_levels("char"[]); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_backfill_levels(p_dims "char"[]) RETURNS void
+CREATE FUNCTION chatstats.chat_rollup_backfill_levels(p_dims "char"[]) RETURNS void
     LANGUAGE plpgsql
     SET enable_hashagg TO 'off'
     SET work_mem TO '256MB'
@@ -1571,10 +1211,10 @@ $$;
 
 
 --
--- Name: chat_rollup_backfill_start(bigint, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_start(bigint, integer); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_backfill_start(p_min_rows bigint, p_lock_timeout_ms integer, OUT started boolean, OUT state_version xid, OUT bounds timestamp with time zone[]) RETURNS record
+CREATE FUNCTION chatstats.chat_rollup_backfill_start(p_min_rows bigint, p_lock_timeout_ms integer, OUT started boolean, OUT state_version xid, OUT bounds timestamp with time zone[]) RETURNS record
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -1605,10 +1245,10 @@ $$;
 
 
 --
--- Name: chat_rollup_base_bucket(public.chat_rollup_state, "char", timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_base_bucket(chatstats.chat_rollup_state, "char", timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_base_bucket(p_state public.chat_rollup_state, p_dim "char", p_at timestamp with time zone) RETURNS timestamp with time zone
+CREATE FUNCTION chatstats.chat_rollup_base_bucket(p_state chatstats.chat_rollup_state, p_dim "char", p_at timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT chat_rollup_bucket(
@@ -1621,10 +1261,10 @@ $$;
 
 
 --
--- Name: chat_rollup_bucket(integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_bucket(integer, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_bucket(p_level integer, p_at timestamp with time zone) RETURNS timestamp with time zone
+CREATE FUNCTION chatstats.chat_rollup_bucket(p_level integer, p_at timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE WHEN p_level = chat_rollup_top() THEN '-infinity'::timestamptz
@@ -1635,10 +1275,10 @@ $$;
 
 
 --
--- Name: chat_rollup_ceil(integer, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_ceil(integer, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_ceil(p_level integer, p_at timestamp with time zone) RETURNS timestamp with time zone
+CREATE FUNCTION chatstats.chat_rollup_ceil(p_level integer, p_at timestamp with time zone) RETURNS timestamp with time zone
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE WHEN chat_rollup_bucket(p_level, p_at) = p_at THEN p_at
@@ -1647,10 +1287,10 @@ $$;
 
 
 --
--- Name: chat_rollup_check_seen(bigint, bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_check_seen(bigint, bigint, bigint); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_check_seen(p_after bigint, p_upto bigint, p_seen bigint) RETURNS void
+CREATE FUNCTION chatstats.chat_rollup_check_seen(p_after bigint, p_upto bigint, p_seen bigint) RETURNS void
     LANGUAGE plpgsql STABLE
     AS $$
 DECLARE
@@ -1669,10 +1309,10 @@ $$;
 
 
 --
--- Name: chat_rollup_deltas(public.chat_rollup_input[], integer, public.chat_rollup_state, "char"[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_deltas(chatstats.chat_rollup_input[], integer, chatstats.chat_rollup_state, "char"[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_deltas(p_rows public.chat_rollup_input[], p_sign integer, p_state public.chat_rollup_state, p_dims "char"[], p_latency boolean DEFAULT true) RETURNS SETOF public.chat_rollup_delta
+CREATE FUNCTION chatstats.chat_rollup_deltas(p_rows chatstats.chat_rollup_input[], p_sign integer, p_state chatstats.chat_rollup_state, p_dims "char"[], p_latency boolean DEFAULT true) RETURNS SETOF chatstats.chat_rollup_delta
     LANGUAGE sql STABLE
     AS $$
     SELECT CASE WHEN p_state IS NULL THEN r.created_at
@@ -1702,10 +1342,10 @@ $$;
 
 
 --
--- Name: chat_rollup_edge_costs(public.chat_rollup_state, "char", timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_edge_costs(chatstats.chat_rollup_state, "char", timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_edge_costs(p_state public.chat_rollup_state, p_dim "char", p_at timestamp with time zone, OUT to_ceil double precision[], OUT from_floor double precision[]) RETURNS record
+CREATE FUNCTION chatstats.chat_rollup_edge_costs(p_state chatstats.chat_rollup_state, p_dim "char", p_at timestamp with time zone, OUT to_ceil double precision[], OUT from_floor double precision[]) RETURNS record
     LANGUAGE plpgsql STABLE
     AS $$
 DECLARE
@@ -1744,10 +1384,10 @@ $$;
 
 
 --
--- Name: chat_rollup_effective_range(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_effective_range(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_effective_range(p_start timestamp with time zone, p_end timestamp with time zone, OUT effective_start timestamp with time zone, OUT effective_end timestamp with time zone) RETURNS record
+CREATE FUNCTION chatstats.chat_rollup_effective_range(p_start timestamp with time zone, p_end timestamp with time zone, OUT effective_start timestamp with time zone, OUT effective_end timestamp with time zone) RETURNS record
     LANGUAGE plpgsql STABLE
     AS $$
 BEGIN
@@ -1764,10 +1404,10 @@ $$;
 
 
 --
--- Name: chat_rollup_fold(bigint, bigint, public.chat_rollup_state); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_fold(bigint, bigint, chatstats.chat_rollup_state); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_fold(p_after bigint, p_upto bigint, p_state public.chat_rollup_state) RETURNS bigint
+CREATE FUNCTION chatstats.chat_rollup_fold(p_after bigint, p_upto bigint, p_state chatstats.chat_rollup_state) RETURNS bigint
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -1785,10 +1425,43 @@ $$;
 
 
 --
--- Name: chat_rollup_input_of(public.chat_completion_requests, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_completion_requests; Type: TABLE; Schema: public; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS public.chat_rollup_input
+CREATE TABLE public.chat_completion_requests (
+    id bigint NOT NULL,
+    request_id text,
+    model_id integer,
+    user_id bigint,
+    api_key_id bigint,
+    status text DEFAULT 'pending'::text NOT NULL,
+    input_tokens bigint DEFAULT 0,
+    output_tokens bigint DEFAULT 0,
+    processing_time_ms numeric,
+    error_message text,
+    is_anonymous boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone DEFAULT now(),
+    updated_at timestamp with time zone DEFAULT now(),
+    cost_usd numeric(12,6),
+    input_cost_usd numeric(12,6),
+    output_cost_usd numeric(12,6),
+    pricing_source character varying(50) DEFAULT 'calculated'::character varying,
+    metadata jsonb DEFAULT '{}'::jsonb
+);
+
+
+--
+-- Name: TABLE chat_completion_requests; Type: COMMENT; Schema: public; Owner: -
+--
+
+COMMENT ON TABLE public.chat_completion_requests IS 'chatstats demo: made by chatstats migrate';
+
+
+--
+-- Name: chat_rollup_input_of(public.chat_completion_requests, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
+--
+
+CREATE FUNCTION chatstats.chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS chatstats.chat_rollup_input
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT ROW(coalesce(p_at, r.created_at), r.model_id, r.status, coalesce(r.input_tokens, 0),
@@ -1798,10 +1471,10 @@ $$;
 
 
 --
--- Name: chat_rollup_keep_percentiles(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_keep_percentiles(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_keep_percentiles() RETURNS trigger
+CREATE FUNCTION chatstats.chat_rollup_keep_percentiles() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -1817,10 +1490,10 @@ $$;
 
 
 --
--- Name: chat_rollup_kept_from(public.chat_rollup_state, "char", integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_kept_from(chatstats.chat_rollup_state, "char", integer); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_kept_from(p_state public.chat_rollup_state, p_dim "char", p_level integer) RETURNS timestamp with time zone
+CREATE FUNCTION chatstats.chat_rollup_kept_from(p_state chatstats.chat_rollup_state, p_dim "char", p_level integer) RETURNS timestamp with time zone
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT CASE WHEN p_dim IN ('m', 'a') THEN
@@ -1834,10 +1507,10 @@ $$;
 
 
 --
--- Name: chat_rollup_lag(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_lag(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) RETURNS record
+CREATE FUNCTION chatstats.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) RETURNS record
     LANGUAGE sql STABLE
     AS $$
     SELECT t.n,
@@ -1850,10 +1523,10 @@ $$;
 
 
 --
--- Name: chat_rollup_pieces(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_pieces(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_pieces(p_start timestamp with time zone, p_end timestamp with time zone) RETURNS TABLE(level smallint, lo timestamp with time zone, hi timestamp with time zone, exact boolean)
+CREATE FUNCTION chatstats.chat_rollup_pieces(p_start timestamp with time zone, p_end timestamp with time zone) RETURNS TABLE(level smallint, lo timestamp with time zone, hi timestamp with time zone, exact boolean)
     LANGUAGE sql STABLE ROWS 20
     AS $$
     SELECT p.level, p.lo, p.hi, p.exact FROM chat_rollup_pieces('m', p_start, p_end) p
@@ -1861,10 +1534,10 @@ $$;
 
 
 --
--- Name: chat_rollup_pieces("char", timestamp with time zone, timestamp with time zone, boolean, boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_pieces("char", timestamp with time zone, timestamp with time zone, boolean, boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_pieces(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean DEFAULT true, p_end_outwards boolean DEFAULT true) RETURNS TABLE(level smallint, lo timestamp with time zone, hi timestamp with time zone, exact boolean, sign integer)
+CREATE FUNCTION chatstats.chat_rollup_pieces(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean DEFAULT true, p_end_outwards boolean DEFAULT true) RETURNS TABLE(level smallint, lo timestamp with time zone, hi timestamp with time zone, exact boolean, sign integer)
     LANGUAGE plpgsql STABLE ROWS 20
     AS $$
 DECLARE
@@ -1916,10 +1589,10 @@ $$;
 
 
 --
--- Name: chat_rollup_pieces_plain("char", timestamp with time zone, timestamp with time zone, boolean, boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_pieces_plain("char", timestamp with time zone, timestamp with time zone, boolean, boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_pieces_plain(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean DEFAULT true, p_end_outwards boolean DEFAULT true) RETURNS TABLE(level smallint, lo timestamp with time zone, hi timestamp with time zone, exact boolean, sign integer)
+CREATE FUNCTION chatstats.chat_rollup_pieces_plain(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean DEFAULT true, p_end_outwards boolean DEFAULT true) RETURNS TABLE(level smallint, lo timestamp with time zone, hi timestamp with time zone, exact boolean, sign integer)
     LANGUAGE plpgsql STABLE ROWS 20
     AS $$
 DECLARE
@@ -2035,10 +1708,10 @@ $$;
 
 
 --
--- Name: chat_rollup_prune(timestamp with time zone, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_prune(timestamp with time zone, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_prune(p_from timestamp with time zone, p_detail_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_user_from timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS bigint
+CREATE FUNCTION chatstats.chat_rollup_prune(p_from timestamp with time zone, p_detail_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_user_from timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS bigint
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -2065,10 +1738,10 @@ $$;
 
 
 --
--- Name: chat_rollup_raw(timestamp with time zone[], timestamp with time zone[], timestamp with time zone[], integer[], timestamp with time zone[], "char", bigint[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_raw(timestamp with time zone[], timestamp with time zone[], timestamp with time zone[], integer[], timestamp with time zone[], "char", bigint[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_raw(p_slots timestamp with time zone[], p_los timestamp with time zone[], p_his timestamp with time zone[], p_signs integer[], p_tail timestamp with time zone[], p_dim "char", p_ids bigint[], p_latency boolean) RETURNS SETOF public.chat_rollup_delta
+CREATE FUNCTION chatstats.chat_rollup_raw(p_slots timestamp with time zone[], p_los timestamp with time zone[], p_his timestamp with time zone[], p_signs integer[], p_tail timestamp with time zone[], p_dim "char", p_ids bigint[], p_latency boolean) RETURNS SETOF chatstats.chat_rollup_delta
     LANGUAGE plpgsql STABLE
     SET work_mem TO '64MB'
     SET max_parallel_workers_per_gather TO '0'
@@ -2123,10 +1796,10 @@ $_$;
 
 
 --
--- Name: chat_rollup_refresh(bigint, integer, bigint, boolean); Type: PROCEDURE; Schema: public; Owner: -
+-- Name: chat_rollup_refresh(bigint, integer, bigint, boolean); Type: PROCEDURE; Schema: chatstats; Owner: -
 --
 
-CREATE PROCEDURE public.chat_rollup_refresh(IN p_batch_rows bigint DEFAULT 250000, IN p_lock_timeout_ms integer DEFAULT 200, INOUT rolled_up bigint DEFAULT NULL::bigint, INOUT caught_up boolean DEFAULT NULL::boolean)
+CREATE PROCEDURE chatstats.chat_rollup_refresh(IN p_batch_rows bigint DEFAULT 250000, IN p_lock_timeout_ms integer DEFAULT 200, INOUT rolled_up bigint DEFAULT NULL::bigint, INOUT caught_up boolean DEFAULT NULL::boolean)
     LANGUAGE plpgsql
     AS $$
 DECLARE
@@ -2166,11 +1839,12 @@ $$;
 
 
 --
--- Name: chat_rollup_reset(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_reset(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_reset() RETURNS trigger
-    LANGUAGE plpgsql
+CREATE FUNCTION chatstats.chat_rollup_reset() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'chatstats', 'public'
     AS $$
 BEGIN
     PERFORM 1 FROM chat_rollup_state FOR UPDATE;
@@ -2184,17 +1858,23 @@ $$;
 
 
 --
--- Name: chat_rollup_retain(timestamp with time zone, integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_retain(timestamp with time zone, integer); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer DEFAULT 10000) RETURNS bigint
+CREATE FUNCTION chatstats.chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer DEFAULT 10000) RETURNS bigint
     LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'chatstats', 'public'
     AS $$
 DECLARE
     st chat_rollup_state;
     removed bigint;
 BEGIN
+    IF obj_description('public.chat_completion_requests'::regclass, 'pg_class') IS DISTINCT FROM
+       'chatstats demo: made by chatstats migrate' THEN
+        RAISE EXCEPTION 'chatstats does not delete the gateway''s request rows: its own TTL job removes them '
+                        '(and chatstats keeps their statistics)'
+              USING ERRCODE = 'feature_not_supported';
+    END IF;
     UPDATE chat_rollup_state SET raw_horizon = date_bin('1 day', p_before, timestamptz '2000-01-01 00:00:00+00')
      WHERE raw_horizon < date_bin('1 day', p_before, timestamptz '2000-01-01 00:00:00+00');
     SELECT * INTO st FROM chat_rollup_state FOR SHARE;
@@ -2213,10 +1893,10 @@ $$;
 
 
 --
--- Name: chat_rollup_series("char", timestamp with time zone[], bigint[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_series("char", timestamp with time zone[], bigint[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_series(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_latency boolean) RETURNS SETOF public.chat_rollup_delta
+CREATE FUNCTION chatstats.chat_rollup_series(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_latency boolean) RETURNS SETOF chatstats.chat_rollup_delta
     LANGUAGE sql STABLE
     AS $$
     WITH pieces AS MATERIALIZED (
@@ -2294,10 +1974,10 @@ $$;
 
 
 --
--- Name: chat_rollup_set_source_ttl(integer); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_set_source_ttl(integer); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_set_source_ttl(p_days integer) RETURNS boolean
+CREATE FUNCTION chatstats.chat_rollup_set_source_ttl(p_days integer) RETURNS boolean
     LANGUAGE sql
     AS $$
     WITH changed AS (
@@ -2309,12 +1989,12 @@ $$;
 
 
 --
--- Name: chat_rollup_source_count(bigint, bigint); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_source_count(bigint, bigint); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_source_count(p_after bigint, p_upto bigint) RETURNS bigint
+CREATE FUNCTION chatstats.chat_rollup_source_count(p_after bigint, p_upto bigint) RETURNS bigint
     LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path TO 'pg_catalog', 'public'
+    SET search_path TO 'chatstats', 'public'
     AS $$
     SELECT count(*) FROM chat_completion_requests
      WHERE id > p_after AND (p_upto IS NULL OR id <= p_upto)
@@ -2322,10 +2002,10 @@ $$;
 
 
 --
--- Name: chat_rollup_sums(timestamp with time zone, timestamp with time zone, integer[], boolean); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_sums(timestamp with time zone, timestamp with time zone, integer[], boolean); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_sums(p_start timestamp with time zone, p_end timestamp with time zone, p_ids integer[], p_latency boolean) RETURNS SETOF public.chat_rollup_delta
+CREATE FUNCTION chatstats.chat_rollup_sums(p_start timestamp with time zone, p_end timestamp with time zone, p_ids integer[], p_latency boolean) RETURNS SETOF chatstats.chat_rollup_delta
     LANGUAGE sql STABLE
     AS $$
     SELECT NULL::timestamptz, s.id, s.completed, s.failed, s.partial, s.input_tokens,
@@ -2337,10 +2017,10 @@ $$;
 
 
 --
--- Name: chat_rollup_top(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_top(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_top() RETURNS integer
+CREATE FUNCTION chatstats.chat_rollup_top() RETURNS integer
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT cardinality(chat_rollup_widths()) + 1
@@ -2348,10 +2028,10 @@ $$;
 
 
 --
--- Name: chat_rollup_widths(); Type: FUNCTION; Schema: public; Owner: -
+-- Name: chat_rollup_widths(); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.chat_rollup_widths() RETURNS interval[]
+CREATE FUNCTION chatstats.chat_rollup_widths() RETURNS interval[]
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$
     SELECT ARRAY['15 minutes', '1 hour', '6 hours', '1 day', '2 days', '4 days', '8 days',
@@ -2361,10 +2041,10 @@ $$;
 
 
 --
--- Name: get_model_request_counts(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: get_model_request_counts(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.get_model_request_counts(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(model_id integer, model_name text, model_identifier text, provider_name text, provider_slug text, request_count bigint)
+CREATE FUNCTION chatstats.get_model_request_counts(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(model_id integer, model_name text, model_identifier text, provider_name text, provider_slug text, request_count bigint)
     LANGUAGE sql STABLE
     AS $$
     SELECT t.model_id, m.model_name, m.model_identifier, p.name, p.slug, t.total_requests
@@ -2377,10 +2057,10 @@ $$;
 
 
 --
--- Name: get_model_request_stats(integer, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: get_model_request_stats(integer, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.get_model_request_stats(p_model_id integer, p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF public.model_stats
+CREATE FUNCTION chatstats.get_model_request_stats(p_model_id integer, p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF chatstats.model_stats
     LANGUAGE sql STABLE
     AS $$
     SELECT * FROM chat_model_stats(NULL, p_model_id, p_start_date, p_end_date)
@@ -2388,10 +2068,10 @@ $$;
 
 
 --
--- Name: get_models_with_requests(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: get_models_with_requests(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.get_models_with_requests(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF public.model_stats
+CREATE FUNCTION chatstats.get_models_with_requests(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF chatstats.model_stats
     LANGUAGE sql STABLE
     AS $$
     SELECT * FROM chat_model_stats(NULL, NULL, p_start_date, p_end_date)
@@ -2399,10 +2079,10 @@ $$;
 
 
 --
--- Name: get_models_with_requests_by_provider(integer, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: get_models_with_requests_by_provider(integer, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.get_models_with_requests_by_provider(p_provider_id integer, p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF public.model_stats
+CREATE FUNCTION chatstats.get_models_with_requests_by_provider(p_provider_id integer, p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF chatstats.model_stats
     LANGUAGE sql STABLE
     AS $$
     SELECT * FROM chat_model_stats(p_provider_id, NULL, p_start_date, p_end_date)
@@ -2410,10 +2090,10 @@ $$;
 
 
 --
--- Name: get_provider_request_stats(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: get_provider_request_stats(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.get_provider_request_stats(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(provider_id integer, name text, slug text, models_with_requests bigint, total_requests bigint)
+CREATE FUNCTION chatstats.get_provider_request_stats(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(provider_id integer, name text, slug text, models_with_requests bigint, total_requests bigint)
     LANGUAGE sql STABLE
     AS $$
     SELECT s.provider_id, s.name, s.slug, s.models_with_requests, s.total_requests
@@ -2424,10 +2104,10 @@ $$;
 
 
 --
--- Name: get_unattributed_request_count(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: public; Owner: -
+-- Name: get_unattributed_request_count(timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
-CREATE FUNCTION public.get_unattributed_request_count(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS bigint
+CREATE FUNCTION chatstats.get_unattributed_request_count(p_start_date timestamp with time zone DEFAULT NULL::timestamp with time zone, p_end_date timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS bigint
     LANGUAGE sql STABLE
     AS $$
     SELECT coalesce(sum(t.total_requests), 0)::bigint
@@ -2436,64 +2116,20 @@ $$;
 
 
 --
--- Name: refresh_chat_request_rollups(bigint, integer, bigint, boolean); Type: PROCEDURE; Schema: public; Owner: -
+-- Name: chat_histogram_sum(public.vector, public.vector, integer); Type: AGGREGATE; Schema: chatstats; Owner: -
 --
 
-CREATE PROCEDURE public.refresh_chat_request_rollups(IN p_batch_rows bigint DEFAULT 1000000, IN p_lock_timeout_ms integer DEFAULT 200, INOUT rolled_up bigint DEFAULT NULL::bigint, INOUT caught_up boolean DEFAULT NULL::boolean)
-    LANGUAGE plpgsql
-    AS $$
-DECLARE
-    done_upto bigint;
-    last_id bigint;
-    upto bigint;
-    state_version xid;
-BEGIN
-    rolled_up := NULL;
-    caught_up := NULL;
-    IF NOT pg_try_advisory_xact_lock(hashtext('chatstats.refresh_chat_request_rollups')) THEN
-        RETURN;  -- another process is refreshing
-    END IF;
-    last_id := chat_request_rollup_safe_id(p_lock_timeout_ms);
-    IF last_id IS NULL THEN
-        RETURN;  -- writers are busy; answers stay exact through the tail meanwhile
-    END IF;
-    SELECT watermark_id, xmin INTO done_upto, state_version FROM chat_request_rollup_state;
-    upto := least(last_id, done_upto + p_batch_rows);
-    COMMIT;
-
-    SELECT watermark_id INTO done_upto FROM chat_request_rollup_state
-     WHERE xmin = state_version FOR UPDATE;
-    IF NOT FOUND THEN
-        RETURN;  -- a TRUNCATE or another refresh changed the state since phase 1
-    END IF;
-    rolled_up := 0;
-    IF upto > done_upto THEN
-        rolled_up := chat_request_rollup_range(done_upto, upto);
-    END IF;
-    -- refreshed_at: when the rollups were last known complete up to the watermark
-    UPDATE chat_request_rollup_state
-       SET watermark_id = greatest(watermark_id, upto), refreshed_at = now();
-    caught_up := upto >= last_id;
-    COMMIT;
-END
-$$;
-
-
---
--- Name: chat_histogram_sum(public.vector, public.vector, integer); Type: AGGREGATE; Schema: public; Owner: -
---
-
-CREATE AGGREGATE public.chat_histogram_sum(public.vector, public.vector, integer) (
-    SFUNC = public.chat_histogram_accum,
+CREATE AGGREGATE chatstats.chat_histogram_sum(public.vector, public.vector, integer) (
+    SFUNC = chatstats.chat_histogram_accum,
     STYPE = double precision[]
 );
 
 
 --
--- Name: chat_sum(bigint); Type: AGGREGATE; Schema: public; Owner: -
+-- Name: chat_sum(bigint); Type: AGGREGATE; Schema: chatstats; Owner: -
 --
 
-CREATE AGGREGATE public.chat_sum(bigint) (
+CREATE AGGREGATE chatstats.chat_sum(bigint) (
     SFUNC = int8pl,
     STYPE = bigint,
     COMBINEFUNC = int8pl,
@@ -2502,10 +2138,10 @@ CREATE AGGREGATE public.chat_sum(bigint) (
 
 
 --
--- Name: api_keys; Type: TABLE; Schema: public; Owner: -
+-- Name: api_keys; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE TABLE public.api_keys (
+CREATE TABLE chatstats.api_keys (
     id bigint NOT NULL,
     name text NOT NULL,
     prefix text NOT NULL,
@@ -2519,11 +2155,11 @@ CREATE TABLE public.api_keys (
 
 
 --
--- Name: api_keys_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+-- Name: api_keys_id_seq; Type: SEQUENCE; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE public.api_keys ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME public.api_keys_id_seq
+ALTER TABLE chatstats.api_keys ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME chatstats.api_keys_id_seq
     START WITH 1
     INCREMENT BY 1
     NO MINVALUE
@@ -2533,67 +2169,23 @@ ALTER TABLE public.api_keys ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
--- Name: chat_completion_requests_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+-- Name: chat_latency_steps; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE public.chat_completion_requests ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
-    SEQUENCE NAME public.chat_completion_requests_id_seq
-    START WITH 1
-    INCREMENT BY 1
-    NO MINVALUE
-    NO MAXVALUE
-    CACHE 1
-);
-
-
---
--- Name: chat_latency_steps; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.chat_latency_steps (
+CREATE TABLE chatstats.chat_latency_steps (
     bucket integer NOT NULL,
     latency public.vector(494) NOT NULL,
     latency_over public.vector(418)
 );
-ALTER TABLE ONLY public.chat_latency_steps ALTER COLUMN latency SET STORAGE PLAIN;
-ALTER TABLE ONLY public.chat_latency_steps ALTER COLUMN latency_over SET STORAGE PLAIN;
+ALTER TABLE ONLY chatstats.chat_latency_steps ALTER COLUMN latency SET STORAGE PLAIN;
+ALTER TABLE ONLY chatstats.chat_latency_steps ALTER COLUMN latency_over SET STORAGE PLAIN;
 
 
 --
--- Name: chat_request_rollup_state; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_blocks; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE TABLE public.chat_request_rollup_state (
-    singleton boolean DEFAULT true NOT NULL,
-    watermark_id bigint DEFAULT 0 NOT NULL,
-    refreshed_at timestamp with time zone,
-    CONSTRAINT chat_request_rollup_state_singleton_check CHECK (singleton)
-);
-
-
---
--- Name: chat_request_rollups; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE TABLE public.chat_request_rollups (
-    grain interval NOT NULL,
-    bucket timestamp with time zone NOT NULL,
-    model_id integer NOT NULL,
-    status text NOT NULL,
-    requests bigint NOT NULL,
-    input_tokens bigint NOT NULL,
-    output_tokens bigint NOT NULL,
-    processing_time_ms bigint NOT NULL,
-    cost_usd numeric NOT NULL,
-    CONSTRAINT chat_request_rollups_grain_check CHECK ((grain = ANY (public.chat_request_rollup_grains())))
-);
-
-
---
--- Name: chat_rollup_backfill_blocks; Type: TABLE; Schema: public; Owner: -
---
-
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_blocks (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_blocks (
     lo timestamp with time zone NOT NULL,
     hi timestamp with time zone NOT NULL,
     snapshot pg_snapshot NOT NULL
@@ -2601,21 +2193,21 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_blocks (
 
 
 --
--- Name: chat_rollup_backfill_log; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_log; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE TABLE public.chat_rollup_backfill_log (
+CREATE TABLE chatstats.chat_rollup_backfill_log (
     xid xid8 DEFAULT pg_current_xact_id() NOT NULL,
     sign integer NOT NULL,
-    input public.chat_rollup_input NOT NULL
+    input chatstats.chat_rollup_input NOT NULL
 );
 
 
 --
--- Name: chat_rollup_backfill_sums; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE TABLE public.chat_rollup_backfill_sums (
+CREATE TABLE chatstats.chat_rollup_backfill_sums (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2635,15 +2227,15 @@ CREATE TABLE public.chat_rollup_backfill_sums (
     untimed bigint DEFAULT 0 NOT NULL
 )
 PARTITION BY LIST (level);
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_1; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_1; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_1 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_1 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2663,15 +2255,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_1 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_1 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_1 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_1 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_1 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_10; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_10; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_10 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_10 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2691,15 +2283,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_10 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_10 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_10 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_10 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_10 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_11; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_11; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_11 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_11 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2719,15 +2311,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_11 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_11 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_11 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_11 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_11 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_12; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_12; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_12 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_12 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2747,15 +2339,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_12 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_12 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_12 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_12 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_12 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_13; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_13; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_13 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_13 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2775,15 +2367,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_13 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_13 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_13 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_13 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_13 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_14; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_14; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_14 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_14 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2803,15 +2395,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_14 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_14 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_14 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_14 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_14 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_15; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_15; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_15 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_15 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2831,15 +2423,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_15 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_15 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_15 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_15 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_15 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_2; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_2; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_2 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_2 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2859,15 +2451,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_2 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_2 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_2 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_2 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_2 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_3; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_3; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_3 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_3 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2887,15 +2479,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_3 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_3 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_3 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_3 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_3 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_4; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_4; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_4 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_4 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2915,15 +2507,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_4 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_4 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_4 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_4 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_4 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_5; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_5; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_5 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_5 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2943,15 +2535,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_5 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_5 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_5 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_5 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_5 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_6; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_6; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_6 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_6 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2971,15 +2563,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_6 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_6 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_6 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_6 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_6 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_7; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_7; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_7 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_7 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -2999,15 +2591,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_7 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_7 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_7 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_7 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_7 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_8; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_8; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_8 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_8 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -3027,15 +2619,15 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_8 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_8 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_8 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_8 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_8 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollup_backfill_sums_9; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_9; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_9 (
+CREATE UNLOGGED TABLE chatstats.chat_rollup_backfill_sums_9 (
     level smallint CONSTRAINT chat_rollups_level_not_null NOT NULL,
     dim "char" CONSTRAINT chat_rollups_dim_not_null NOT NULL,
     bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null NOT NULL,
@@ -3055,27 +2647,27 @@ CREATE UNLOGGED TABLE public.chat_rollup_backfill_sums_9 (
     untimed bigint DEFAULT 0 CONSTRAINT chat_rollup_backfill_sums_untimed_not_null NOT NULL
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_9 ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollup_backfill_sums_9 ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_9 ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums_9 ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: chat_rollups; Type: TABLE; Schema: public; Owner: -
+-- Name: chat_rollups; Type: TABLE; Schema: chatstats; Owner: -
 --
 
-CREATE TABLE public.chat_rollups (
-    level smallint NOT NULL,
-    dim "char" NOT NULL,
-    bucket timestamp with time zone NOT NULL,
-    id bigint NOT NULL,
-    completed bigint NOT NULL,
-    failed bigint NOT NULL,
-    partial bigint NOT NULL,
-    input_tokens bigint NOT NULL,
-    output_tokens bigint NOT NULL,
-    processing_time_ms numeric NOT NULL,
-    cost_usd numeric NOT NULL,
-    latency public.vector(494) NOT NULL,
+CREATE TABLE chatstats.chat_rollups (
+    level smallint CONSTRAINT chat_rollups_level_not_null1 NOT NULL,
+    dim "char" CONSTRAINT chat_rollups_dim_not_null1 NOT NULL,
+    bucket timestamp with time zone CONSTRAINT chat_rollups_bucket_not_null1 NOT NULL,
+    id bigint CONSTRAINT chat_rollups_id_not_null1 NOT NULL,
+    completed bigint CONSTRAINT chat_rollups_completed_not_null1 NOT NULL,
+    failed bigint CONSTRAINT chat_rollups_failed_not_null1 NOT NULL,
+    partial bigint CONSTRAINT chat_rollups_partial_not_null1 NOT NULL,
+    input_tokens bigint CONSTRAINT chat_rollups_input_tokens_not_null1 NOT NULL,
+    output_tokens bigint CONSTRAINT chat_rollups_output_tokens_not_null1 NOT NULL,
+    processing_time_ms numeric CONSTRAINT chat_rollups_processing_time_ms_not_null1 NOT NULL,
+    cost_usd numeric CONSTRAINT chat_rollups_cost_usd_not_null1 NOT NULL,
+    latency public.vector(494) CONSTRAINT chat_rollups_latency_not_null1 NOT NULL,
     latency_over public.vector(418),
     latency_hi public.vector(494),
     latency_over_hi public.vector(418),
@@ -3083,25 +2675,69 @@ CREATE TABLE public.chat_rollups (
     other bigint DEFAULT 0 NOT NULL,
     untimed bigint DEFAULT 0 NOT NULL,
     CONSTRAINT chat_rollups_dim_check CHECK ((dim = ANY (ARRAY['m'::"char", 'k'::"char", 'u'::"char", 'a'::"char"]))),
-    CONSTRAINT chat_rollups_level_check CHECK (((level >= 1) AND (level <= public.chat_rollup_top())))
+    CONSTRAINT chat_rollups_level_check CHECK (((level >= 1) AND (level <= chatstats.chat_rollup_top())))
 )
 WITH (toast_tuple_target='128');
-ALTER TABLE ONLY public.chat_rollups ALTER COLUMN latency SET STORAGE MAIN;
-ALTER TABLE ONLY public.chat_rollups ALTER COLUMN latency_over SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollups ALTER COLUMN latency SET STORAGE MAIN;
+ALTER TABLE ONLY chatstats.chat_rollups ALTER COLUMN latency_over SET STORAGE MAIN;
 
 
 --
--- Name: COLUMN chat_rollups.dim; Type: COMMENT; Schema: public; Owner: -
+-- Name: COLUMN chat_rollups.dim; Type: COMMENT; Schema: chatstats; Owner: -
 --
 
-COMMENT ON COLUMN public.chat_rollups.dim IS 'what id identifies: m a model, k an API key, u a user (0: requests without one), a all requests (id 0)';
+COMMENT ON COLUMN chatstats.chat_rollups.dim IS 'what id identifies: m a model, k an API key, u a user (0: requests without one), a all requests (id 0)';
 
 
 --
--- Name: COLUMN chat_rollups.latency_percentiles; Type: COMMENT; Schema: public; Owner: -
+-- Name: COLUMN chat_rollups.latency_percentiles; Type: COMMENT; Schema: chatstats; Owner: -
 --
 
-COMMENT ON COLUMN public.chat_rollups.latency_percentiles IS 'p50, p95 and p99 of the histogram (latency + latency_hi, latency_over + latency_over_hi); kept on the models'' all-time rows only';
+COMMENT ON COLUMN chatstats.chat_rollups.latency_percentiles IS 'p50, p95 and p99 of the histogram (latency + latency_hi, latency_over + latency_over_hi); kept on the models'' all-time rows only';
+
+
+--
+-- Name: outside_changes; Type: TABLE; Schema: chatstats; Owner: -
+--
+
+CREATE TABLE chatstats.outside_changes (
+    id bigint NOT NULL,
+    made text NOT NULL,
+    undo text NOT NULL
+);
+
+
+--
+-- Name: outside_changes_id_seq; Type: SEQUENCE; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE chatstats.outside_changes ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME chatstats.outside_changes_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: chat_completion_requests_id_seq; Type: SEQUENCE; Schema: public; Owner: -
+--
+
+CREATE SEQUENCE public.chat_completion_requests_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1;
+
+
+--
+-- Name: chat_completion_requests_id_seq; Type: SEQUENCE OWNED BY; Schema: public; Owner: -
+--
+
+ALTER SEQUENCE public.chat_completion_requests_id_seq OWNED BY public.chat_completion_requests.id;
 
 
 --
@@ -3110,13 +2746,15 @@ COMMENT ON COLUMN public.chat_rollups.latency_percentiles IS 'p50, p95 and p99 o
 
 CREATE TABLE public.models (
     id integer NOT NULL,
-    provider_id integer NOT NULL,
-    model_id text NOT NULL,
+    provider_id integer,
     model_name text NOT NULL,
     provider_model_id text NOT NULL,
-    is_active boolean DEFAULT true NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT models_id_positive CHECK ((id > 0))
+    description text,
+    context_length integer,
+    is_active boolean DEFAULT true,
+    metadata jsonb DEFAULT '{}'::jsonb,
+    created_at timestamp with time zone DEFAULT now(),
+    updated_at timestamp with time zone DEFAULT now()
 );
 
 
@@ -3148,8 +2786,10 @@ CREATE TABLE public.providers (
     id integer NOT NULL,
     name text NOT NULL,
     slug text NOT NULL,
-    is_active boolean DEFAULT true NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    is_active boolean DEFAULT true,
+    metadata jsonb DEFAULT '{}'::jsonb,
+    created_at timestamp with time zone DEFAULT now(),
+    updated_at timestamp with time zone DEFAULT now()
 );
 
 
@@ -3174,108 +2814,115 @@ ALTER SEQUENCE public.providers_id_seq OWNED BY public.providers.id;
 
 
 --
--- Name: chat_rollup_backfill_sums_1; Type: TABLE ATTACH; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_1; Type: TABLE ATTACH; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_1 FOR VALUES IN ('1');
-
-
---
--- Name: chat_rollup_backfill_sums_10; Type: TABLE ATTACH; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_10 FOR VALUES IN ('10');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_1 FOR VALUES IN ('1');
 
 
 --
--- Name: chat_rollup_backfill_sums_11; Type: TABLE ATTACH; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_10; Type: TABLE ATTACH; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_11 FOR VALUES IN ('11');
-
-
---
--- Name: chat_rollup_backfill_sums_12; Type: TABLE ATTACH; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_12 FOR VALUES IN ('12');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_10 FOR VALUES IN ('10');
 
 
 --
--- Name: chat_rollup_backfill_sums_13; Type: TABLE ATTACH; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_11; Type: TABLE ATTACH; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_13 FOR VALUES IN ('13');
-
-
---
--- Name: chat_rollup_backfill_sums_14; Type: TABLE ATTACH; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_14 FOR VALUES IN ('14');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_11 FOR VALUES IN ('11');
 
 
 --
--- Name: chat_rollup_backfill_sums_15; Type: TABLE ATTACH; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_12; Type: TABLE ATTACH; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_15 FOR VALUES IN ('15');
-
-
---
--- Name: chat_rollup_backfill_sums_2; Type: TABLE ATTACH; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_2 FOR VALUES IN ('2');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_12 FOR VALUES IN ('12');
 
 
 --
--- Name: chat_rollup_backfill_sums_3; Type: TABLE ATTACH; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_13; Type: TABLE ATTACH; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_3 FOR VALUES IN ('3');
-
-
---
--- Name: chat_rollup_backfill_sums_4; Type: TABLE ATTACH; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_4 FOR VALUES IN ('4');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_13 FOR VALUES IN ('13');
 
 
 --
--- Name: chat_rollup_backfill_sums_5; Type: TABLE ATTACH; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_14; Type: TABLE ATTACH; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_5 FOR VALUES IN ('5');
-
-
---
--- Name: chat_rollup_backfill_sums_6; Type: TABLE ATTACH; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_6 FOR VALUES IN ('6');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_14 FOR VALUES IN ('14');
 
 
 --
--- Name: chat_rollup_backfill_sums_7; Type: TABLE ATTACH; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_15; Type: TABLE ATTACH; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_7 FOR VALUES IN ('7');
-
-
---
--- Name: chat_rollup_backfill_sums_8; Type: TABLE ATTACH; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_8 FOR VALUES IN ('8');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_15 FOR VALUES IN ('15');
 
 
 --
--- Name: chat_rollup_backfill_sums_9; Type: TABLE ATTACH; Schema: public; Owner: -
+-- Name: chat_rollup_backfill_sums_2; Type: TABLE ATTACH; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.chat_rollup_backfill_sums ATTACH PARTITION public.chat_rollup_backfill_sums_9 FOR VALUES IN ('9');
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_2 FOR VALUES IN ('2');
+
+
+--
+-- Name: chat_rollup_backfill_sums_3; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_3 FOR VALUES IN ('3');
+
+
+--
+-- Name: chat_rollup_backfill_sums_4; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_4 FOR VALUES IN ('4');
+
+
+--
+-- Name: chat_rollup_backfill_sums_5; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_5 FOR VALUES IN ('5');
+
+
+--
+-- Name: chat_rollup_backfill_sums_6; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_6 FOR VALUES IN ('6');
+
+
+--
+-- Name: chat_rollup_backfill_sums_7; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_7 FOR VALUES IN ('7');
+
+
+--
+-- Name: chat_rollup_backfill_sums_8; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_8 FOR VALUES IN ('8');
+
+
+--
+-- Name: chat_rollup_backfill_sums_9; Type: TABLE ATTACH; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_backfill_sums ATTACH PARTITION chatstats.chat_rollup_backfill_sums_9 FOR VALUES IN ('9');
+
+
+--
+-- Name: chat_completion_requests id; Type: DEFAULT; Schema: public; Owner: -
+--
+
+ALTER TABLE ONLY public.chat_completion_requests ALTER COLUMN id SET DEFAULT nextval('public.chat_completion_requests_id_seq'::regclass);
 
 
 --
@@ -3293,19 +2940,51 @@ ALTER TABLE ONLY public.providers ALTER COLUMN id SET DEFAULT nextval('public.pr
 
 
 --
--- Name: api_keys api_keys_key_hash_key; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: api_keys api_keys_key_hash_key; Type: CONSTRAINT; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.api_keys
+ALTER TABLE ONLY chatstats.api_keys
     ADD CONSTRAINT api_keys_key_hash_key UNIQUE (key_hash);
 
 
 --
--- Name: api_keys api_keys_pkey; Type: CONSTRAINT; Schema: public; Owner: -
+-- Name: api_keys api_keys_pkey; Type: CONSTRAINT; Schema: chatstats; Owner: -
 --
 
-ALTER TABLE ONLY public.api_keys
+ALTER TABLE ONLY chatstats.api_keys
     ADD CONSTRAINT api_keys_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: chat_latency_steps chat_latency_steps_pkey; Type: CONSTRAINT; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_latency_steps
+    ADD CONSTRAINT chat_latency_steps_pkey PRIMARY KEY (bucket);
+
+
+--
+-- Name: chat_rollup_state chat_rollup_state_pkey; Type: CONSTRAINT; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollup_state
+    ADD CONSTRAINT chat_rollup_state_pkey PRIMARY KEY (singleton);
+
+
+--
+-- Name: chat_rollups chat_rollups_pkey; Type: CONSTRAINT; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.chat_rollups
+    ADD CONSTRAINT chat_rollups_pkey PRIMARY KEY (level, dim, bucket, id);
+
+
+--
+-- Name: outside_changes outside_changes_pkey; Type: CONSTRAINT; Schema: chatstats; Owner: -
+--
+
+ALTER TABLE ONLY chatstats.outside_changes
+    ADD CONSTRAINT outside_changes_pkey PRIMARY KEY (id);
 
 
 --
@@ -3314,54 +2993,6 @@ ALTER TABLE ONLY public.api_keys
 
 ALTER TABLE ONLY public.chat_completion_requests
     ADD CONSTRAINT chat_completion_requests_pkey PRIMARY KEY (id);
-
-
---
--- Name: chat_completion_requests chat_completion_requests_request_id_key; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_completion_requests
-    ADD CONSTRAINT chat_completion_requests_request_id_key UNIQUE (request_id);
-
-
---
--- Name: chat_latency_steps chat_latency_steps_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_latency_steps
-    ADD CONSTRAINT chat_latency_steps_pkey PRIMARY KEY (bucket);
-
-
---
--- Name: chat_request_rollup_state chat_request_rollup_state_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_request_rollup_state
-    ADD CONSTRAINT chat_request_rollup_state_pkey PRIMARY KEY (singleton);
-
-
---
--- Name: chat_request_rollups chat_request_rollups_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_request_rollups
-    ADD CONSTRAINT chat_request_rollups_pkey PRIMARY KEY (grain, bucket, model_id, status);
-
-
---
--- Name: chat_rollup_state chat_rollup_state_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_rollup_state
-    ADD CONSTRAINT chat_rollup_state_pkey PRIMARY KEY (singleton);
-
-
---
--- Name: chat_rollups chat_rollups_pkey; Type: CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_rollups
-    ADD CONSTRAINT chat_rollups_pkey PRIMARY KEY (level, dim, bucket, id);
 
 
 --
@@ -3405,17 +3036,24 @@ ALTER TABLE ONLY public.providers
 
 
 --
--- Name: api_keys_active_name_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: api_keys_active_name_idx; Type: INDEX; Schema: chatstats; Owner: -
 --
 
-CREATE UNIQUE INDEX api_keys_active_name_idx ON public.api_keys USING btree (name) WHERE (revoked_at IS NULL);
+CREATE UNIQUE INDEX api_keys_active_name_idx ON chatstats.api_keys USING btree (name) WHERE (revoked_at IS NULL);
 
 
 --
--- Name: api_keys_active_prefix_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: api_keys_active_prefix_idx; Type: INDEX; Schema: chatstats; Owner: -
 --
 
-CREATE INDEX api_keys_active_prefix_idx ON public.api_keys USING btree (prefix) WHERE (revoked_at IS NULL);
+CREATE INDEX api_keys_active_prefix_idx ON chatstats.api_keys USING btree (prefix) WHERE (revoked_at IS NULL);
+
+
+--
+-- Name: ccr_api_key_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ccr_api_key_idx ON public.chat_completion_requests USING btree (api_key_id);
 
 
 --
@@ -3433,6 +3071,13 @@ CREATE INDEX ccr_model_created_idx ON public.chat_completion_requests USING btre
 
 
 --
+-- Name: ccr_model_status_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX ccr_model_status_idx ON public.chat_completion_requests USING btree (model_id, status);
+
+
+--
 -- Name: ccr_status_created_idx; Type: INDEX; Schema: public; Owner: -
 --
 
@@ -3440,10 +3085,17 @@ CREATE INDEX ccr_status_created_idx ON public.chat_completion_requests USING btr
 
 
 --
--- Name: chat_request_rollups_model_idx; Type: INDEX; Schema: public; Owner: -
+-- Name: ccr_user_idx; Type: INDEX; Schema: public; Owner: -
 --
 
-CREATE INDEX chat_request_rollups_model_idx ON public.chat_request_rollups USING btree (model_id, grain, bucket);
+CREATE INDEX ccr_user_idx ON public.chat_completion_requests USING btree (user_id);
+
+
+--
+-- Name: models_model_name_idx; Type: INDEX; Schema: public; Owner: -
+--
+
+CREATE INDEX models_model_name_idx ON public.models USING btree (model_name);
 
 
 --
@@ -3454,66 +3106,31 @@ CREATE INDEX models_provider_id_idx ON public.models USING btree (provider_id);
 
 
 --
--- Name: chat_completion_requests ccr_rollup_delete; Type: TRIGGER; Schema: public; Owner: -
+-- Name: chat_rollups chat_rollups_keep_percentiles; Type: TRIGGER; Schema: chatstats; Owner: -
 --
 
-CREATE TRIGGER ccr_rollup_delete AFTER DELETE ON public.chat_completion_requests REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.chat_request_rollup_adjust();
-
-ALTER TABLE public.chat_completion_requests DISABLE TRIGGER ccr_rollup_delete;
+CREATE TRIGGER chat_rollups_keep_percentiles BEFORE INSERT OR UPDATE ON chatstats.chat_rollups FOR EACH ROW WHEN (((new.level = chatstats.chat_rollup_top()) AND (new.dim = 'm'::"char"))) EXECUTE FUNCTION chatstats.chat_rollup_keep_percentiles();
 
 
 --
--- Name: chat_completion_requests ccr_rollup_store_delete; Type: TRIGGER; Schema: public; Owner: -
+-- Name: chat_completion_requests chatstats_rollup_delete; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER ccr_rollup_store_delete AFTER DELETE ON public.chat_completion_requests REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION public.chat_rollup_adjust();
-
-
---
--- Name: chat_completion_requests ccr_rollup_store_truncate; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER ccr_rollup_store_truncate AFTER TRUNCATE ON public.chat_completion_requests FOR EACH STATEMENT EXECUTE FUNCTION public.chat_rollup_reset();
+CREATE TRIGGER chatstats_rollup_delete AFTER DELETE ON public.chat_completion_requests REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION chatstats.chat_rollup_adjust();
 
 
 --
--- Name: chat_completion_requests ccr_rollup_store_update; Type: TRIGGER; Schema: public; Owner: -
+-- Name: chat_completion_requests chatstats_rollup_truncate; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER ccr_rollup_store_update AFTER UPDATE ON public.chat_completion_requests REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.chat_rollup_adjust();
-
-
---
--- Name: chat_completion_requests ccr_rollup_truncate; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER ccr_rollup_truncate AFTER TRUNCATE ON public.chat_completion_requests FOR EACH STATEMENT EXECUTE FUNCTION public.chat_request_rollup_reset();
-
-ALTER TABLE public.chat_completion_requests DISABLE TRIGGER ccr_rollup_truncate;
+CREATE TRIGGER chatstats_rollup_truncate AFTER TRUNCATE ON public.chat_completion_requests FOR EACH STATEMENT EXECUTE FUNCTION chatstats.chat_rollup_reset();
 
 
 --
--- Name: chat_completion_requests ccr_rollup_update; Type: TRIGGER; Schema: public; Owner: -
+-- Name: chat_completion_requests chatstats_rollup_update; Type: TRIGGER; Schema: public; Owner: -
 --
 
-CREATE TRIGGER ccr_rollup_update AFTER UPDATE ON public.chat_completion_requests REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION public.chat_request_rollup_adjust();
-
-ALTER TABLE public.chat_completion_requests DISABLE TRIGGER ccr_rollup_update;
-
-
---
--- Name: chat_rollups chat_rollups_keep_percentiles; Type: TRIGGER; Schema: public; Owner: -
---
-
-CREATE TRIGGER chat_rollups_keep_percentiles BEFORE INSERT OR UPDATE ON public.chat_rollups FOR EACH ROW WHEN (((new.level = public.chat_rollup_top()) AND (new.dim = 'm'::"char"))) EXECUTE FUNCTION public.chat_rollup_keep_percentiles();
-
-
---
--- Name: chat_completion_requests chat_completion_requests_model_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
---
-
-ALTER TABLE ONLY public.chat_completion_requests
-    ADD CONSTRAINT chat_completion_requests_model_id_fkey FOREIGN KEY (model_id) REFERENCES public.models(id) ON DELETE RESTRICT;
+CREATE TRIGGER chatstats_rollup_update AFTER UPDATE ON public.chat_completion_requests REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION chatstats.chat_rollup_adjust();
 
 
 --
@@ -3521,270 +3138,445 @@ ALTER TABLE ONLY public.chat_completion_requests
 --
 
 ALTER TABLE ONLY public.models
-    ADD CONSTRAINT models_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES public.providers(id) ON DELETE RESTRICT;
+    ADD CONSTRAINT models_provider_id_fkey FOREIGN KEY (provider_id) REFERENCES public.providers(id) ON DELETE CASCADE;
 
 
 --
--- Name: SCHEMA public; Type: ACL; Schema: -; Owner: -
+-- Name: chat_completion_requests chatstats_read; Type: POLICY; Schema: public; Owner: -
 --
 
-GRANT USAGE ON SCHEMA public TO chatstats_api;
-GRANT USAGE ON SCHEMA public TO chatstats_rollup;
-
-
---
--- Name: FUNCTION api_key_lookup(p_prefix text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_key_lookup(p_prefix text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.api_key_lookup(p_prefix text) TO chatstats_api;
+CREATE POLICY chatstats_read ON public.chat_completion_requests FOR SELECT TO chatstats_api, chatstats_rollup USING (true);
 
 
 --
--- Name: FUNCTION api_key_touch(p_id bigint); Type: ACL; Schema: public; Owner: -
+-- Name: models chatstats_read; Type: POLICY; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.api_key_touch(p_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.api_key_touch(p_id bigint) TO chatstats_api;
-
-
---
--- Name: FUNCTION api_keys_active(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.api_keys_active() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.api_keys_active() TO chatstats_api;
+CREATE POLICY chatstats_read ON public.models FOR SELECT TO chatstats_api, chatstats_rollup USING (true);
 
 
 --
--- Name: FUNCTION chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean); Type: ACL; Schema: public; Owner: -
+-- Name: providers chatstats_read; Type: POLICY; Schema: public; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) TO chatstats_rollup;
+CREATE POLICY chatstats_read ON public.providers FOR SELECT TO chatstats_api, chatstats_rollup USING (true);
 
 
 --
--- Name: FUNCTION chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer); Type: ACL; Schema: public; Owner: -
+-- Name: SCHEMA chatstats; Type: ACL; Schema: -; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint) TO chatstats_rollup;
+GRANT USAGE ON SCHEMA chatstats TO chatstats_api;
+GRANT USAGE ON SCHEMA chatstats TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_histogram_narrow_limit(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION api_key_lookup(p_prefix text); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_histogram_narrow_limit() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram_narrow_limit() TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram_narrow_limit() TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.api_key_lookup(p_prefix text) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.api_key_lookup(p_prefix text) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_histogram_split(p_state double precision[], p_hi boolean); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION api_key_touch(p_id bigint); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_histogram_split(p_state double precision[], p_hi boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram_split(p_state double precision[], p_hi boolean) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram_split(p_state double precision[], p_hi boolean) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_histogram_sum_limit(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_histogram_sum_limit() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram_sum_limit() TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram_sum_limit() TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.api_key_touch(p_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.api_key_touch(p_id bigint) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_histogram_values(p_lo public.vector, p_hi public.vector); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION api_keys_active(); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_histogram_values(p_lo public.vector, p_hi public.vector) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram_values(p_lo public.vector, p_hi public.vector) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram_values(p_lo public.vector, p_hi public.vector) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.api_keys_active() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.api_keys_active() TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_latency_bucket(p_ms numeric); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION change_outside(made text, undo text); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_latency_bucket(p_ms numeric) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_latency_bucket(p_ms numeric) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_latency_bucket(p_ms numeric) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.change_outside(made text, undo text) FROM PUBLIC;
 
 
 --
--- Name: FUNCTION chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_latency_scale(p_histogram public.vector, p_k integer); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_latency_scale(p_histogram public.vector, p_k integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_latency_scale(p_histogram public.vector, p_k integer) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_latency_scale(p_histogram public.vector, p_k integer) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_model_catalog(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_model_catalog() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_model_catalog() TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_model_catalog() TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_model_stats(p_provider_id integer, p_model_id integer, p_start timestamp with time zone, p_end timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_model_stats(p_provider_id integer, p_model_id integer, p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_model_stats(p_provider_id integer, p_model_id integer, p_start timestamp with time zone, p_end timestamp with time zone) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_accum(p_state double precision[], p_lo public.vector, p_hi public.vector, p_sign integer) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_breakdown(p_start timestamp with time zone, p_end timestamp with time zone, p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_request_breakdown(p_start timestamp with time zone, p_end timestamp with time zone, p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_breakdown(p_start timestamp with time zone, p_end timestamp with time zone, p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_narrow(p_hi public.vector, p_over_hi public.vector, p_requests bigint) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_bucket(p_grain interval, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram_narrow_limit(); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_bucket(p_grain interval, p_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_bucket(p_grain interval, p_at timestamp with time zone) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_request_bucket(p_grain interval, p_at timestamp with time zone) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_request_first_at(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_request_first_at() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_first_at() TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram_narrow_limit() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_narrow_limit() TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_narrow_limit() TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_groups(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_groups(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_groups(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_groups_dim(p_by text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_request_groups_dim(p_by text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_groups_dim(p_by text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_plus(p_lo public.vector, p_hi public.vector, p_delta public.vector, p_hi_part boolean) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_groups_ranked(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_by text, p_order text, p_top integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram_split(p_state double precision[], p_hi boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_groups_ranked(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_by text, p_order text, p_top integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_groups_ranked(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_by text, p_order text, p_top integer) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_groups_raw(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_request_groups_raw(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_groups_raw(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram_split(p_state double precision[], p_hi boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_split(p_state double precision[], p_hi boolean) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_split(p_state double precision[], p_hi boolean) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram_sum_limit(); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_range_parts(p_start timestamp with time zone, p_end timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_request_range_parts(p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_range_parts(p_start timestamp with time zone, p_end timestamp with time zone) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram_sum_limit() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_sum_limit() TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_sum_limit() TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_raw_sums(p_lo timestamp with time zone, p_hi timestamp with time zone, p_after_id bigint, p_upto_id bigint, p_model_id integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram_values(p_lo public.vector, p_hi public.vector); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_raw_sums(p_lo timestamp with time zone, p_hi timestamp with time zone, p_after_id bigint, p_upto_id bigint, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_raw_sums(p_lo timestamp with time zone, p_hi timestamp with time zone, p_after_id bigint, p_upto_id bigint, p_model_id integer) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_request_rollup_add(p_deltas public.chat_request_rollup_delta[]); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_request_rollup_add(p_deltas public.chat_request_rollup_delta[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_rollup_add(p_deltas public.chat_request_rollup_delta[]) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_request_rollup_add(p_deltas public.chat_request_rollup_delta[]) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram_values(p_lo public.vector, p_hi public.vector) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_values(p_lo public.vector, p_hi public.vector) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_values(p_lo public.vector, p_hi public.vector) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_rollup_adjust(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_rollup_adjust() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_rollup_adjust() TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_wide(p_pos public.vector, p_neg public.vector, p_narrow_rows bigint, p_wide double precision[], p_hi boolean) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_latency_bucket(p_ms numeric); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_latency_bucket(p_ms numeric) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_latency_bucket(p_ms numeric) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_latency_bucket(p_ms numeric) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_latency_percentile(p_latency double precision[], p_over double precision[], p_fraction double precision) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_latency_scale(p_histogram public.vector, p_k integer); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_latency_scale(p_histogram public.vector, p_k integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_latency_scale(p_histogram public.vector, p_k integer) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_latency_scale(p_histogram public.vector, p_k integer) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_model_catalog(); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_model_catalog() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_model_catalog() TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_model_catalog() TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_model_stats(p_provider_id integer, p_model_id integer, p_start timestamp with time zone, p_end timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_model_stats(p_provider_id integer, p_model_id integer, p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_model_stats(p_provider_id integer, p_model_id integer, p_start timestamp with time zone, p_end timestamp with time zone) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_breakdown(p_start timestamp with time zone, p_end timestamp with time zone, p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_breakdown(p_start timestamp with time zone, p_end timestamp with time zone, p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_breakdown(p_start timestamp with time zone, p_end timestamp with time zone, p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_first_at(); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_first_at() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_first_at() TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_groups(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_groups(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_groups(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_groups_dim(p_by text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_groups_dim(p_by text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_groups_dim(p_by text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_groups_ranked(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_by text, p_order text, p_top integer); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_groups_ranked(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_by text, p_order text, p_top integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_groups_ranked(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_by text, p_order text, p_top integer) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_groups_raw(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_groups_raw(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_groups_raw(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_groups_rollup(p_bounds timestamp with time zone[], p_by text, p_top integer, p_order text, p_model_ids integer[], p_api_key_id bigint, p_user_id bigint) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_rollup_safe_id(p_lock_timeout_ms integer); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_safe_id(p_lock_timeout_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_rollup_safe_id(p_lock_timeout_ms integer) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_request_series(p_bounds timestamp with time zone[], p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_series(p_bounds timestamp with time zone[], p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_series(p_bounds timestamp with time zone[], p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_source(); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_source() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_source() TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_request_source() TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_request_stats(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_stats(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_stats(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_stats_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_stats_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_stats_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_rollup_adjust(); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_adjust() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_adjust() TO chatstats_api;
+
+
+--
+-- Name: TABLE chat_rollup_state; Type: ACL; Schema: chatstats; Owner: -
+--
+
+GRANT SELECT ON TABLE chatstats.chat_rollup_state TO chatstats_api;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE chatstats.chat_rollup_state TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_apply(p_added chatstats.chat_rollup_input[], p_removed chatstats.chat_rollup_input[], p_state chatstats.chat_rollup_state); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_apply(p_added chatstats.chat_rollup_input[], p_removed chatstats.chat_rollup_input[], p_state chatstats.chat_rollup_state) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_apply(p_added chatstats.chat_rollup_input[], p_removed chatstats.chat_rollup_input[], p_state chatstats.chat_rollup_state) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_backfill_abandon(); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_backfill_abandon() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_backfill_abandon() TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_backfill_block(p_lo timestamp with time zone, p_hi timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_backfill_block(p_lo timestamp with time zone, p_hi timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_backfill_block(p_lo timestamp with time zone, p_hi timestamp with time zone) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_backfill_clear(); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_backfill_clear() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_backfill_clear() TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_backfill_finish(p_state_version xid); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_backfill_finish(p_state_version xid) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_backfill_finish(p_state_version xid) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_backfill_levels(p_dims "char"[]); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_backfill_levels(p_dims "char"[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_backfill_levels(p_dims "char"[]) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_backfill_start(p_min_rows bigint, p_lock_timeout_ms integer, OUT started boolean, OUT state_version xid, OUT bounds timestamp with time zone[]); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_backfill_start(p_min_rows bigint, p_lock_timeout_ms integer, OUT started boolean, OUT state_version xid, OUT bounds timestamp with time zone[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_backfill_start(p_min_rows bigint, p_lock_timeout_ms integer, OUT started boolean, OUT state_version xid, OUT bounds timestamp with time zone[]) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_base_bucket(p_state chatstats.chat_rollup_state, p_dim "char", p_at timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_base_bucket(p_state chatstats.chat_rollup_state, p_dim "char", p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_base_bucket(p_state chatstats.chat_rollup_state, p_dim "char", p_at timestamp with time zone) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_base_bucket(p_state chatstats.chat_rollup_state, p_dim "char", p_at timestamp with time zone) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_bucket(p_level integer, p_at timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_bucket(p_level integer, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_bucket(p_level integer, p_at timestamp with time zone) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_bucket(p_level integer, p_at timestamp with time zone) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_ceil(p_level integer, p_at timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_ceil(p_level integer, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_ceil(p_level integer, p_at timestamp with time zone) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_ceil(p_level integer, p_at timestamp with time zone) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_check_seen(p_after bigint, p_upto bigint, p_seen bigint); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_check_seen(p_after bigint, p_upto bigint, p_seen bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_check_seen(p_after bigint, p_upto bigint, p_seen bigint) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_deltas(p_rows chatstats.chat_rollup_input[], p_sign integer, p_state chatstats.chat_rollup_state, p_dims "char"[], p_latency boolean); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_deltas(p_rows chatstats.chat_rollup_input[], p_sign integer, p_state chatstats.chat_rollup_state, p_dims "char"[], p_latency boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_deltas(p_rows chatstats.chat_rollup_input[], p_sign integer, p_state chatstats.chat_rollup_state, p_dims "char"[], p_latency boolean) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_deltas(p_rows chatstats.chat_rollup_input[], p_sign integer, p_state chatstats.chat_rollup_state, p_dims "char"[], p_latency boolean) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_edge_costs(p_state chatstats.chat_rollup_state, p_dim "char", p_at timestamp with time zone, OUT to_ceil double precision[], OUT from_floor double precision[]); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_edge_costs(p_state chatstats.chat_rollup_state, p_dim "char", p_at timestamp with time zone, OUT to_ceil double precision[], OUT from_floor double precision[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_edge_costs(p_state chatstats.chat_rollup_state, p_dim "char", p_at timestamp with time zone, OUT to_ceil double precision[], OUT from_floor double precision[]) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_rollup_effective_range(p_start timestamp with time zone, p_end timestamp with time zone, OUT effective_start timestamp with time zone, OUT effective_end timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_effective_range(p_start timestamp with time zone, p_end timestamp with time zone, OUT effective_start timestamp with time zone, OUT effective_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_effective_range(p_start timestamp with time zone, p_end timestamp with time zone, OUT effective_start timestamp with time zone, OUT effective_end timestamp with time zone) TO chatstats_api;
+
+
+--
+-- Name: FUNCTION chat_rollup_fold(p_after bigint, p_upto bigint, p_state chatstats.chat_rollup_state); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_fold(p_after bigint, p_upto bigint, p_state chatstats.chat_rollup_state) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_fold(p_after bigint, p_upto bigint, p_state chatstats.chat_rollup_state) TO chatstats_rollup;
 
 
 --
@@ -3796,650 +3588,362 @@ GRANT SELECT ON TABLE public.chat_completion_requests TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_rollup_delta_of(r public.chat_completion_requests, p_sign integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_rollup_delta_of(r public.chat_completion_requests, p_sign integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_rollup_delta_of(r public.chat_completion_requests, p_sign integer) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_rollup_grains(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_keep_percentiles(); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_rollup_grains() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_rollup_grains() TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_request_rollup_grains() TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_keep_percentiles() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_keep_percentiles() TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_keep_percentiles() TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_kept_from(p_state chatstats.chat_rollup_state, p_dim "char", p_level integer); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_kept_from(p_state chatstats.chat_rollup_state, p_dim "char", p_level integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_kept_from(p_state chatstats.chat_rollup_state, p_dim "char", p_level integer) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_kept_from(p_state chatstats.chat_rollup_state, p_dim "char", p_level integer) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_rollup_partials(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_rollup_partials(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_rollup_partials(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_rollup_range(p_after bigint, p_upto bigint); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_pieces(p_start timestamp with time zone, p_end timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_rollup_range(p_after bigint, p_upto bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_rollup_range(p_after bigint, p_upto bigint) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_request_rollup_range(p_after bigint, p_upto bigint) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_pieces(p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_pieces(p_start timestamp with time zone, p_end timestamp with time zone) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_request_rollup_reset(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_pieces(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_rollup_reset() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_rollup_reset() TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_pieces(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_pieces(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_request_rollup_safe_id(p_lock_timeout_ms integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_pieces_plain(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_rollup_safe_id(p_lock_timeout_ms integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_rollup_safe_id(p_lock_timeout_ms integer) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_pieces_plain(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_pieces_plain(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_request_series(p_bounds timestamp with time zone[], p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_prune(p_from timestamp with time zone, p_detail_from timestamp with time zone, p_user_from timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_series(p_bounds timestamp with time zone[], p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_series(p_bounds timestamp with time zone[], p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_prune(p_from timestamp with time zone, p_detail_from timestamp with time zone, p_user_from timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_prune(p_from timestamp with time zone, p_detail_from timestamp with time zone, p_user_from timestamp with time zone) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_source(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_raw(p_slots timestamp with time zone[], p_los timestamp with time zone[], p_his timestamp with time zone[], p_signs integer[], p_tail timestamp with time zone[], p_dim "char", p_ids bigint[], p_latency boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_source() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_source() TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_request_source() TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_raw(p_slots timestamp with time zone[], p_los timestamp with time zone[], p_his timestamp with time zone[], p_signs integer[], p_tail timestamp with time zone[], p_dim "char", p_ids bigint[], p_latency boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_raw(p_slots timestamp with time zone[], p_los timestamp with time zone[], p_his timestamp with time zone[], p_signs integer[], p_tail timestamp with time zone[], p_dim "char", p_ids bigint[], p_latency boolean) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_request_stats(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean); Type: ACL; Schema: public; Owner: -
+-- Name: PROCEDURE chat_rollup_refresh(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_stats(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_stats(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) TO chatstats_api;
+REVOKE ALL ON PROCEDURE chatstats.chat_rollup_refresh(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) FROM PUBLIC;
+GRANT ALL ON PROCEDURE chatstats.chat_rollup_refresh(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_stats_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_reset(); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_stats_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_stats_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_reset() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_reset() TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_stats_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_ids integer[], p_latency boolean) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_totals(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_series(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_latency boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_totals(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_totals(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_series(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_latency boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_series(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_latency boolean) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_request_totals_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_set_source_ttl(p_days integer); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_totals_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_totals_raw(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_set_source_ttl(p_days integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_set_source_ttl(p_days integer) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_request_totals_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_source_count(p_after bigint, p_upto bigint); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_request_totals_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_request_totals_rollup(p_start timestamp with time zone, p_end timestamp with time zone, p_model_id integer) TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_source_count(p_after bigint, p_upto bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_source_count(p_after bigint, p_upto bigint) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_source_count(p_after bigint, p_upto bigint) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_adjust(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_sums(p_start timestamp with time zone, p_end timestamp with time zone, p_ids integer[], p_latency boolean); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_adjust() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_adjust() TO chatstats_api;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_sums(p_start timestamp with time zone, p_end timestamp with time zone, p_ids integer[], p_latency boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_sums(p_start timestamp with time zone, p_end timestamp with time zone, p_ids integer[], p_latency boolean) TO chatstats_api;
 
 
 --
--- Name: TABLE chat_rollup_state; Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_top(); Type: ACL; Schema: chatstats; Owner: -
 --
 
-GRANT SELECT ON TABLE public.chat_rollup_state TO chatstats_api;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.chat_rollup_state TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_top() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_top() TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_top() TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_apply(p_added public.chat_rollup_input[], p_removed public.chat_rollup_input[], p_state public.chat_rollup_state); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_rollup_widths(); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_apply(p_added public.chat_rollup_input[], p_removed public.chat_rollup_input[], p_state public.chat_rollup_state) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_apply(p_added public.chat_rollup_input[], p_removed public.chat_rollup_input[], p_state public.chat_rollup_state) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_widths() FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_widths() TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_widths() TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_backfill_abandon(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION get_model_request_counts(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_backfill_abandon() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_backfill_abandon() TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.get_model_request_counts(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.get_model_request_counts(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_rollup_backfill_block(p_lo timestamp with time zone, p_hi timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION get_model_request_stats(p_model_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_backfill_block(p_lo timestamp with time zone, p_hi timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_backfill_block(p_lo timestamp with time zone, p_hi timestamp with time zone) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.get_model_request_stats(p_model_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.get_model_request_stats(p_model_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_rollup_backfill_clear(); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION get_models_with_requests(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_backfill_clear() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_backfill_clear() TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.get_models_with_requests(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.get_models_with_requests(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_rollup_backfill_finish(p_state_version xid); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION get_models_with_requests_by_provider(p_provider_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_backfill_finish(p_state_version xid) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_backfill_finish(p_state_version xid) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.get_models_with_requests_by_provider(p_provider_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.get_models_with_requests_by_provider(p_provider_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_rollup_backfill_levels(p_dims "char"[]); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION get_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_backfill_levels(p_dims "char"[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_backfill_levels(p_dims "char"[]) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.get_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.get_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_rollup_backfill_start(p_min_rows bigint, p_lock_timeout_ms integer, OUT started boolean, OUT state_version xid, OUT bounds timestamp with time zone[]); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION get_unattributed_request_count(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_backfill_start(p_min_rows bigint, p_lock_timeout_ms integer, OUT started boolean, OUT state_version xid, OUT bounds timestamp with time zone[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_backfill_start(p_min_rows bigint, p_lock_timeout_ms integer, OUT started boolean, OUT state_version xid, OUT bounds timestamp with time zone[]) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.get_unattributed_request_count(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.get_unattributed_request_count(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
 
 
 --
--- Name: FUNCTION chat_rollup_base_bucket(p_state public.chat_rollup_state, p_dim "char", p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_histogram_sum(public.vector, public.vector, integer); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_base_bucket(p_state public.chat_rollup_state, p_dim "char", p_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_base_bucket(p_state public.chat_rollup_state, p_dim "char", p_at timestamp with time zone) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_base_bucket(p_state public.chat_rollup_state, p_dim "char", p_at timestamp with time zone) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_histogram_sum(public.vector, public.vector, integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_sum(public.vector, public.vector, integer) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_histogram_sum(public.vector, public.vector, integer) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_bucket(p_level integer, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION chat_sum(bigint); Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_bucket(p_level integer, p_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_bucket(p_level integer, p_at timestamp with time zone) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_bucket(p_level integer, p_at timestamp with time zone) TO chatstats_rollup;
+REVOKE ALL ON FUNCTION chatstats.chat_sum(bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_sum(bigint) TO chatstats_api;
+GRANT ALL ON FUNCTION chatstats.chat_sum(bigint) TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_ceil(p_level integer, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_latency_steps; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_ceil(p_level integer, p_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_ceil(p_level integer, p_at timestamp with time zone) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_ceil(p_level integer, p_at timestamp with time zone) TO chatstats_rollup;
+GRANT SELECT ON TABLE chatstats.chat_latency_steps TO chatstats_api;
+GRANT SELECT ON TABLE chatstats.chat_latency_steps TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_check_seen(p_after bigint, p_upto bigint, p_seen bigint); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_blocks; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_check_seen(p_after bigint, p_upto bigint, p_seen bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_check_seen(p_after bigint, p_upto bigint, p_seen bigint) TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_blocks TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_deltas(p_rows public.chat_rollup_input[], p_sign integer, p_state public.chat_rollup_state, p_dims "char"[], p_latency boolean); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_log; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_deltas(p_rows public.chat_rollup_input[], p_sign integer, p_state public.chat_rollup_state, p_dims "char"[], p_latency boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_deltas(p_rows public.chat_rollup_input[], p_sign integer, p_state public.chat_rollup_state, p_dims "char"[], p_latency boolean) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_deltas(p_rows public.chat_rollup_input[], p_sign integer, p_state public.chat_rollup_state, p_dims "char"[], p_latency boolean) TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_log TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_edge_costs(p_state public.chat_rollup_state, p_dim "char", p_at timestamp with time zone, OUT to_ceil double precision[], OUT from_floor double precision[]); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_edge_costs(p_state public.chat_rollup_state, p_dim "char", p_at timestamp with time zone, OUT to_ceil double precision[], OUT from_floor double precision[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_edge_costs(p_state public.chat_rollup_state, p_dim "char", p_at timestamp with time zone, OUT to_ceil double precision[], OUT from_floor double precision[]) TO chatstats_api;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_effective_range(p_start timestamp with time zone, p_end timestamp with time zone, OUT effective_start timestamp with time zone, OUT effective_end timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_1; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_effective_range(p_start timestamp with time zone, p_end timestamp with time zone, OUT effective_start timestamp with time zone, OUT effective_end timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_effective_range(p_start timestamp with time zone, p_end timestamp with time zone, OUT effective_start timestamp with time zone, OUT effective_end timestamp with time zone) TO chatstats_api;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_1 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_fold(p_after bigint, p_upto bigint, p_state public.chat_rollup_state); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_10; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_fold(p_after bigint, p_upto bigint, p_state public.chat_rollup_state) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_fold(p_after bigint, p_upto bigint, p_state public.chat_rollup_state) TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_10 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_11; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_input_of(r public.chat_completion_requests, p_at timestamp with time zone) TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_11 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_keep_percentiles(); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_12; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_keep_percentiles() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_keep_percentiles() TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_keep_percentiles() TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_12 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_kept_from(p_state public.chat_rollup_state, p_dim "char", p_level integer); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_13; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_kept_from(p_state public.chat_rollup_state, p_dim "char", p_level integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_kept_from(p_state public.chat_rollup_state, p_dim "char", p_level integer) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_kept_from(p_state public.chat_rollup_state, p_dim "char", p_level integer) TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_13 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_14; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_14 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_pieces(p_start timestamp with time zone, p_end timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_15; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_pieces(p_start timestamp with time zone, p_end timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_pieces(p_start timestamp with time zone, p_end timestamp with time zone) TO chatstats_api;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_15 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_pieces(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_2; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_pieces(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_pieces(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean) TO chatstats_api;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_2 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_pieces_plain(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_3; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_pieces_plain(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_pieces_plain(p_dim "char", p_start timestamp with time zone, p_end timestamp with time zone, p_start_outwards boolean, p_end_outwards boolean) TO chatstats_api;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_3 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_prune(p_from timestamp with time zone, p_detail_from timestamp with time zone, p_user_from timestamp with time zone); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_4; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_prune(p_from timestamp with time zone, p_detail_from timestamp with time zone, p_user_from timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_prune(p_from timestamp with time zone, p_detail_from timestamp with time zone, p_user_from timestamp with time zone) TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_4 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_raw(p_slots timestamp with time zone[], p_los timestamp with time zone[], p_his timestamp with time zone[], p_signs integer[], p_tail timestamp with time zone[], p_dim "char", p_ids bigint[], p_latency boolean); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_5; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_raw(p_slots timestamp with time zone[], p_los timestamp with time zone[], p_his timestamp with time zone[], p_signs integer[], p_tail timestamp with time zone[], p_dim "char", p_ids bigint[], p_latency boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_raw(p_slots timestamp with time zone[], p_los timestamp with time zone[], p_his timestamp with time zone[], p_signs integer[], p_tail timestamp with time zone[], p_dim "char", p_ids bigint[], p_latency boolean) TO chatstats_api;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_5 TO chatstats_rollup;
 
 
 --
--- Name: PROCEDURE chat_rollup_refresh(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_6; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON PROCEDURE public.chat_rollup_refresh(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) FROM PUBLIC;
-GRANT ALL ON PROCEDURE public.chat_rollup_refresh(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_6 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_reset(); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_7; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_reset() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_reset() TO chatstats_api;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_7 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_8; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer) TO chatstats_rollup;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_8 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_series(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_latency boolean); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollup_backfill_sums_9; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_series(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_latency boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_series(p_dim "char", p_bounds timestamp with time zone[], p_ids bigint[], p_latency boolean) TO chatstats_api;
+GRANT SELECT,INSERT,TRUNCATE ON TABLE chatstats.chat_rollup_backfill_sums_9 TO chatstats_rollup;
 
 
 --
--- Name: FUNCTION chat_rollup_set_source_ttl(p_days integer); Type: ACL; Schema: public; Owner: -
+-- Name: TABLE chat_rollups; Type: ACL; Schema: chatstats; Owner: -
 --
 
-REVOKE ALL ON FUNCTION public.chat_rollup_set_source_ttl(p_days integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_set_source_ttl(p_days integer) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_rollup_source_count(p_after bigint, p_upto bigint); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_rollup_source_count(p_after bigint, p_upto bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_source_count(p_after bigint, p_upto bigint) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_source_count(p_after bigint, p_upto bigint) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_rollup_sums(p_start timestamp with time zone, p_end timestamp with time zone, p_ids integer[], p_latency boolean); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_rollup_sums(p_start timestamp with time zone, p_end timestamp with time zone, p_ids integer[], p_latency boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_sums(p_start timestamp with time zone, p_end timestamp with time zone, p_ids integer[], p_latency boolean) TO chatstats_api;
-
-
---
--- Name: FUNCTION chat_rollup_top(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_rollup_top() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_top() TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_top() TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_rollup_widths(); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_rollup_widths() FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_rollup_widths() TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_rollup_widths() TO chatstats_rollup;
-
-
---
--- Name: FUNCTION get_model_request_counts(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.get_model_request_counts(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.get_model_request_counts(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
-
-
---
--- Name: FUNCTION get_model_request_stats(p_model_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.get_model_request_stats(p_model_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.get_model_request_stats(p_model_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
-
-
---
--- Name: FUNCTION get_models_with_requests(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.get_models_with_requests(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.get_models_with_requests(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
-
-
---
--- Name: FUNCTION get_models_with_requests_by_provider(p_provider_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.get_models_with_requests_by_provider(p_provider_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.get_models_with_requests_by_provider(p_provider_id integer, p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
-
-
---
--- Name: FUNCTION get_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.get_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.get_provider_request_stats(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
-
-
---
--- Name: FUNCTION get_unattributed_request_count(p_start_date timestamp with time zone, p_end_date timestamp with time zone); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.get_unattributed_request_count(p_start_date timestamp with time zone, p_end_date timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.get_unattributed_request_count(p_start_date timestamp with time zone, p_end_date timestamp with time zone) TO chatstats_api;
-
-
---
--- Name: PROCEDURE refresh_chat_request_rollups(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON PROCEDURE public.refresh_chat_request_rollups(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) FROM PUBLIC;
-GRANT ALL ON PROCEDURE public.refresh_chat_request_rollups(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) TO chatstats_api;
-GRANT ALL ON PROCEDURE public.refresh_chat_request_rollups(IN p_batch_rows bigint, IN p_lock_timeout_ms integer, INOUT rolled_up bigint, INOUT caught_up boolean) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_histogram_sum(public.vector, public.vector, integer); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_histogram_sum(public.vector, public.vector, integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_histogram_sum(public.vector, public.vector, integer) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_histogram_sum(public.vector, public.vector, integer) TO chatstats_rollup;
-
-
---
--- Name: FUNCTION chat_sum(bigint); Type: ACL; Schema: public; Owner: -
---
-
-REVOKE ALL ON FUNCTION public.chat_sum(bigint) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.chat_sum(bigint) TO chatstats_api;
-GRANT ALL ON FUNCTION public.chat_sum(bigint) TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_latency_steps; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.chat_latency_steps TO chatstats_api;
-GRANT SELECT ON TABLE public.chat_latency_steps TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_request_rollup_state; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.chat_request_rollup_state TO chatstats_api;
-GRANT SELECT,INSERT,UPDATE ON TABLE public.chat_request_rollup_state TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_request_rollups; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.chat_request_rollups TO chatstats_api;
-GRANT SELECT,INSERT,UPDATE ON TABLE public.chat_request_rollups TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_blocks; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_blocks TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_log; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_log TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_1; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_1 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_10; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_10 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_11; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_11 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_12; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_12 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_13; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_13 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_14; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_14 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_15; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_15 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_2; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_2 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_3; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_3 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_4; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_4 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_5; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_5 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_6; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_6 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_7; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_7 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_8; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_8 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollup_backfill_sums_9; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT,INSERT,TRUNCATE ON TABLE public.chat_rollup_backfill_sums_9 TO chatstats_rollup;
-
-
---
--- Name: TABLE chat_rollups; Type: ACL; Schema: public; Owner: -
---
-
-GRANT SELECT ON TABLE public.chat_rollups TO chatstats_api;
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE public.chat_rollups TO chatstats_rollup;
+GRANT SELECT ON TABLE chatstats.chat_rollups TO chatstats_api;
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE chatstats.chat_rollups TO chatstats_rollup;
 
 
 --
@@ -4454,20 +3958,6 @@ GRANT SELECT ON TABLE public.models TO chatstats_api;
 --
 
 GRANT SELECT ON TABLE public.providers TO chatstats_api;
-
-
---
--- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: public; Owner: -
---
-
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres IN SCHEMA public GRANT ALL ON FUNCTIONS TO chatstats_api;
-
-
---
--- Name: DEFAULT PRIVILEGES FOR FUNCTIONS; Type: DEFAULT ACL; Schema: -; Owner: -
---
-
-ALTER DEFAULT PRIVILEGES FOR ROLE postgres REVOKE ALL ON FUNCTIONS FROM PUBLIC;
 
 
 --

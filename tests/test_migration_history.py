@@ -3,8 +3,9 @@
 yoyo tracks migrations by id, so a database migrated earlier would silently
 keep the old body of an edited file. Released files are recorded in
 released_migrations.sha256 (`sha256sum -c` reads it too) and must not change;
-new migrations sort after them. A fresh migration of the repository's files
-must make the schema recorded in schema_snapshot.txt (the catalog's facts, roles too) and
+new migrations sort after them, in each series. A fresh migration of a demo database
+(migrations/demo/tables.sql, then the attach series) must make the schema recorded in
+schema_snapshot.txt (the catalog's facts, roles too) and
 in docs/schema.sql (every definition in full, as pg_dump writes it: the current SQL in one
 file, reviewed as a diff with each migration); see ARCHITECTURE.md to record a new
 migration and regenerate both.
@@ -22,7 +23,9 @@ from webapp import migrate
 CHECKSUMS = PROJECT_DIR / "tests" / "released_migrations.sha256"
 SNAPSHOT = PROJECT_DIR / "tests" / "schema_snapshot.txt"
 SCHEMA = PROJECT_DIR / "docs" / "schema.sql"
-SCHEMA_HEADER = "-- What a fresh migration defines, made by `make schema-snapshot`: edit the migrations, not this.\n"
+SCHEMA_HEADER = ("-- What a fresh migration defines in a demo database (the demo's gateway tables in public,"
+                 " chatstats in schema chatstats),\n-- made by `make schema-snapshot`: edit the migrations,"
+                 " not this.\n")
 SNAPSHOT_HEADER = "# Made by tests/test_migration_history.py --update-schema-snapshot on PostgreSQL {}\n"
 
 
@@ -61,7 +64,7 @@ def test_a_fresh_migration_makes_the_recorded_schema(make_database, request):
     diff = "".join(difflib.unified_diff(recorded[1:], lines, "schema_snapshot.txt", "fresh migration"))
     assert not diff, "the migrations make another schema than recorded:\n" + diff
 
-    definitions = [SCHEMA_HEADER] + [line + "\n" for line in dump(url)]
+    definitions = (SCHEMA_HEADER + "".join(line + "\n" for line in dump(url))).splitlines(keepends=True)
     if request.config.getoption("update_schema_snapshot"):
         SCHEMA.write_text("".join(definitions))
     diff = "".join(difflib.unified_diff(SCHEMA.read_text().splitlines(keepends=True), definitions,

@@ -6,10 +6,12 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from conftest import apply_first_series
 from webapp import create_app, migrate, seed
 from webapp.dsn import with_database
 
-ALL_IDS = migrate._migration_ids(migrate.MIGRATIONS)
+ALL_IDS = migrate._migration_ids(migrate.ATTACH_MIGRATIONS)
+FIRST_SERIES_IDS = migrate._migration_ids(migrate.MIGRATIONS)
 # Every column of every request, in id order: equal digests mean untouched rows.
 _DIGEST = """
     SELECT count(*) AS n,
@@ -31,10 +33,9 @@ def scratch_url(server_url, request):
         admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
-def applied_ids(url):
+def applied_ids(url, table="chatstats._yoyo_migration"):
     with psycopg.connect(url) as conn:
-        return [row[0] for row in conn.execute(
-            "SELECT migration_id FROM _yoyo_migration ORDER BY applied_at_utc")]
+        return [row[0] for row in conn.execute(f"SELECT migration_id FROM {table} ORDER BY applied_at_utc")]
 
 
 def _migrate_when_released(barrier, url, results):
@@ -45,14 +46,14 @@ def _migrate_when_released(barrier, url, results):
         results.put(repr(error))
 
 
-def test_concurrent_migrate_applies_each_migration_once(scratch_url):
-    """Two processes released at the same instant (without yoyo's lock this fails).
-
-    yoyo's internal tables exist beforehand, as in any upgrade: creating them takes
-    the lock by itself and would serialize the two processes by accident.
-    """
-    migrate.apply(scratch_url)
-    migrate.rollback(scratch_url, len(ALL_IDS) - 1)
+@pytest.mark.parametrize("upgrade", [True, False], ids=["upgrade", "fresh"])
+def test_concurrent_migrate_applies_each_migration_once(scratch_url, upgrade):
+    """Two processes released at the same instant, on a database migrated up to its
+    baseline (without yoyo's lock this fails) and on an empty one (the demo's tables and
+    chatstats' schema made once)."""
+    if upgrade:
+        migrate.apply(scratch_url)
+        migrate.rollback(scratch_url, len(ALL_IDS) - 1)
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(2), context.Queue()
     runs = [context.Process(target=_migrate_when_released, args=(barrier, scratch_url, results))
@@ -63,15 +64,15 @@ def test_concurrent_migrate_applies_each_migration_once(scratch_url):
     for run in runs:
         run.join(timeout=10)
     assert [run.exitcode for run in runs] == [0, 0]
-    assert sorted(outcomes, key=len) == [[], ALL_IDS[1:]], outcomes
+    assert sorted(outcomes, key=len) == [[], ALL_IDS[1:] if upgrade else ALL_IDS], outcomes
     assert applied_ids(scratch_url) == ALL_IDS
     with psycopg.connect(scratch_url) as conn:
-        assert conn.execute("SELECT count(*) FROM yoyo_lock").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM chatstats.yoyo_lock").fetchone()[0] == 0
 
 
 def providers_answer(url):
     """The providers endpoint's numbers, through the app logged in as the owner
-    (the API role loses its grants when 0007 is rolled back)."""
+    (the API role loses its grants when the first series' 0007 is rolled back)."""
     app = create_app({"TESTING": True, "DATABASE_URL": url, "API_DATABASE_URL": url})
     try:
         response = app.test_client().get("/api/monitoring/chat-requests/providers")
@@ -82,21 +83,22 @@ def providers_answer(url):
         app.extensions["chatstats_pool"].close()
 
 
-def test_each_rollback_keeps_the_data(scratch_url):
-    migrate.apply(scratch_url)
+def test_each_rollback_of_the_first_series_keeps_the_data(scratch_url):
+    """Databases made before the attach series keep the first series, which rolls back."""
+    apply_first_series(scratch_url)
     with psycopg.connect(scratch_url, autocommit=True, row_factory=dict_row) as conn:
         seed.seed(conn, 3000, providers=3, models=6, days=3)
         digest = conn.execute(_DIGEST).fetchone()
     assert digest["n"] == 3000
     answer = providers_answer(scratch_url)
 
-    for expected in reversed(ALL_IDS[1:]):  # everything but the tables themselves
+    for expected in reversed(FIRST_SERIES_IDS[1:]):  # everything but the tables themselves
         assert migrate.rollback(scratch_url, 1) == [expected]
         with psycopg.connect(scratch_url, row_factory=dict_row) as conn:
             assert conn.execute(_DIGEST).fetchone() == digest, f"rows changed by rolling back {expected}"
         assert providers_answer(scratch_url) == answer, f"numbers changed by rolling back {expected}"
 
-    assert migrate.apply(scratch_url) == ALL_IDS[1:]
+    assert migrate.apply(scratch_url) == FIRST_SERIES_IDS[1:]
     with psycopg.connect(scratch_url, row_factory=dict_row) as conn:
         assert conn.execute(_DIGEST).fetchone() == digest
     assert providers_answer(scratch_url) == answer

@@ -1,4 +1,5 @@
-"""Rolling the rollup migrations back and applying them again on a table that holds rows.
+"""Rolling the first series' rollup migrations back and applying them again on a table
+that holds rows: databases made before the attach series keep that series.
 
 Runs in a database of its own, so that no other test sees the rollups missing.
 """
@@ -10,7 +11,7 @@ import pytest
 from psycopg.rows import dict_row
 
 import rollupcheck as rc
-from conftest import roll_back_through
+from conftest import apply_first_series, roll_back_through
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
 from webapp import migrate, rollups, seed
 
@@ -22,9 +23,7 @@ PERCENTILES = ("p50_processing_time_ms", "p95_processing_time_ms", "p99_processi
 
 @pytest.fixture
 def scratch_url(make_database):
-    url = make_database()
-    migrate.apply(url)
-    return url
+    return apply_first_series(make_database())
 
 
 def ranges_over(sh, rows, rng, count=15):

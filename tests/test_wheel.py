@@ -78,7 +78,7 @@ def test_installed_commands_and_servers(venv_bin, run_in, tmp_path):
     where = run_in("python", "-c", "import webapp, wsgi; print(webapp.__file__, wsgi.__file__)")
     assert str(PROJECT_DIR) not in where and str(venv_bin.parent) in where
 
-    assert "applied: 0001.schema" in run_in("chatstats", "migrate")
+    assert "applied: 0001.baseline" in run_in("chatstats", "migrate")
     key = run_in("chatstats", "keys", "create", "--name", "wheel").strip()
     assert "wheel" in run_in("chatstats", "keys", "list")
 

@@ -30,6 +30,9 @@ ROLES = ("chatstats_api", "chatstats_rollup")
 GATEWAY_TABLES = ("chat_completion_requests", "models", "providers")  # what chatstats reads, in public
 # Backfilling rollups over tens of millions of rows takes a while: wait that long for the lock.
 LOCK_TIMEOUT_S = 1800
+# Held while making what yoyo's lock cannot cover (it lives in the schema made here):
+# the demo's tables and chatstats' schema, made once when several migrate at a time.
+_SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('chatstats migrate'))"
 
 
 class NotReady(Exception):
@@ -51,7 +54,7 @@ def _make_demo_tables(conn):
     """Make the demo's gateway tables where public has no chat_completion_requests (once,
     also when several migrate at the same time), and pgvector where a superuser may."""
     with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('chatstats demo tables'))")
+        conn.execute(_SETUP_LOCK)
         if conn.execute("SELECT to_regclass('public.chat_completion_requests') IS NULL").fetchone()[0]:
             conn.execute(resources.files(__package__).joinpath("migrations", DEMO_TABLES).read_text())
             if conn.info.parameter_status("is_superuser") == "on":
@@ -77,7 +80,9 @@ def _attach_path(conn):
         raise NotReady(f"{conn.info.user} may not give chatstats' roles what they need: as a superuser (or the "
                        f"owner of schema {vector_schema}), run {' '.join(needed)} then migrate again; "
                        "nothing was changed")
-    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+    with conn.transaction():
+        conn.execute(_SETUP_LOCK)
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     return ", ".join(dict.fromkeys([SCHEMA, "public", vector_schema]))
 
 
