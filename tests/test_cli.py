@@ -191,11 +191,13 @@ GATEWAY_TABLES = ["CREATE TABLE chat_completion_requests (id bigserial PRIMARY K
 
 @pytest.mark.parametrize("tables, error", [
     (GATEWAY_TABLES, "Error: pgvector is not installed in this database: run CREATE EXTENSION"),
-    (GATEWAY_TABLES[:1], "Error: this database has some of the gateway's tables but not models, providers")])
+    (GATEWAY_TABLES[:1], "Error: this database has some of the gateway's tables but not models, providers"),
+    (GATEWAY_TABLES[1:], "Error: this database has no chat_completion_requests but other tables (models, providers")])
 def test_migrate_on_a_gateways_own_tables_without_what_it_needs_changes_nothing(make_database, tables, error):
     """A database with chat_completion_requests (the gateway's) is attached, which needs
-    pgvector and the gateway's three tables: without them, one line saying what is missing,
-    exit 1, and the catalog as it was (no yoyo tables either)."""
+    pgvector and the gateway's three tables; one without it is a demo only when it is new
+    (no tables). Otherwise one line saying what is missing, exit 1, and the catalog as it
+    was (no yoyo tables either)."""
     url = make_database()
     with psycopg.connect(url, autocommit=True) as conn:
         for statement in tables:

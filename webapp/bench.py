@@ -333,7 +333,8 @@ def _writers(url, writers, rate, seconds, update_share, lag_samples):
 
 def measure_ingest(server_url, writers, rate, seconds, update_share, log):
     """{plain, rollups: rows/s, lag_p95_s}: the same paced load on a database without the
-    rollup machinery (migrations up to 0002) and on one with it (refresher running)."""
+    rollup machinery (chatstats uninstalled: the demo's tables alone) and on one with it
+    (refresher running)."""
     plain = ensure_database(server_url, "chatstats_bench_ingest_plain")
     with_rollups = ensure_database(server_url, "chatstats_bench_ingest_rollups")
     for url in (plain, with_rollups):
@@ -341,7 +342,7 @@ def measure_ingest(server_url, writers, rate, seconds, update_share, log):
         with connect(url) as conn:
             seed.ensure_catalog(conn, providers=5, models=50)
             conn.execute("TRUNCATE chat_completion_requests")
-    migrate.rollback(plain, len(migrate.applied_ids(plain)) - 2)
+    migrate.uninstall(plain)
     results, lag_samples = {}, []
     results["plain"] = _writers(plain, writers, rate, seconds, update_share, [])
     log(f"  without rollups: {results['plain']:,.0f} rows/s")

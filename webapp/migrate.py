@@ -52,10 +52,18 @@ def _first_series(conn):
 
 def _make_demo_tables(conn):
     """Make the demo's gateway tables where public has no chat_completion_requests (once,
-    also when several migrate at the same time), and pgvector where a superuser may."""
+    also when several migrate at the same time), and pgvector where a superuser may.
+    Raises NotReady where public holds other tables: not a new database, nor a gateway's."""
     with conn.transaction():
         conn.execute(_SETUP_LOCK)
         if conn.execute("SELECT to_regclass('public.chat_completion_requests') IS NULL").fetchone()[0]:
+            others = [row[0] for row in conn.execute(
+                "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
+                " AND relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY 1 LIMIT 3")]
+            if others:
+                raise NotReady(f"this database has no chat_completion_requests but other tables ({', '.join(others)}"
+                               " ...): point DATABASE_URL at the gateway's database, or at a new one for a demo;"
+                               " nothing was changed")
             conn.execute(resources.files(__package__).joinpath("migrations", DEMO_TABLES).read_text())
             if conn.info.parameter_status("is_superuser") == "on":
                 conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
