@@ -1813,9 +1813,9 @@ BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtext('chatstats.chat_rollup_refresh')) THEN
         RETURN;  -- another process is refreshing
     END IF;
-    last_id := chat_request_rollup_safe_id(p_lock_timeout_ms);
+    last_id := chat_rollup_safe_id(p_lock_timeout_ms);
     IF last_id IS NULL THEN
-        RETURN;  -- writers are busy; answers stay exact through the tail meanwhile
+        RETURN;  -- writers are slow to finish; answers stay exact through the tail meanwhile
     END IF;
     SELECT least(last_id, s.watermark_id + p_batch_rows), s.xmin INTO upto, state_version
       FROM chat_rollup_state s;
@@ -1888,6 +1888,42 @@ BEGIN
     GET DIAGNOSTICS removed = ROW_COUNT;
     PERFORM set_config('chatstats.retention', 'off', true);
     RETURN removed;
+END
+$$;
+
+
+--
+-- Name: chat_rollup_safe_id(integer); Type: FUNCTION; Schema: chatstats; Owner: -
+--
+
+CREATE FUNCTION chatstats.chat_rollup_safe_id(p_wait_ms integer) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'chatstats', 'public'
+    AS $$
+DECLARE
+    requests regclass := 'chat_completion_requests'::regclass;
+    ids regclass := pg_get_serial_sequence('chat_completion_requests', 'id')::regclass;
+    issued bigint;
+    writers text[];
+    deadline timestamptz := clock_timestamp() + make_interval(secs => p_wait_ms / 1000.0);
+BEGIN
+    IF ids IS NOT NULL AND (SELECT seqcache FROM pg_sequence WHERE seqrelid = ids) = 1 THEN
+        issued := pg_sequence_last_value(ids);  -- NULL before the first
+    END IF;
+    IF issued IS NULL OR issued < coalesce((SELECT max(id) FROM chat_completion_requests), 0) THEN
+        RETURN chat_request_rollup_safe_id(p_wait_ms);
+    END IF;
+    writers := ARRAY(SELECT virtualtransaction FROM pg_locks
+                      WHERE locktype = 'relation' AND relation = requests AND mode = 'RowExclusiveLock'
+                        AND granted AND pid IS DISTINCT FROM pg_backend_pid());
+    WHILE EXISTS (SELECT FROM pg_locks WHERE locktype = 'relation' AND relation = requests
+                                         AND virtualtransaction = ANY (writers)) LOOP
+        IF clock_timestamp() > deadline THEN
+            RETURN NULL;
+        END IF;
+        PERFORM pg_sleep(0.001);
+    END LOOP;
+    RETURN issued;
 END
 $$;
 
@@ -3685,6 +3721,14 @@ GRANT ALL ON FUNCTION chatstats.chat_rollup_reset() TO chatstats_api;
 
 REVOKE ALL ON FUNCTION chatstats.chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION chatstats.chat_rollup_retain(p_before timestamp with time zone, p_batch_rows integer) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_safe_id(p_wait_ms integer); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_safe_id(p_wait_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_safe_id(p_wait_ms integer) TO chatstats_rollup;
 
 
 --

@@ -2,8 +2,8 @@
 
 The gateway writes one row per request, one INSERT per transaction, from many workers.
 chatstats adds no INSERT trigger; what it adds while attached is its refresher (every
-second: a lock that waits out in-flight writers for the safe id, then the fold) and its
-UPDATE/DELETE triggers. This seeds a scratch database (kept for reruns), then runs
+second: it waits for in-flight writers to end for its safe id, without a lock since
+attach migration 0004, then folds) and its UPDATE/DELETE triggers. This seeds a scratch database (kept for reruns), then runs
 --writers threads inserting at --rate rows/s in all, for --blocks blocks of --seconds each,
 alternating: the refresher running (as the rollup role, every --interval seconds) and
 stopped. The refresher runs in a process of its own (in the writers' process it would
@@ -12,6 +12,7 @@ insert, as the client sees them; the table gives p50, p95 and p99 per condition,
 their ratios.
 
     .venv/bin/python loadtests/insert_latency.py [--database-url URL] [--rows 1000000] [--gateway]
+        [--compare-lock]
 
 --gateway: the scratch database is built like the gateway's (tests/gatewayz_schema.sql:
 Supabase's roles, RLS, the gateway's columns), chatstats attached by its non-superuser
@@ -37,6 +38,8 @@ from webapp.db import ROLLUP_ROLE  # noqa: E402
 from webapp.dsn import with_database, with_user  # noqa: E402
 
 SCRATCH_DB = "chatstats_insert_latency"
+WITH, WITH_LOCK = "with chatstats' refresher", "with the refresher's table lock (before 0004)"
+LOCKLESS_REFRESH = "0004.refresh-without-table-lock"
 GATEWAY_OWNER = "gateway_owner"  # tests/gatewayz_schema.sql's stand-in for Supabase's postgres
 INSERT = """INSERT INTO chat_completion_requests
                 (request_id, model_id, input_tokens, output_tokens, processing_time_ms, status,
@@ -78,6 +81,15 @@ def gateway_database(server, rows):
         owner.execute(GATEWAY_SEED, {"rows": rows})
     migrate.apply(owner_url)
     return owner_url
+
+
+def table_lock(url, wanted):
+    """The refresh's safe id under the table lock (attach 0004 rolled back), or not."""
+    locking = LOCKLESS_REFRESH not in migrate.applied_ids(url)
+    if wanted and not locking:
+        migrate.rollback(url, len(migrate.applied_ids(url)) - migrate.applied_ids(url).index(LOCKLESS_REFRESH))
+    elif locking and not wanted:
+        migrate.apply(url)
 
 
 def writer(url, rate, stop, model_ids, latencies, gateway):
@@ -131,7 +143,9 @@ def quantiles(values):
 @click.option("--blocks", default=6, show_default=True, help="Blocks, alternating with and without.")
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes (the default's).")
 @click.option("--gateway", is_flag=True, help="A database built like the gateway's, chatstats attached.")
-def main(database_url, rows, writers, rate, seconds, blocks, interval, gateway):
+@click.option("--compare-lock", is_flag=True,
+              help="Also blocks whose refresher locks the table for its safe id (attach 0004 rolled back).")
+def main(database_url, rows, writers, rate, seconds, blocks, interval, gateway, compare_lock):
     server = database_url or embedded.start(Config.DATA_DIR)
     if gateway:
         url = gateway_database(server, rows)
@@ -148,9 +162,13 @@ def main(database_url, rows, writers, rate, seconds, blocks, interval, gateway):
             seed.seed(conn, rows - have, providers=10, models=100, days=90)
         rollups.catch_up(conn)
         model_ids = [r["id"] for r in conn.execute("SELECT id FROM models")]
-    results = {"with chatstats' refresher": [], "without": []}
+    conditions = [WITH, "without"] + [WITH_LOCK] * compare_lock
+    results = {name: [] for name in conditions}
     for block in range(blocks):
-        attached = block % 2 == 0
+        condition = conditions[block % len(conditions)]
+        attached = condition != "without"
+        if compare_lock and attached:
+            table_lock(url, condition == WITH_LOCK)
         stop = multiprocessing.Event()
         refresher = multiprocessing.Process(target=refresh_until, args=(url, interval, stop)) if attached else None
         if refresher:
@@ -161,9 +179,8 @@ def main(database_url, rows, writers, rate, seconds, blocks, interval, gateway):
             if refresher:
                 stop.set()
                 refresher.join()
-        results["with chatstats' refresher" if attached else "without"].extend(latencies)
-        click.echo(f"block {block + 1}/{blocks} ({'with' if attached else 'without'}): "
-                   f"{len(latencies)} inserts", err=True)
+        results[condition].extend(latencies)
+        click.echo(f"block {block + 1}/{blocks} ({condition}): {len(latencies)} inserts", err=True)
     found = {name: quantiles(values) for name, values in results.items()}
     click.echo(f"{writers} writers, {rate} rows/s, {blocks} blocks of {seconds} s alternating, "
                f"refresh every {interval} s; table of {rows:,}+ rows"
@@ -171,9 +188,11 @@ def main(database_url, rows, writers, rate, seconds, blocks, interval, gateway):
     click.echo("| condition | inserts | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|")
     for name, q in found.items():
         click.echo(f"| {name} | {q['n']} | {q['p50']:.2f} | {q['p95']:.2f} | {q['p99']:.2f} |")
-    with_, without = found["with chatstats' refresher"], found["without"]
-    click.echo(f"| ratio | | {with_['p50'] / without['p50']:.2f} | {with_['p95'] / without['p95']:.2f} | "
-               f"{with_['p99'] / without['p99']:.2f} |")
+    without = found["without"]
+    for name in results:
+        if name != "without":
+            click.echo(f"| ratio, {name} | | {found[name]['p50'] / without['p50']:.2f} | "
+                       f"{found[name]['p95'] / without['p95']:.2f} | {found[name]['p99'] / without['p99']:.2f} |")
 
 
 if __name__ == "__main__":

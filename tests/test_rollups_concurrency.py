@@ -17,7 +17,7 @@ from psycopg.rows import dict_row
 
 import rollupcheck as rc
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
-from webapp import rollups
+from webapp import migrate, rollups
 
 # Waits give up after this long, so that a failing test fails instead of hanging.
 LONG_WAIT_MS = 10_000
@@ -33,12 +33,14 @@ def watermark(conn):
 
 
 def wait_until_blocked(observer, session, timeout_s=60):
-    """Return once `session` waits for a lock (it is running a statement in another thread)."""
+    """Return once `session` waits for a lock, or for writers to end (a refresh's safe id
+    polls for them: pg_sleep); it is running a statement in another thread."""
     pid = session.info.backend_pid
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        row = observer.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()
-        if row and row["wait_event_type"] == "Lock":
+        row = observer.execute("SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = %s",
+                               (pid,)).fetchone()
+        if row and (row["wait_event_type"] == "Lock" or row["wait_event"] == "PgSleep"):
             return
         time.sleep(0.02)
     raise AssertionError(f"session {pid} never waited for a lock")
@@ -118,6 +120,49 @@ def test_open_insert_transaction_holds_the_watermark_back(conn, database_url, ca
             assert pending.result(timeout=60) == 5
     assert watermark(conn) == max(later_ids)
     assert len(check_everything(conn, sh, model_ids, rng)) == 10
+
+
+def test_the_gateway_inserts_while_a_refresh_waits_for_its_writers(conn, database_url, catalog):
+    """The refresh waits for the writers it saw to end without locking the table: an insert
+    meanwhile goes ahead at once (behind a table lock it would wait), and the refresh stops
+    at the ids handed out when it looked."""
+    sh, provider_ids, model_ids = catalog
+    rng = random.Random(11)
+    with connect(database_url, autocommit=False) as writer, connect(database_url) as refresher, \
+            psycopg.connect(database_url, autocommit=True, options="-c lock_timeout=500") as gateway:
+        open_ids = rc.insert(writer, [random_request(rng, model_ids, sh) for _ in range(3)])
+        with ThreadPoolExecutor(1) as pool:
+            pending = pool.submit(refresh_waiting, refresher)
+            wait_until_blocked(conn, refresher)
+            later_ids = rc.insert(gateway, [random_request(rng, model_ids, sh) for _ in range(2)])
+            writer.commit()
+            assert pending.result(timeout=60) == 3
+    assert watermark(conn) == max(open_ids) < min(later_ids)
+    assert rollups.catch_up(conn) == 2
+    assert len(check_everything(conn, sh, model_ids, rng)) == 5
+
+
+@pytest.mark.parametrize("ids, locks", [("from the sequence", False), ("cached", True),
+                                         ("explicit", True), ("none yet", True)])
+def test_the_safe_id_locks_the_table_only_where_ids_may_come_out_of_order(make_database, ids, locks):
+    """Sequence values handed out one at a time follow the order of the inserts' table
+    locks; a cache hands them out of order, explicit ids bypass the sequence: there, and
+    before any id, the safe id takes the table lock (held until its transaction ends)."""
+    url = make_database()
+    migrate.apply(url)
+    with connect(url) as owner:
+        if ids == "cached":
+            owner.execute("ALTER SEQUENCE chat_completion_requests_id_seq CACHE 5")
+        if ids != "none yet":
+            owner.execute("INSERT INTO chat_completion_requests (status) VALUES ('completed')")
+        if ids == "explicit":
+            owner.execute("INSERT INTO chat_completion_requests (id, status) VALUES (1000, 'completed')")
+        with owner.transaction():
+            safe = owner.execute("SELECT chat_rollup_safe_id(100) AS id").fetchone()["id"]
+            held = owner.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid()"
+                                 " AND relation = 'chat_completion_requests'::regclass"
+                                 " AND mode = 'ShareRowExclusiveLock') AS e").fetchone()["e"]
+    assert (safe, held) == ({"none yet": 0, "explicit": 1000}.get(ids, 1), locks)
 
 
 def test_two_refreshes_at_once_count_each_row_once(conn, database_url, catalog):
