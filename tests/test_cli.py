@@ -1,4 +1,5 @@
 """The chatstats CLI on scratch databases: migrations up/down/up, uninstall, seeding."""
+import configparser
 import os
 import subprocess
 import sys
@@ -8,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from conftest import run_cli
+from conftest import PROJECT_DIR, run_cli
 from schemasnapshot import snapshot
 from webapp import cli, create_app, db, migrate
 
@@ -150,6 +151,9 @@ def test_console_script(make_database):
         return done.stdout
 
     assert run("db", "url").strip() == url
+    setup = configparser.ConfigParser()
+    setup.read(PROJECT_DIR / "setup.cfg")
+    assert run("--version").strip() == f"chatstats {setup['metadata']['version']}"
     assert "0001.baseline" in run("migrate")
     assert "seeded 100 rows" in run("seed", "--rows", "100", "--seed", "1")
     assert query(url, "SELECT count(*) AS n FROM chat_completion_requests")[0]["n"] == 100

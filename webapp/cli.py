@@ -292,6 +292,7 @@ class _Commands(click.Group):
 @click.group("chatstats", cls=_Commands,
              commands=[db_group, migrate_command, uninstall_command, rollup_group, retention_command, bench_command, seed_command,
                        serve_command, demo_command, keys_cli.keys_group, stats_cli.stats_group])
+@click.version_option(package_name="chatstats", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx):
     """chatstats: statistics of an LLM gateway's chat completion requests."""
