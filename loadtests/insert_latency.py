@@ -2,8 +2,9 @@
 
 The gateway writes one row per request, one INSERT per transaction, from many workers.
 chatstats adds no INSERT trigger; what it adds while attached is its refresher (every
-second: it waits for in-flight writers to end for its safe id, without a lock since
-attach migration 0004, then folds) and its UPDATE/DELETE triggers. This seeds a scratch database (kept for reruns), then runs
+second: it waits for in-flight writers to end for its safe id, under a table lock it
+waits at most 5 ms for since attach migration 0004, without one past that; then it
+folds) and its UPDATE/DELETE triggers. This seeds a scratch database (kept for reruns), then runs
 --writers threads inserting at --rate rows/s in all, for --blocks blocks of --seconds each,
 alternating: the refresher running (as the rollup role, every --interval seconds) and
 stopped. The refresher runs in a process of its own (in the writers' process it would
@@ -38,8 +39,8 @@ from webapp.db import ROLLUP_ROLE  # noqa: E402
 from webapp.dsn import with_database, with_user  # noqa: E402
 
 SCRATCH_DB = "chatstats_insert_latency"
-WITH, WITH_LOCK = "with chatstats' refresher", "with the refresher's table lock (before 0004)"
-LOCKLESS_REFRESH = "0004.refresh-without-table-lock"
+WITH, WITH_LOCK = "with chatstats' refresher", "with the refresher's lock as before 0004"
+LOCKLESS_REFRESH = "0004.refresh-brief-table-lock"
 GATEWAY_OWNER = "gateway_owner"  # tests/gatewayz_schema.sql's stand-in for Supabase's postgres
 INSERT = """INSERT INTO chat_completion_requests
                 (request_id, model_id, input_tokens, output_tokens, processing_time_ms, status,
@@ -144,7 +145,7 @@ def quantiles(values):
 @click.option("--interval", default=1.0, show_default=True, help="Seconds between refreshes (the default's).")
 @click.option("--gateway", is_flag=True, help="A database built like the gateway's, chatstats attached.")
 @click.option("--compare-lock", is_flag=True,
-              help="Also blocks whose refresher locks the table for its safe id (attach 0004 rolled back).")
+              help="Also blocks whose refresher waits for the table lock as before attach 0004 (rolled back).")
 def main(database_url, rows, writers, rate, seconds, blocks, interval, gateway, compare_lock):
     server = database_url or embedded.start(Config.DATA_DIR)
     if gateway:

@@ -117,6 +117,19 @@ def gateway_requests(rng, model_ids, count, end=None):
             for _ in range(count)]
 
 
+def random_request(rng, model_ids, created_at):
+    """A request at created_at of a few models (and none), keys and users; latencies of a
+    few ms to over an hour (past the histograms' last bucket), a fifth without a cost."""
+    return {"model_id": rng.choice([*model_ids, None]), "input_tokens": rng.randrange(5000),
+            "output_tokens": rng.randrange(5000),
+            "processing_time_ms": rng.choice([rng.randrange(100), rng.randrange(100_000),
+                                              rng.randrange(600_000, 4_000_000)]),
+            "status": rng.choice(STATUSES),
+            "cost_usd": None if rng.random() < 0.2 else Decimal(rng.randrange(10**7)) / 10**6,
+            "created_at": created_at,
+            "api_key_id": rng.choice([None, *range(1, 6)]), "user_id": rng.choice([None, *range(1, 12)])}
+
+
 def random_requests(rng, model_ids, end, oldest_days, newest_days, count):
     """count requests at random instants between oldest_days and newest_days before end,
     of a few models (and none), keys and users."""

@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 
 import rollupcheck as rc
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
-from conftest import migrated_database
+from helpers import migrated_database
 from webapp import rollups
 from webapp.queries import analytics_queries
 
@@ -373,7 +373,7 @@ def test_bad_input_is_a_422_naming_the_field(client, path, query, field):
 # -- the command line ---------------------------------------------------------------
 
 def test_cli_prints_the_api_items(dataset_url, dataset):
-    from conftest import run_cli
+    from helpers import run_cli
     from webapp import cli
     settings = cli.Settings.from_environment(DATABASE_URL=dataset_url)
     args = ["--tz", "Europe/Berlin", "--start", "2026-03-27T00:00:00+01:00", "--end", "2026-04-01T00:00:00+02:00"]

@@ -3,8 +3,8 @@ import hashlib
 
 import pytest
 
-from conftest import make_key
-from webapp import auth, create_app
+from helpers import make_key
+from webapp import auth
 
 PROVIDERS = "/api/monitoring/chat-requests/providers"
 PROTECTED = [PROVIDERS, "/api/monitoring/chat-requests/models",

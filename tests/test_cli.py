@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from conftest import PROJECT_DIR, run_cli
+from helpers import PROJECT_DIR, run_cli
 from schemasnapshot import snapshot
 from webapp import cli, create_app, db, migrate
 

@@ -16,7 +16,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from conftest import PROJECT_DIR, live_server
+from helpers import PROJECT_DIR, live_server
 from dashboardtiming import browser_paths, chromium, timings, wait_loaded
 
 pytestmark = pytest.mark.browser

@@ -16,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+import rollupcheck as rc
 from webapp import migrate
 
 BASE = "/api/monitoring/chat-requests"
@@ -271,7 +272,7 @@ def check_models(items, expected, mode):
             if exact is None or mode[3] != "rollup":
                 assert value == exact, (got["model_id"], key, value, exact)
             else:
-                assert abs(value - exact) <= max(1, 0.01 * exact), (got["model_id"], key, value, exact)
+                assert rc.within_error(value, exact), (got["model_id"], key, value, exact)
 
 
 def comparable_request(item):

@@ -14,7 +14,7 @@ from decimal import Decimal
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from conftest import make_key
+from helpers import make_key
 from test_exactness import T0, US, datasets, draw_request_filters, load, range_query
 
 EXPORT = "/api/monitoring/chat-requests/export"

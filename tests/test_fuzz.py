@@ -2,7 +2,7 @@
 
 Schemathesis generates valid and invalid requests for every operation of
 /openapi.json: no 500s, and every response must match its documented status,
-content type, headers and schema. A longer run (the README documents it) is the same command with more examples:
+content type, headers and schema. A longer run (docs/design.md, "Security", documents it) is the same command with more examples:
     st run http://127.0.0.1:8000/openapi.json -H "Authorization: Bearer $KEY" \
         --checks all --max-examples 500 --phases examples,coverage,fuzzing,stateful
 """
@@ -18,7 +18,7 @@ import pytest
 import requests
 from psycopg.rows import dict_row
 
-from conftest import PROJECT_DIR, live_server
+from helpers import PROJECT_DIR, live_server
 from webapp import seed
 
 API = "/api/monitoring/chat-requests"
@@ -32,7 +32,7 @@ def live(database_url, tmp_path_factory):
 
 
 def schemathesis_command(url, key, max_examples):
-    """The run `make test` does (small max_examples); the README's longer run raises it."""
+    """The run `make test` does (small max_examples); docs/design.md's longer run raises it."""
     st = shutil.which("st", path=os.path.dirname(sys.executable))
     return [st, "--config-file", str(PROJECT_DIR / "schemathesis.toml"), "run", f"{url}/openapi.json", "-H", f"Authorization: Bearer {key}",
             "--checks", "all", "--max-examples", str(max_examples),

@@ -6,7 +6,7 @@ were written from that code and from the clients built on it: the backend's rout
 tests and scripts, the pages of its design doc (docs/CHAT_REQUESTS_VISUALIZATION_V2.md)
 and the Grafana dashboards of Alpaca-Network/railway-grafana-stack. Each is checked
 here with its JSON types; chatstats may add fields, never drop or retype one.
-The deliberate differences (README, "Compatibility with gatewayz") are checked last.
+The deliberate differences (docs/design.md, "Compatibility with gatewayz") are checked last.
 """
 from datetime import datetime, timedelta, timezone
 

@@ -16,7 +16,7 @@ from psycopg import errors
 from psycopg.rows import dict_row
 
 import rollupcheck as rc
-from conftest import PROJECT_DIR, run_cli
+from helpers import PROJECT_DIR, run_cli
 from webapp import cli, migrate, rollups
 from webapp.dsn import with_user
 

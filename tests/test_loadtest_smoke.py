@@ -14,7 +14,7 @@ import psycopg
 
 from webapp import seed
 
-from conftest import PROJECT_DIR
+from helpers import PROJECT_DIR
 
 RUN = PROJECT_DIR / "loadtests" / "run.py"
 

@@ -16,7 +16,7 @@ import hashlib
 import psycopg
 import pytest
 
-from conftest import PROJECT_DIR
+from helpers import PROJECT_DIR
 from schemasnapshot import dump, snapshot
 from webapp import migrate
 

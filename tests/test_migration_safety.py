@@ -6,7 +6,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from conftest import apply_first_series
+from helpers import apply_first_series
 from webapp import create_app, migrate, seed
 from webapp.dsn import with_database
 

@@ -3,7 +3,7 @@ import re
 
 from openapi_spec_validator import validate
 
-from conftest import openapi_path
+from helpers import openapi_path
 
 URL = re.compile(r"https?://[^\s\"'<>)]+")
 # Routes that serve the documentation itself, the dashboard, and Prometheus' text format:

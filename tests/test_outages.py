@@ -23,10 +23,10 @@ import pytest
 from psycopg.rows import dict_row
 from werkzeug.test import EnvironBuilder
 
-from webapp import create_app, embedded, migrate, seed
+from webapp import embedded, migrate, seed
 from webapp.dsn import with_database
 
-from conftest import PROJECT_DIR
+from helpers import PROJECT_DIR
 
 OUTAGE_DIR = PROJECT_DIR / ".chatstats" / "outage"
 PROVIDERS = "/api/monitoring/chat-requests/providers"

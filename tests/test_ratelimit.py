@@ -1,5 +1,5 @@
 """Rate limits per API key, answered with 429 JSON and Retry-After."""
-from conftest import make_key
+from helpers import make_key
 from webapp import create_app
 
 PROVIDERS = "/api/monitoring/chat-requests/providers"

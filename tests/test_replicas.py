@@ -21,7 +21,7 @@ from psycopg.rows import dict_row
 from webapp import cli, embedded, migrate, refresher, rollups, seed
 from webapp.dsn import with_database
 
-from conftest import PROJECT_DIR, make_key, run_cli
+from helpers import PROJECT_DIR, make_key, run_cli
 
 REPLICATION_DIR = PROJECT_DIR / ".chatstats" / "replication"
 DATABASE = "chatstats_replication"

@@ -5,13 +5,12 @@ import os
 import psycopg
 import pytest
 from psycopg import errors
-from psycopg.rows import dict_row
 
 from webapp import migrate, seed
 from webapp.db import API_ROLE
 from webapp.dsn import with_database
 
-from conftest import connect_as
+from helpers import connect_as
 
 OUTSIDER = "chatstats_test_outsider"
 

@@ -6,7 +6,6 @@ import random
 import threading
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 import psycopg
 import pytest
@@ -30,17 +29,6 @@ def connect(url, autocommit=True):
 
 def random_instant(rng):
     return HISTORY_START + timedelta(microseconds=rng.randrange(int((HISTORY_END - HISTORY_START) / rc.US)))
-
-
-def random_request(rng, model_ids):
-    return {"model_id": rng.choice([*model_ids, None]), "input_tokens": rng.randrange(5000),
-            "output_tokens": rng.randrange(5000),
-            "processing_time_ms": rng.choice([rng.randrange(100), rng.randrange(100_000),
-                                              rng.randrange(600_000, 4_000_000)]),
-            "status": rng.choice(rc.STATUSES),
-            "cost_usd": None if rng.random() < 0.2 else Decimal(rng.randrange(10**7)) / 10**6,
-            "created_at": random_instant(rng),
-            "api_key_id": rng.choice([None, *range(1, 6)]), "user_id": rng.choice([None, *range(1, 12)])}
 
 
 def set_horizons(conn, days):
@@ -76,7 +64,7 @@ def catalog(conn):
 def test_one_pass_equals_the_incremental_refresh(conn, catalog, seed, horizons):
     sh, model_ids = catalog
     rng = random.Random(seed)
-    rc.insert(conn, [random_request(rng, model_ids) for _ in range(3000)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng)) for _ in range(3000)])
     set_horizons(conn, horizons)
 
     assert rollups.catch_up(conn, batch_rows=700, backfill_min_rows=NEVER) == 3000
@@ -95,10 +83,10 @@ def test_one_pass_equals_the_incremental_refresh(conn, catalog, seed, horizons):
 def test_backfill_only_fills_an_empty_store(conn, catalog):
     sh, model_ids = catalog
     rng = random.Random(4)
-    rc.insert(conn, [random_request(rng, model_ids) for _ in range(50)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng)) for _ in range(50)])
     assert rollups.backfill(conn, min_rows=51) == 0  # fewer wait
     assert rollups.catch_up(conn, backfill_min_rows=NEVER) == 50
-    rc.insert(conn, [random_request(rng, model_ids) for _ in range(50)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng)) for _ in range(50)])
     assert rollups.backfill(conn, min_rows=1) == 0  # the store holds rows
     assert rollups.catch_up(conn, backfill_min_rows=1) == 50
     rc.check_store(conn, sh)
@@ -106,9 +94,9 @@ def test_backfill_only_fills_an_empty_store(conn, catalog):
 
 def write(writer, rng, model_ids, ids):
     """Random writes: new rows, rows updated (moved in time too, across blocks), rows deleted."""
-    ids += rc.insert(writer, [random_request(rng, model_ids) for _ in range(rng.randrange(1, 6))])
+    ids += rc.insert(writer, [rc.random_request(rng, model_ids, random_instant(rng)) for _ in range(rng.randrange(1, 6))])
     for _ in range(rng.randrange(1, 6)):
-        new = random_request(rng, model_ids)
+        new = rc.random_request(rng, model_ids, random_instant(rng))
         writer.execute(
             """UPDATE chat_completion_requests SET created_at = %s, processing_time_ms = %s, model_id = %s,
                       status = %s, user_id = %s, cost_usd = %s WHERE id = %s""",
@@ -123,7 +111,7 @@ def test_writes_between_blocks_and_across_the_hand_over(conn, database_url, cata
     waits for it."""
     sh, model_ids = catalog
     rng = random.Random(5)
-    ids = rc.insert(conn, [random_request(rng, model_ids) for _ in range(2000)])
+    ids = rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng)) for _ in range(2000)])
     set_horizons(conn, (40, 70, 20))
     blocks = []
     with connect(database_url) as writer, connect(database_url, autocommit=False) as open_writer, \
@@ -167,7 +155,7 @@ def test_concurrent_writers_during_the_backfill(conn, database_url, catalog):
     all through the backfill."""
     sh, model_ids = catalog
     rng = random.Random(6)
-    ids = rc.insert(conn, [random_request(rng, model_ids) for _ in range(4000)])
+    ids = rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng)) for _ in range(4000)])
     set_horizons(conn, (10, 5, 60))
     stop = threading.Event()
     errors = []
@@ -241,7 +229,7 @@ def test_blocks_summed_on_two_sessions_at_once(conn, database_url, catalog):
     """The backfill's session and a second one each sum a block at the same time."""
     sh, model_ids = catalog
     rng = random.Random(7)
-    rc.insert(conn, [random_request(rng, model_ids) for _ in range(1000)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng)) for _ in range(1000)])
     seen = []
     assert backfill_while_blocks_wait(conn, database_url, lambda observer, pids: seen.extend(pids)) == 1000
     assert len(set(seen)) == 2 and conn.info.backend_pid in seen
@@ -255,7 +243,7 @@ def test_an_error_in_the_second_session_abandons_the_backfill(conn, database_url
     the next backfill starts afresh."""
     sh, model_ids = catalog
     rng = random.Random(8)
-    rc.insert(conn, [random_request(rng, model_ids) for _ in range(1000)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng)) for _ in range(1000)])
 
     def end_the_other(observer, pids):
         other, = set(pids) - {conn.info.backend_pid}

@@ -18,7 +18,6 @@ from collections import Counter
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-import psycopg
 import pytest
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, rule,

@@ -32,15 +32,15 @@ def watermark(conn):
     return conn.execute("SELECT watermark_id FROM chat_rollup_state").fetchone()["watermark_id"]
 
 
-def wait_until_blocked(observer, session, timeout_s=60):
-    """Return once `session` waits for a lock, or for writers to end (a refresh's safe id
-    polls for them: pg_sleep); it is running a statement in another thread."""
+def wait_until_blocked(observer, session, timeout_s=60, lock=True):
+    """Return once `session` waits for a lock (unless not `lock`), or for writers to end (a
+    refresh's safe id polls for them: pg_sleep); it is running a statement in another thread."""
     pid = session.info.backend_pid
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         row = observer.execute("SELECT wait_event_type, wait_event FROM pg_stat_activity WHERE pid = %s",
                                (pid,)).fetchone()
-        if row and (row["wait_event_type"] == "Lock" or row["wait_event"] == "PgSleep"):
+        if row and (lock and row["wait_event_type"] == "Lock" or row["wait_event"] == "PgSleep"):
             return
         time.sleep(0.02)
     raise AssertionError(f"session {pid} never waited for a lock")
@@ -57,16 +57,6 @@ def random_instant(rng, sh):
     if rng.random() < 0.5:
         return rc.SPAN_START + timedelta(microseconds=rng.randrange(int((rc.SPAN_END - rc.SPAN_START) / rc.US)))
     return rng.choice(sh.boundaries()) + timedelta(microseconds=rng.choice([0, 0, -1, 1]))
-
-
-def random_request(rng, model_ids, sh):
-    return {"model_id": rng.choice([*model_ids, None]), "input_tokens": rng.randrange(5000),
-            "output_tokens": rng.randrange(5000),
-            "processing_time_ms": rng.choice([rng.randrange(100), rng.randrange(100_000),
-                                              rng.randrange(600_000, 4_000_000)]),
-            "status": rng.choice(rc.STATUSES),
-            "cost_usd": None if rng.random() < 0.2 else Decimal(rng.randrange(10**7)) / 10**6,
-            "created_at": random_instant(rng, sh)}
 
 
 def random_range(rng, sh):
@@ -100,11 +90,11 @@ def catalog(conn):
 def test_open_insert_transaction_holds_the_watermark_back(conn, database_url, catalog):
     sh, provider_ids, model_ids = catalog
     rng = random.Random(1)
-    rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(5)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(5)])
     assert rollups.catch_up(conn) == 5
     with connect(database_url, autocommit=False) as writer, connect(database_url) as refresher:
-        open_ids = rc.insert(writer, [random_request(rng, model_ids, sh) for _ in range(3)])
-        later_ids = rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(2)])
+        open_ids = rc.insert(writer, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(3)])
+        later_ids = rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(2)])
         assert min(later_ids) > max(open_ids)
 
         # Gives up on the lock: the committed later rows must wait too.
@@ -130,11 +120,11 @@ def test_the_gateway_inserts_while_a_refresh_waits_for_its_writers(conn, databas
     rng = random.Random(11)
     with connect(database_url, autocommit=False) as writer, connect(database_url) as refresher, \
             psycopg.connect(database_url, autocommit=True, options="-c lock_timeout=500") as gateway:
-        open_ids = rc.insert(writer, [random_request(rng, model_ids, sh) for _ in range(3)])
+        open_ids = rc.insert(writer, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(3)])
         with ThreadPoolExecutor(1) as pool:
             pending = pool.submit(refresh_waiting, refresher)
-            wait_until_blocked(conn, refresher)
-            later_ids = rc.insert(gateway, [random_request(rng, model_ids, sh) for _ in range(2)])
+            wait_until_blocked(conn, refresher, lock=False)  # past its 5 ms try of the lock
+            later_ids = rc.insert(gateway, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(2)])
             writer.commit()
             assert pending.result(timeout=60) == 3
     assert watermark(conn) == max(open_ids) < min(later_ids)
@@ -142,27 +132,35 @@ def test_the_gateway_inserts_while_a_refresh_waits_for_its_writers(conn, databas
     assert len(check_everything(conn, sh, model_ids, rng)) == 5
 
 
-@pytest.mark.parametrize("ids, locks", [("from the sequence", False), ("cached", True),
-                                         ("explicit", True), ("none yet", True)])
-def test_the_safe_id_locks_the_table_only_where_ids_may_come_out_of_order(make_database, ids, locks):
-    """Sequence values handed out one at a time follow the order of the inserts' table
-    locks; a cache hands them out of order, explicit ids bypass the sequence: there, and
-    before any id, the safe id takes the table lock (held until its transaction ends)."""
+@pytest.mark.parametrize("ids, waits", [("from the sequence", True), ("cached", False), ("explicit", False)])
+def test_with_a_writer_open_the_safe_id_waits_without_a_lock_where_ids_come_in_order(make_database, ids, waits):
+    """No writer mid-transaction: the table lock at once, and max(id). One open (the lock
+    not had within 5 ms): where the sequence hands ids out one at a time, the ids handed
+    out, once that writer has ended, waited for without holding any lock; a cache hands
+    them out of order and explicit ids bypass it: none then (the next refresh tries)."""
     url = make_database()
     migrate.apply(url)
-    with connect(url) as owner:
+    with connect(url) as owner, connect(url, autocommit=False) as writer:
         if ids == "cached":
             owner.execute("ALTER SEQUENCE chat_completion_requests_id_seq CACHE 5")
-        if ids != "none yet":
-            owner.execute("INSERT INTO chat_completion_requests (status) VALUES ('completed')")
+        owner.execute("INSERT INTO chat_completion_requests (status) VALUES ('completed')")
         if ids == "explicit":
             owner.execute("INSERT INTO chat_completion_requests (id, status) VALUES (1000, 'completed')")
+        top = owner.execute("SELECT max(id) AS m FROM chat_completion_requests").fetchone()["m"]
+        assert owner.execute("SELECT chat_rollup_safe_id(100) AS id").fetchone()["id"] == top
+        [open_id] = rc.insert(writer, [{"status": "completed", "created_at": rc.BASE}])
+        ending = threading.Event()  # set as the writer starts to commit
+        ends = threading.Timer(1.0, lambda: (ending.set(), writer.commit()))
+        ends.start()
         with owner.transaction():
-            safe = owner.execute("SELECT chat_rollup_safe_id(100) AS id").fetchone()["id"]
+            safe = owner.execute("SELECT chat_rollup_safe_id(10000) AS id").fetchone()["id"]
             held = owner.execute("SELECT EXISTS (SELECT FROM pg_locks WHERE pid = pg_backend_pid()"
                                  " AND relation = 'chat_completion_requests'::regclass"
                                  " AND mode = 'ShareRowExclusiveLock') AS e").fetchone()["e"]
-    assert (safe, held) == ({"none yet": 0, "explicit": 1000}.get(ids, 1), locks)
+        returned_before_the_writer_ended = not ending.is_set()
+        ends.join()
+    assert not held
+    assert (safe, returned_before_the_writer_ended) == ((open_id, False) if waits else (None, True))
 
 
 def test_two_refreshes_at_once_count_each_row_once(conn, database_url, catalog):
@@ -171,7 +169,7 @@ def test_two_refreshes_at_once_count_each_row_once(conn, database_url, catalog):
     with connect(database_url) as a, connect(database_url) as b, ThreadPoolExecutor(2) as pool:
         total_inserted = total_rolled = 0
         for _ in range(8):
-            rows = [random_request(rng, model_ids, sh) for _ in range(rng.randrange(1, 300))]
+            rows = [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(rng.randrange(1, 300))]
             rc.insert(conn, rows)
             total_inserted += len(rows)
             batch = rng.choice([7, 50, rollups.BATCH_ROWS])
@@ -196,13 +194,13 @@ def test_refreshes_overlapping_across_their_two_phases(conn, database_url, catal
     """Refresh A waits in phase 2 while refresh B runs phase 1 over more rows: no row twice."""
     sh, provider_ids, model_ids = catalog
     rng = random.Random(3)
-    rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(40)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(40)])
     with connect(database_url, autocommit=False) as holder, connect(database_url) as a, \
             connect(database_url) as b, ThreadPoolExecutor(2) as pool:
         holder.execute("LOCK TABLE chat_rollup_state IN EXCLUSIVE MODE")  # stalls phase 2
         first = pool.submit(rollups.refresh, a)
         wait_until_blocked(conn, a)
-        rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(25)])
+        rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(25)])
         second = pool.submit(rollups.refresh, b)
         wait_until_blocked(conn, b)
         holder.commit()
@@ -219,17 +217,17 @@ def test_truncate_restart_identity_between_refresh_phases(conn, database_url, ca
     """Regression: phase 2 once set the old watermark over the restarted ids."""
     sh, provider_ids, model_ids = catalog
     rng = random.Random(4)
-    rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(10)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(10)])
     with connect(database_url, autocommit=False) as other, connect(database_url) as refresher, \
             ThreadPoolExecutor(1) as pool:
         other.execute("LOCK TABLE chat_rollup_state IN EXCLUSIVE MODE")  # stalls phase 2
         pending = pool.submit(rollups.refresh, refresher)
         wait_until_blocked(conn, refresher)
         other.execute("TRUNCATE chat_completion_requests RESTART IDENTITY")
-        rc.insert(other, [random_request(rng, model_ids, sh) for _ in range(4)])
+        rc.insert(other, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(4)])
         other.commit()
         pending.result(timeout=60)
-    rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(3)])  # ids 5..7 again
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(3)])  # ids 5..7 again
     assert len(check_everything(conn, sh, model_ids, rng)) == 7
     rollups.catch_up(conn)
     assert len(check_everything(conn, sh, model_ids, rng)) == 7
@@ -250,12 +248,12 @@ def _update_some(session, rng, model_ids, where):
 def test_open_update_transaction_of_rolled_up_rows(conn, database_url, catalog):
     sh, provider_ids, model_ids = catalog
     rng = random.Random(5)
-    rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(20)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(20)])
     assert rollups.catch_up(conn) == 20
     with connect(database_url, autocommit=False) as updater, connect(database_url) as refresher, \
             ThreadPoolExecutor(1) as pool:
         _update_some(updater, rng, model_ids, "id <= 10")
-        rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(10)])
+        rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(10)])
         assert rollups.refresh(conn) is None and watermark(conn) == 20  # the updater holds the table
         check_everything(conn, sh, model_ids, rng)  # the old values, everywhere
         _update_some(updater, rng, model_ids, "id %% 3 = 0")  # rolled up or not
@@ -270,9 +268,9 @@ def test_update_racing_refresh_phase_two(conn, database_url, catalog):
     """An UPDATE of rows being rolled up right now, its transaction left open: exact either way."""
     sh, provider_ids, model_ids = catalog
     rng = random.Random(6)
-    rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(20)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(20)])
     rollups.catch_up(conn)
-    rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(20)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(20)])
     with connect(database_url, autocommit=False) as holder, connect(database_url, autocommit=False) as updater, \
             connect(database_url) as refresher, ThreadPoolExecutor(2) as pool:
         holder.execute("LOCK TABLE chat_rollup_state IN EXCLUSIVE MODE")
@@ -313,12 +311,12 @@ class Stress:
         return threading.Thread(target=run, name=loop.__name__)
 
     def single_inserts(self, session, rng):
-        rc.insert(session, [random_request(rng, self.model_ids, self.sh)])
+        rc.insert(session, [rc.random_request(rng, self.model_ids, random_instant(rng, self.sh))])
 
     def transactions(self, session, rng):
         with session.transaction():
             for _ in range(rng.randrange(1, 4)):
-                rc.insert(session, [random_request(rng, self.model_ids, self.sh)
+                rc.insert(session, [rc.random_request(rng, self.model_ids, random_instant(rng, self.sh))
                                     for _ in range(rng.randrange(1, 6))])
                 time.sleep(rng.random() / 200)
             if rng.random() < 0.15:
@@ -395,7 +393,7 @@ def test_repeatable_read_writer_across_a_refresh(conn, database_url, catalog):
     a serialization failure (the writer retries), and nothing is miscounted."""
     sh, provider_ids, model_ids = catalog
     rng = random.Random(9)
-    rc.insert(conn, [random_request(rng, model_ids, sh) for _ in range(10)])
+    rc.insert(conn, [rc.random_request(rng, model_ids, random_instant(rng, sh)) for _ in range(10)])
     with connect(database_url, autocommit=False) as writer:
         writer.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         writer.execute("SELECT count(*) FROM chat_completion_requests")  # takes the snapshot
@@ -411,7 +409,7 @@ def test_repeatable_read_writer_across_a_refresh(conn, database_url, catalog):
 
 def _old_rows(rng, model_ids, sh, count, day):
     """Rows on one day of the data span (day 0: its first)."""
-    return [{**random_request(rng, model_ids, sh),
+    return [{**rc.random_request(rng, model_ids, random_instant(rng, sh)),
              "created_at": rc.SPAN_START + rc.DAY * day + timedelta(minutes=rng.randrange(24 * 60))}
             for _ in range(count)]
 

@@ -11,7 +11,7 @@ import pytest
 from psycopg.rows import dict_row
 
 import rollupcheck as rc
-from conftest import apply_first_series, roll_back_through
+from helpers import apply_first_series, roll_back_through
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
 from webapp import migrate, rollups, seed
 

@@ -6,7 +6,7 @@ import pytest
 from psycopg import errors
 from psycopg.rows import dict_row
 
-from conftest import connect_as, run_cli
+from helpers import connect_as, run_cli
 from webapp import cli, migrate, rollups, seed
 from webapp.db import API_ROLE, ROLLUP_ROLE
 from webapp.dsn import with_user

@@ -4,7 +4,7 @@ import re
 import flask_smorest
 import pytest
 
-from conftest import openapi_path
+from helpers import openapi_path
 from webapp.api.blueprint import Blueprint
 
 BASE = "/api/monitoring/chat-requests"

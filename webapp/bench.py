@@ -360,7 +360,7 @@ def measure_ingest(server_url, writers, rate, seconds, update_share, log):
 # -- report ------------------------------------------------------------------
 
 def render(report, ingest, reps, raw_reps, http_reps, cores):
-    """The README's table and the target lines, as Markdown."""
+    """The table and the target lines of docs/benchmarks.md, as Markdown."""
     lines = [f"{cores} cores; client round trips in ms; {reps} rollup / {raw_reps} raw runs per "
              f"function and range (alternated), {http_reps} sequential HTTP requests per endpoint",
              "",

@@ -280,7 +280,7 @@ class _Commands(click.Group):
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
-        except migrate.NotReady as error:
+        except (migrate.NotReady, embedded.NotInstalled) as error:
             raise click.ClickException(str(error)) from None
         except psycopg.Error as error:
             diag = error.diag

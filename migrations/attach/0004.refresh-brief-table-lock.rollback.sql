@@ -1,4 +1,4 @@
--- The refresh takes the table lock for its safe id again.
+-- The refresh takes the table lock for its safe id again, waiting as long as it is told.
 
 CREATE OR REPLACE PROCEDURE chat_rollup_refresh(IN p_batch_rows bigint DEFAULT 250000, IN p_lock_timeout_ms integer DEFAULT 200, INOUT rolled_up bigint DEFAULT NULL::bigint, INOUT caught_up boolean DEFAULT NULL::boolean)
     LANGUAGE plpgsql

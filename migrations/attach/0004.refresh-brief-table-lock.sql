@@ -1,12 +1,17 @@
--- The refresh finds its safe id without locking the gateway's table: the ids the
--- sequence has handed out, once every transaction that was writing to the table when
--- they were read has ended. An insert locks the table before it takes its id, so a
--- transaction holding an id up to that value either has ended or holds that lock then;
--- waiting for those ends (polling pg_locks, at most p_wait_ms) leaves every such id
--- committed or gone. The gateway's inserts no longer wait for the refresher's lock.
--- Where ids do not all come from a sequence handing them out one at a time (none, a
--- cache, explicit ids beyond it), it takes the table lock as before. The backfill keeps
--- the lock: it holds it until its first fold commits.
+-- The refresh's safe id never holds the gateway's inserts back for long. It tries the
+-- table lock as before (the writers' transactions end, max(id) is safe), waiting at
+-- most 5 ms for it: while it waits, new inserts queue behind it. Mostly no writer is
+-- mid-transaction and the lock is free at once. Where one is slow (an open transaction
+-- of the gateway's), it waits without a lock instead: the ids the sequence has handed
+-- out, once every transaction then writing to the table has ended. An insert locks the
+-- table before it takes its id, so a transaction holding an id up to that value either
+-- has ended or holds that lock then; waiting for those ends (pg_locks, at most
+-- p_wait_ms) leaves every such id committed or gone. Where ids do not all come from a
+-- sequence handing them out one at a time (a cache, explicit ids beyond it), that way is
+-- closed and the refresh waits for its next turn, as before. Before, a slow writer made
+-- every insert wait behind the refresh's lock request for up to 200 ms (1.5 s once the
+-- refresher had been kept waiting). The backfill keeps the lock: it holds it until its
+-- first fold commits.
 -- depends: 0003.rollup-role-reads-requests-only
 
 CREATE FUNCTION chat_rollup_safe_id(p_wait_ms integer) RETURNS bigint
@@ -15,24 +20,34 @@ DECLARE
     requests regclass := 'chat_completion_requests'::regclass;
     ids regclass := pg_get_serial_sequence('chat_completion_requests', 'id')::regclass;
     issued bigint;
+    top bigint;
     writers text[];
     deadline timestamptz := clock_timestamp() + make_interval(secs => p_wait_ms / 1000.0);
+    pause float8 := 0.001;
 BEGIN
-    IF ids IS NOT NULL AND (SELECT seqcache FROM pg_sequence WHERE seqrelid = ids) = 1 THEN
-        issued := pg_sequence_last_value(ids);  -- NULL before the first
+    issued := chat_request_rollup_safe_id(least(p_wait_ms, 5));
+    IF issued IS NOT NULL OR ids IS NULL OR (SELECT seqcache FROM pg_sequence WHERE seqrelid = ids) <> 1 THEN
+        RETURN issued;
     END IF;
-    IF issued IS NULL OR issued < coalesce((SELECT max(id) FROM chat_completion_requests), 0) THEN
-        RETURN chat_request_rollup_safe_id(p_wait_ms);
+    -- every id committed by now was handed out before: none above the sequence's value
+    -- but explicit ones (read in this order, or rows committed meanwhile would count)
+    top := coalesce((SELECT max(id) FROM chat_completion_requests), 0);
+    issued := pg_sequence_last_value(ids);  -- NULL before the first
+    IF issued IS NULL OR issued < top THEN
+        RETURN NULL;
     END IF;
     writers := ARRAY(SELECT virtualtransaction FROM pg_locks
                       WHERE locktype = 'relation' AND relation = requests AND mode = 'RowExclusiveLock'
                         AND granted AND pid IS DISTINCT FROM pg_backend_pid());
-    WHILE EXISTS (SELECT FROM pg_locks WHERE locktype = 'relation' AND relation = requests
-                                         AND virtualtransaction = ANY (writers)) LOOP
+    -- (pg_locks takes the lock manager's locks to read: ask again after 1, 2, 4... ms)
+    WHILE cardinality(writers) > 0 AND EXISTS (
+            SELECT FROM pg_locks WHERE locktype = 'relation' AND relation = requests
+                                   AND virtualtransaction = ANY (writers)) LOOP
         IF clock_timestamp() > deadline THEN
             RETURN NULL;
         END IF;
-        PERFORM pg_sleep(0.001);
+        PERFORM pg_sleep(pause);
+        pause := least(pause * 2, 0.05);
     END LOOP;
     RETURN issued;
 END
