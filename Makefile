@@ -37,9 +37,9 @@ test: install
 schema-snapshot: install  # after adding a migration: record the schema (tests/schema_snapshot.txt)
 	$(BIN)/pytest -q tests/test_migration_history.py --update-schema-snapshot
 
-bench: install  # both data shapes (chatstats bench's defaults); the embedded server unless DATABASE_URL
+bench: install  # both data shapes (loadtests/bench.py's defaults); the embedded server unless DATABASE_URL
 	$(if $(DATABASE_URL),,$(BIN)/chatstats db start > /dev/null)
-	$(BIN)/chatstats bench
+	$(BIN)/python loadtests/bench.py
 
 loadtest: install
 	$(BIN)/python loadtests/run.py --rows $(LOADTEST_ROWS) --duration $(DURATION) --users $(USERS) \

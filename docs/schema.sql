@@ -1904,24 +1904,34 @@ DECLARE
     requests regclass := 'chat_completion_requests'::regclass;
     ids regclass := pg_get_serial_sequence('chat_completion_requests', 'id')::regclass;
     issued bigint;
+    top bigint;
     writers text[];
     deadline timestamptz := clock_timestamp() + make_interval(secs => p_wait_ms / 1000.0);
+    pause float8 := 0.001;
 BEGIN
-    IF ids IS NOT NULL AND (SELECT seqcache FROM pg_sequence WHERE seqrelid = ids) = 1 THEN
-        issued := pg_sequence_last_value(ids);  -- NULL before the first
+    issued := chat_request_rollup_safe_id(least(p_wait_ms, 5));
+    IF issued IS NOT NULL OR ids IS NULL OR (SELECT seqcache FROM pg_sequence WHERE seqrelid = ids) <> 1 THEN
+        RETURN issued;
     END IF;
-    IF issued IS NULL OR issued < coalesce((SELECT max(id) FROM chat_completion_requests), 0) THEN
-        RETURN chat_request_rollup_safe_id(p_wait_ms);
+    -- every id committed by now was handed out before: none above the sequence's value
+    -- but explicit ones (read in this order, or rows committed meanwhile would count)
+    top := coalesce((SELECT max(id) FROM chat_completion_requests), 0);
+    issued := pg_sequence_last_value(ids);  -- NULL before the first
+    IF issued IS NULL OR issued < top THEN
+        RETURN NULL;
     END IF;
     writers := ARRAY(SELECT virtualtransaction FROM pg_locks
                       WHERE locktype = 'relation' AND relation = requests AND mode = 'RowExclusiveLock'
                         AND granted AND pid IS DISTINCT FROM pg_backend_pid());
-    WHILE EXISTS (SELECT FROM pg_locks WHERE locktype = 'relation' AND relation = requests
-                                         AND virtualtransaction = ANY (writers)) LOOP
+    -- (pg_locks takes the lock manager's locks to read: ask again after 1, 2, 4... ms)
+    WHILE cardinality(writers) > 0 AND EXISTS (
+            SELECT FROM pg_locks WHERE locktype = 'relation' AND relation = requests
+                                   AND virtualtransaction = ANY (writers)) LOOP
         IF clock_timestamp() > deadline THEN
             RETURN NULL;
         END IF;
-        PERFORM pg_sleep(0.001);
+        PERFORM pg_sleep(pause);
+        pause := least(pause * 2, 0.05);
     END LOOP;
     RETURN issued;
 END

@@ -33,7 +33,7 @@ from psycopg.rows import dict_row
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_DIR))
 
-from webapp import embedded, migrate, rollups, seed  # noqa: E402
+from webapp import embedded, migrate, refresher, rollups, seed  # noqa: E402
 from webapp.config import Config  # noqa: E402
 from webapp.db import ROLLUP_ROLE  # noqa: E402
 from webapp.dsn import with_database, with_user  # noqa: E402
@@ -111,10 +111,10 @@ def writer(url, rate, stop, model_ids, latencies, gateway):
 
 def refresh_until(url, interval, stop):
     """The rollup role's Refresher, in a process of its own, until stop is set."""
-    refresher = rollups.Refresher(with_user(url, ROLLUP_ROLE), interval)
-    refresher.start()
+    thread = refresher.Refresher(with_user(url, ROLLUP_ROLE), interval)
+    thread.start()
     stop.wait()
-    refresher.stop()
+    thread.stop()
 
 
 def run_block(url, writers, rate, seconds, model_ids, gateway):
@@ -171,15 +171,15 @@ def main(database_url, rows, writers, rate, seconds, blocks, interval, gateway, 
         if compare_lock and attached:
             table_lock(url, condition == WITH_LOCK)
         stop = multiprocessing.Event()
-        refresher = multiprocessing.Process(target=refresh_until, args=(url, interval, stop)) if attached else None
-        if refresher:
-            refresher.start()
+        refreshing = multiprocessing.Process(target=refresh_until, args=(url, interval, stop)) if attached else None
+        if refreshing:
+            refreshing.start()
         try:
             latencies = run_block(url, writers, rate, seconds, model_ids, gateway)
         finally:
-            if refresher:
+            if refreshing:
                 stop.set()
-                refresher.join()
+                refreshing.join()
         results[condition].extend(latencies)
         click.echo(f"block {block + 1}/{blocks} ({condition}): {len(latencies)} inserts", err=True)
     found = {name: quantiles(values) for name, values in results.items()}

@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 os.environ["CHATSTATS_SOURCE_TTL_DAYS"] = "0"
 
 from helpers import PROJECT_DIR, empty_tables, make_key, migrated_database, run_cli, shutdown  # noqa: E402
-from webapp import cli, create_app, embedded, migrate, rollups  # noqa: E402
+from webapp import cli, create_app, embedded, migrate, refresher  # noqa: E402
 from webapp.dsn import with_database  # noqa: E402
 
 TEST_SERVER_DIR = PROJECT_DIR / ".chatstats" / "test"
@@ -31,7 +31,7 @@ def stop_refreshers():
     """Apps made by tests may leave refresher threads behind: stop them before the report."""
     yield
     for thread in threading.enumerate():
-        if isinstance(thread, rollups.Refresher):
+        if isinstance(thread, refresher.Refresher):
             thread.stop()
 
 

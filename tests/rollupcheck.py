@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal, localcontext
 import pytest
 from hypothesis import strategies as st
 
-from webapp import rollups
+from webapp import refresher
 
 STATUSES = ("completed", "failed", "partial")  # counted by name; any other status as other
 
@@ -73,7 +73,7 @@ DIMENSIONS = {"m": lambda r: r["model_id"] or 0, "k": lambda r: r["api_key_id"] 
 def no_background_refreshers():
     """Apps of earlier tests may leave refresher threads behind; these tests refresh by hand."""
     for thread in threading.enumerate():
-        if isinstance(thread, rollups.Refresher):
+        if isinstance(thread, refresher.Refresher):
             thread.stop()
 
 

@@ -23,7 +23,7 @@ import rollupcheck as rc
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
 from helpers import migrated_database
 from webapp import rollups
-from webapp.queries import analytics_queries
+from webapp.queries import analytics as analytics_queries
 
 API = "/api/monitoring/chat-requests"
 UTC = timezone.utc

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from webapp import serving
+from webapp.cli import serve as serving
 
 
 def test_create_prints_the_key_once_and_stores_its_hash(runner, conn):

@@ -25,7 +25,7 @@ from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, r
 
 import rollupcheck as rc
 from rollupcheck import no_background_refreshers  # noqa: F401 (autouse fixture)
-from webapp import rollups
+from webapp import refresher, rollups
 
 # Rows picked by position among the ids (modulo their number): one or a few per statement.
 positions = st.tuples(st.integers(0, 10_000), st.integers(1, 4))
@@ -633,7 +633,7 @@ def test_lag_and_range_in_ready_and_metadata(conn, client):
 @pytest.mark.parametrize("app_config", [{"ROLLUP_INTERVAL_S": 0.2, "START_REFRESHER": True}])
 def test_refresher_thread_rolls_up_by_itself(conn, app):
     """Regression: the rollup role could not execute the vector extension's routines."""
-    assert isinstance(app.extensions["chatstats_refresher"], rollups.Refresher)  # create_app started it
+    assert isinstance(app.extensions["chatstats_refresher"], refresher.Refresher)  # create_app started it
     sh = rc.shape(conn)
     _filled(conn, sh, rows=20)
     top = conn.execute("SELECT max(id) AS m FROM chat_completion_requests").fetchone()["m"]
@@ -847,15 +847,15 @@ def test_refresher_prunes_and_retains_after_catching_up(conn, database_url):
     rc.insert(conn, [{"model_id": None, "input_tokens": 1, "output_tokens": 1, "processing_time_ms": 10 * i,
                       "status": "completed", "cost_usd": None, "created_at": now - age}
                      for i, age in enumerate(ages)])
-    refresher = rollups.Refresher(database_url, 0.05, horizons=(5, 35, 95), raw_days=7)
-    refresher.start()
+    thread = refresher.Refresher(database_url, 0.05, horizons=(5, 35, 95), raw_days=7)
+    thread.start()
     try:
         for _ in range(100):
             if len(rc.fetch_rows(conn)) == 2 and rc.state(conn).quarter_horizon is not None:
                 break
             time.sleep(0.05)
     finally:
-        refresher.stop()
+        thread.stop()
     st_ = rc.state(conn)
     assert st_.watermark == 4
     assert st_.quarter_horizon == rc.midnight(now - timedelta(days=5))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp import rollups
+from webapp import refresher
 
 
 def test_a_server_without_a_database_fails_at_start_up(app_factory):
@@ -17,9 +17,9 @@ def test_a_server_without_a_database_fails_at_start_up(app_factory):
 
 
 def test_requests_start_no_refresher(app, client):
-    before = {thread for thread in threading.enumerate() if isinstance(thread, rollups.Refresher)}
+    before = {thread for thread in threading.enumerate() if isinstance(thread, refresher.Refresher)}
     assert client.get("/api/monitoring/chat-requests/providers").status_code == 200  # opens the pool
-    after = {thread for thread in threading.enumerate() if isinstance(thread, rollups.Refresher)}
+    after = {thread for thread in threading.enumerate() if isinstance(thread, refresher.Refresher)}
     assert after == before and "chatstats_refresher" not in app.extensions
 
 

@@ -28,12 +28,12 @@ def create_app(test_config=None):
     ratelimit.init_app(app, api)
     headers.init_app(app)
 
-    from .api import analytics_views, docs, health, metrics, request_list_views, stats_views
+    from .api import analytics, docs, health, metrics, request_list, stats
 
     app.register_blueprint(docs.blp)
     app.register_blueprint(dashboard.blp)
     app.register_blueprint(metrics.blp)
-    for module in (health, stats_views, analytics_views, request_list_views):
+    for module in (health, stats, analytics, request_list):
         api.register_blueprint(module.blp)
     if app.config["START_REFRESHER"]:
         refresher.start(app)

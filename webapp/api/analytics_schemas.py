@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ..queries.analytics_queries import BUCKETS, GROUPINGS, MAX_BUCKETS, ORDERS
+from ..queries.analytics import BUCKETS, GROUPINGS, MAX_BUCKETS, ORDERS
 from .schemas import INT64_MAX, STATUSES, Metadata, ModelStats, RangeArgs, _id
 
 _big_id = dict(validate=validate.Range(min=1, max=INT64_MAX))

@@ -5,7 +5,7 @@ from urllib.parse import unquote_to_bytes
 from flask import has_request_context, request
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from ..queries.request_list_queries import EXPORT_FORMATS
+from ..queries.request_list import EXPORT_FORMATS
 
 INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
@@ -246,7 +246,7 @@ class ModelStats(Schema):
 
 
 class Model(Schema):
-    """A model and its statistics (the API has PostgreSQL write it: stats_queries._MODEL_JSON)."""
+    """A model and its statistics (the API has PostgreSQL write it: queries/stats.py's _MODEL_JSON)."""
     model_id = fields.Integer(metadata={"description": "models.id (also of a model that left the catalog)"})
     model_identifier = fields.String(allow_none=True, metadata={
         "description": "Public identifier, e.g. gpt-4; null for a model that left the catalog, "

@@ -4,8 +4,8 @@ from contextlib import contextmanager
 import click
 import psycopg
 
-from . import auth
-from .queries import keys
+from .. import auth
+from ..queries import keys
 
 
 @contextmanager

@@ -6,8 +6,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from .api import analytics_schemas
-from .queries import analytics_queries
+from ..api import analytics_schemas
+from ..queries import analytics as queries
 
 
 class _Instant(click.ParamType):
@@ -69,7 +69,7 @@ stats_group = click.Group("stats", help="Request statistics over time and by gro
 
 
 @stats_group.command("timeseries")
-@click.option("--bucket", type=click.Choice(analytics_queries.BUCKETS), default="day", show_default=True)
+@click.option("--bucket", type=click.Choice(queries.BUCKETS), default="day", show_default=True)
 @click.option("--tz", type=_Zone(), default="UTC", show_default=True, help="IANA time zone of the buckets.")
 @_filters
 @click.pass_obj
@@ -79,8 +79,8 @@ def timeseries_command(settings, bucket, tz, start, end, as_json, **filters):
         raise click.BadParameter("must not be after --end", param_hint="--start")
     with settings.connect() as conn:
         try:
-            points, _ = analytics_queries.timeseries(conn, bucket, tz, start, end, filters)
-        except analytics_queries.BucketError as error:
+            points, _ = queries.timeseries(conn, bucket, tz, start, end, filters)
+        except queries.BucketError as error:
             raise click.BadParameter(str(error), param_hint="--bucket")
     items = analytics_schemas.Point(many=True).dump(points)
     if as_json:
@@ -90,9 +90,9 @@ def timeseries_command(settings, bucket, tz, start, end, as_json, **filters):
 
 
 @stats_group.command("breakdown")
-@click.option("--by", type=click.Choice(analytics_queries.GROUPINGS), required=True)
+@click.option("--by", type=click.Choice(queries.GROUPINGS), required=True)
 @click.option("--top", type=click.IntRange(1, 1000), default=20, show_default=True)
-@click.option("--order", type=click.Choice(analytics_queries.ORDERS), default="requests", show_default=True)
+@click.option("--order", type=click.Choice(queries.ORDERS), default="requests", show_default=True)
 @_filters
 @click.pass_obj
 def breakdown_command(settings, by, top, order, start, end, as_json, **filters):
@@ -100,7 +100,7 @@ def breakdown_command(settings, by, top, order, start, end, as_json, **filters):
     if start and end and start > end:
         raise click.BadParameter("must not be after --end", param_hint="--start")
     with settings.connect() as conn:
-        rows, _ = analytics_queries.breakdown(conn, by, top, order, start, end, filters)
+        rows, _ = queries.breakdown(conn, by, top, order, start, end, filters)
     items = analytics_schemas.Group(many=True).dump(rows)
     for item, row in zip(items, rows):
         item["kind"] = row["kind"]

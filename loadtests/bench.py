@@ -1,4 +1,4 @@
-"""The rollup benchmark: every public statistics function and the analytics (time series,
+"""The rollup benchmark (`make bench`): every public statistics function and the analytics (time series,
 breakdowns) through the rollups and the raw baseline side by side, at the data shapes of
 issue 8, plus HTTP, storage, backfill and ingest figures.
 
@@ -23,12 +23,13 @@ from datetime import timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import click
 import psycopg
 from psycopg.rows import dict_row
 
-from . import auth, migrate, rollups, seed
-from .dsn import with_database
-from .queries import analytics_queries, keys
+from webapp import auth, cli, config, migrate, refresher, rollups, seed
+from webapp.dsn import with_database
+from webapp.queries import analytics as analytics_queries, keys
 
 SHAPES = {
     # a small gateway: few models, users and keys, a month of history
@@ -346,12 +347,12 @@ def measure_ingest(server_url, writers, rate, seconds, update_share, log):
     results, lag_samples = {}, []
     results["plain"] = _writers(plain, writers, rate, seconds, update_share, [])
     log(f"  without rollups: {results['plain']:,.0f} rows/s")
-    refresher = rollups.Refresher(with_rollups, interval_s=1.0)
-    refresher.start()
+    thread = refresher.Refresher(with_rollups, interval_s=1.0)
+    thread.start()
     try:
         results["rollups"] = _writers(with_rollups, writers, rate, seconds, update_share, lag_samples)
     finally:
-        refresher.stop()
+        thread.stop()
     results["lag_p95_s"] = p95(lag_samples) if lag_samples else None
     log(f"  with rollups:    {results['rollups']:,.0f} rows/s, lag p95 {results['lag_p95_s']} s")
     return results
@@ -406,3 +407,48 @@ def render(report, ingest, reps, raw_reps, http_reps, cores):
     lines.append("exactness: " + ("every rollup answer equals the raw one (percentiles within 1% or 1 ms)"
                                   if exact else "FAILED"))
     return "\n".join(lines)
+
+
+@click.command()
+@click.option("--shape", "shapes", type=click.Choice(list(SHAPES)), multiple=True,
+              default=list(SHAPES), show_default=True,
+              help="Data shapes, each in its own database chatstats_bench_<shape> (reused).")
+@click.option("--reps", default=40, show_default=True, help="Timed runs per rollup query.")
+@click.option("--raw-reps", default=3, show_default=True, help="Timed runs per raw query.")
+@click.option("--http-reps", default=30, show_default=True, help="Timed requests per endpoint; 0: none.")
+@click.option("--backfill/--no-backfill", default=True, show_default=True,
+              help="Roll up each shape's whole history again and time it.")
+@click.option("--ingest-seconds", default=120.0, show_default=True, help="0: no ingest run.")
+@click.option("--writers", default=16, show_default=True)
+@click.option("--rate", default=2000, show_default=True, help="Rows/s the writers insert together.")
+@click.option("--port", default=8123, show_default=True, help="Port of the server timed over HTTP.")
+def main(shapes, reps, raw_reps, http_reps, backfill, ingest_seconds, writers,
+                  rate, port):
+    """Rollups vs raw at each data shape: latency, exactness, storage, backfill, ingest
+    (`make bench`; DATABASE_URL, else the embedded server while it runs)."""
+    settings = cli.Settings.from_environment()
+    server = settings.database_url()
+    log = lambda text: click.echo(text, err=True)  # noqa: E731
+    report = {}
+    for shape in shapes:
+        log(f"== {shape}")
+        horizons = config.horizons(settings)
+        url, backfill_rate = prepare(server, shape, horizons, log)
+        if backfill and backfill_rate is None:
+            backfill_rate = backfill(url, horizons, log)
+        report[shape] = {"backfill": backfill_rate,
+                         "storage": storage(url),
+                         "queries": time_functions(url, reps, raw_reps, log),
+                         "http": {(r["function"], r["range"]): r["http"]
+                                  for r in (time_http(url, http_reps, port, log) if http_reps else [])}}
+    ingest = None
+    if ingest_seconds:
+        log("== ingest")
+        ingest = measure_ingest(server, writers, rate, ingest_seconds, 0.05, log)
+    click.echo(render(report, ingest, reps, raw_reps, http_reps, os.cpu_count()))
+    if not all(q["exact"] for r in report.values() for q in r["queries"]):
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from ..db import get_db
-from ..queries import stats_queries
+from ..queries import stats as queries
 from . import schemas
 from .blueprint import Blueprint
 
@@ -35,7 +35,7 @@ def _metadata(method, context, args, **extra):
 
 def _answer(data_json, metadata, schema):
     """The response envelope around data that PostgreSQL wrote as JSON (the model lists:
-    see stats_queries), with the metadata dumped by its schema."""
+    see queries/stats.py), with the metadata dumped by its schema."""
     body = f'{{"success": true, "data": {data_json}, "metadata": {json.dumps(schema.dump(metadata))}}}'
     return current_app.response_class(body, mimetype="application/json")
 
@@ -58,7 +58,7 @@ class Providers(MethodView):
         `metadata.unattributed_requests`: the providers' totals and it add
         up to every request.
         """
-        rows, unattributed, context, method = stats_queries.provider_stats(
+        rows, unattributed, context, method = queries.provider_stats(
             get_db(), args["start_date"], args["end_date"])
         return {"data": rows, "metadata": _metadata(
             method, context, args, total_providers=len(rows), unattributed_requests=unattributed)}
@@ -77,7 +77,7 @@ class Models(MethodView):
         (`metadata.total_models` still counts them all). A model that left
         the catalog is listed under its id, its catalog fields null.
         """
-        items, totals, context, method = stats_queries.model_stats(
+        items, totals, context, method = queries.model_stats(
             get_db(), args["start_date"], args["end_date"], provider_id=args["provider_id"],
             limit=args["limit"])
         return _answer(f"[{','.join(items)}]", _metadata(method, context, args, total_models=totals["models"]),
@@ -98,7 +98,7 @@ class Counts(MethodView):
         count every model; requests without a model are not counted (see
         `/providers`' `unattributed_requests`).
         """
-        items, totals, context, method = stats_queries.model_counts(
+        items, totals, context, method = queries.model_counts(
             get_db(), args["start_date"], args["end_date"], limit=args["limit"])
         return _answer(f"[{','.join(items)}]", _metadata(
             method, context, args, total_models=totals["models"], total_requests=totals["requests"]),
@@ -118,7 +118,7 @@ class ModelDetail(MethodView):
 
         Zeros when the model has no requests in the range.
         """
-        items, _, context, method = stats_queries.model_stats(
+        items, _, context, method = queries.model_stats(
             get_db(), args["start_date"], args["end_date"], model_id=model_id)
         if not items:
             abort(404, message=f"Model {model_id} not found.")

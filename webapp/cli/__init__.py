@@ -12,8 +12,9 @@ import click
 import psycopg
 from psycopg.rows import dict_row
 
-from . import bench, config, embedded, keys_cli, migrate, rollups, seed, serving, stats_cli
-from .config import Config
+from .. import config, embedded, migrate, rollups, seed
+from ..config import Config
+from . import keys as keys_cli, serve as serving, stats as stats_cli
 
 
 class Settings(dict):
@@ -233,46 +234,6 @@ def demo_command(ctx, rows, port):
     ctx.invoke(serve_command, port=port)
 
 
-@click.command("bench")
-@click.option("--shape", "shapes", type=click.Choice(list(bench.SHAPES)), multiple=True,
-              default=list(bench.SHAPES), show_default=True,
-              help="Data shapes, each in its own database chatstats_bench_<shape> (reused).")
-@click.option("--reps", default=40, show_default=True, help="Timed runs per rollup query.")
-@click.option("--raw-reps", default=3, show_default=True, help="Timed runs per raw query.")
-@click.option("--http-reps", default=30, show_default=True, help="Timed requests per endpoint; 0: none.")
-@click.option("--backfill/--no-backfill", default=True, show_default=True,
-              help="Roll up each shape's whole history again and time it.")
-@click.option("--ingest-seconds", default=120.0, show_default=True, help="0: no ingest run.")
-@click.option("--writers", default=16, show_default=True)
-@click.option("--rate", default=2000, show_default=True, help="Rows/s the writers insert together.")
-@click.option("--port", default=8123, show_default=True, help="Port of the server timed over HTTP.")
-@click.pass_obj
-def bench_command(settings, shapes, reps, raw_reps, http_reps, backfill, ingest_seconds, writers,
-                  rate, port):
-    """Rollups vs raw at each data shape: latency, exactness, storage, backfill, ingest."""
-    server = settings.database_url()
-    log = lambda text: click.echo(text, err=True)  # noqa: E731
-    report = {}
-    for shape in shapes:
-        log(f"== {shape}")
-        horizons = config.horizons(settings)
-        url, backfill_rate = bench.prepare(server, shape, horizons, log)
-        if backfill and backfill_rate is None:
-            backfill_rate = bench.backfill(url, horizons, log)
-        report[shape] = {"backfill": backfill_rate,
-                         "storage": bench.storage(url),
-                         "queries": bench.time_functions(url, reps, raw_reps, log),
-                         "http": {(r["function"], r["range"]): r["http"]
-                                  for r in (bench.time_http(url, http_reps, port, log) if http_reps else [])}}
-    ingest = None
-    if ingest_seconds:
-        log("== ingest")
-        ingest = bench.measure_ingest(server, writers, rate, ingest_seconds, 0.05, log)
-    click.echo(bench.render(report, ingest, reps, raw_reps, http_reps, os.cpu_count()))
-    if not all(q["exact"] for r in report.values() for q in r["queries"]):
-        sys.exit(1)
-
-
 class _Commands(click.Group):
     """Database errors end a command with one line (the server's message and hint), not a
     traceback; so does a database that lacks what migrations cannot make (migrate.NotReady)."""
@@ -290,7 +251,7 @@ class _Commands(click.Group):
 
 
 @click.group("chatstats", cls=_Commands,
-             commands=[db_group, migrate_command, uninstall_command, rollup_group, retention_command, bench_command, seed_command,
+             commands=[db_group, migrate_command, uninstall_command, rollup_group, retention_command, seed_command,
                        serve_command, demo_command, keys_cli.keys_group, stats_cli.stats_group])
 @click.version_option(package_name="chatstats", message="%(prog)s %(version)s")
 @click.pass_context

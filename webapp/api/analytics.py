@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import abort
 
 from ..db import get_db
-from ..queries import analytics_queries
+from ..queries import analytics as queries
 from . import analytics_schemas as schemas
 from .blueprint import Blueprint
 
@@ -69,10 +69,10 @@ class Timeseries(MethodView):
         key and user at once, or minute buckets).
         """
         try:
-            points, lag = analytics_queries.timeseries(
+            points, lag = queries.timeseries(
                 get_db(), args["bucket"], args["tz"], args["start_date"], args["end_date"],
                 {key: args[key] for key in _FILTERS})
-        except analytics_queries.BucketError as error:  # too many, or undefined there
+        except queries.BucketError as error:  # too many, or undefined there
             abort(422, message=f"Bad buckets: {error}.", errors={"query": {"bucket": [f"{error}."]}})
         return {"data": points, "metadata": _metadata(lag, args, bucket_count=len(points))}
 
@@ -90,7 +90,7 @@ class Breakdown(MethodView):
         own group (`id` null). `others` sums every group after them and `total`
         all matching requests, so the numbers always add up.
         """
-        rows, lag = analytics_queries.breakdown(
+        rows, lag = queries.breakdown(
             get_db(), args["by"], args["top"], args["order"], args["start_date"], args["end_date"],
             {key: args[key] for key in _FILTERS})
         kinds = {row["kind"]: row for row in rows if row["kind"] != "group"}

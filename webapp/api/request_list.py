@@ -11,7 +11,7 @@ from flask import Response, current_app
 from flask.views import MethodView
 
 from .. import db
-from ..queries.request_list_queries import EXPORT_COLUMNS, PLOT_SERIES, open_export, open_page, open_plot
+from ..queries.request_list import EXPORT_COLUMNS, PLOT_SERIES, open_export, open_page, open_plot
 from . import schemas
 from .blueprint import Blueprint
 

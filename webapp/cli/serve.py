@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import psycopg
 
-from .queries import keys
+from ..queries import keys
 
 
 def is_loopback(host):
