@@ -150,7 +150,7 @@ def test_with_a_writer_open_the_safe_id_waits_without_a_lock_where_ids_come_in_o
         assert owner.execute("SELECT chat_rollup_safe_id(100) AS id").fetchone()["id"] == top
         [open_id] = rc.insert(writer, [{"status": "completed", "created_at": rc.BASE}])
         ending = threading.Event()  # set as the writer starts to commit
-        ends = threading.Timer(1.0, lambda: (ending.set(), writer.commit()))
+        ends = threading.Thread(target=lambda: (time.sleep(1.0), ending.set(), writer.commit()))
         ends.start()
         with owner.transaction():
             safe = owner.execute("SELECT chat_rollup_safe_id(10000) AS id").fetchone()["id"]
