@@ -705,24 +705,6 @@ $$;
 
 
 --
--- Name: chat_request_rollup_safe_id(integer); Type: FUNCTION; Schema: chatstats; Owner: -
---
-
-CREATE FUNCTION chatstats.chat_request_rollup_safe_id(p_lock_timeout_ms integer) RETURNS bigint
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO 'chatstats', 'public'
-    AS $$
-BEGIN
-    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
-    LOCK TABLE chat_completion_requests IN SHARE ROW EXCLUSIVE MODE;
-    RETURN coalesce((SELECT max(id) FROM chat_completion_requests), 0);
-EXCEPTION WHEN lock_not_available THEN
-    RETURN NULL;
-END
-$$;
-
-
---
 -- Name: chat_request_series(timestamp with time zone[], integer[], bigint, bigint, text); Type: FUNCTION; Schema: chatstats; Owner: -
 --
 
@@ -1229,7 +1211,7 @@ BEGIN
                AND NOT EXISTS (SELECT FROM chat_rollups)
                AND (SELECT count(*) FROM (SELECT FROM chat_request_source() LIMIT p_min_rows) r) >= p_min_rows;
     IF started THEN
-        upto := chat_request_rollup_safe_id(p_lock_timeout_ms);  -- no writer runs now, until commit
+        upto := chat_rollup_lock_top_id(p_lock_timeout_ms);  -- no writer runs now, until commit
         started := CASE WHEN upto IS NOT NULL THEN true END;
     END IF;
     IF NOT coalesce(started, false) THEN
@@ -1519,6 +1501,24 @@ CREATE FUNCTION chatstats.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds n
            s.watermark_id, s.refreshed_at
       FROM chat_rollup_state s,
            LATERAL (SELECT chat_rollup_source_count(s.watermark_id, NULL) AS n) t
+$$;
+
+
+--
+-- Name: chat_rollup_lock_top_id(integer); Type: FUNCTION; Schema: chatstats; Owner: -
+--
+
+CREATE FUNCTION chatstats.chat_rollup_lock_top_id(p_lock_timeout_ms integer) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'chatstats', 'public'
+    AS $$
+BEGIN
+    PERFORM set_config('lock_timeout', p_lock_timeout_ms || 'ms', true);
+    LOCK TABLE chat_completion_requests IN SHARE ROW EXCLUSIVE MODE;
+    RETURN coalesce((SELECT max(id) FROM chat_completion_requests), 0);
+EXCEPTION WHEN lock_not_available THEN
+    RETURN NULL;
+END
 $$;
 
 
@@ -1909,7 +1909,7 @@ DECLARE
     deadline timestamptz := clock_timestamp() + make_interval(secs => p_wait_ms / 1000.0);
     pause float8 := 0.001;
 BEGIN
-    issued := chat_request_rollup_safe_id(least(p_wait_ms, 5));
+    issued := chat_rollup_lock_top_id(least(p_wait_ms, 5));
     IF issued IS NOT NULL OR ids IS NULL OR (SELECT seqcache FROM pg_sequence WHERE seqrelid = ids) <> 1 THEN
         RETURN issued;
     END IF;
@@ -3437,14 +3437,6 @@ GRANT ALL ON FUNCTION chatstats.chat_request_groups_rollup(p_bounds timestamp wi
 
 
 --
--- Name: FUNCTION chat_request_rollup_safe_id(p_lock_timeout_ms integer); Type: ACL; Schema: chatstats; Owner: -
---
-
-REVOKE ALL ON FUNCTION chatstats.chat_request_rollup_safe_id(p_lock_timeout_ms integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION chatstats.chat_request_rollup_safe_id(p_lock_timeout_ms integer) TO chatstats_rollup;
-
-
---
 -- Name: FUNCTION chat_request_series(p_bounds timestamp with time zone[], p_model_ids integer[], p_api_key_id bigint, p_user_id bigint, p_status text); Type: ACL; Schema: chatstats; Owner: -
 --
 
@@ -3667,6 +3659,14 @@ GRANT ALL ON FUNCTION chatstats.chat_rollup_kept_from(p_state chatstats.chat_rol
 REVOKE ALL ON FUNCTION chatstats.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION chatstats.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) TO chatstats_api;
 GRANT ALL ON FUNCTION chatstats.chat_rollup_lag(OUT lag_rows bigint, OUT lag_seconds numeric, OUT watermark_id bigint, OUT refreshed_at timestamp with time zone) TO chatstats_rollup;
+
+
+--
+-- Name: FUNCTION chat_rollup_lock_top_id(p_lock_timeout_ms integer); Type: ACL; Schema: chatstats; Owner: -
+--
+
+REVOKE ALL ON FUNCTION chatstats.chat_rollup_lock_top_id(p_lock_timeout_ms integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION chatstats.chat_rollup_lock_top_id(p_lock_timeout_ms integer) TO chatstats_rollup;
 
 
 --
