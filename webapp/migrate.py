@@ -30,13 +30,26 @@ ROLES = ("chatstats_api", "chatstats_rollup")
 GATEWAY_TABLES = ("chat_completion_requests", "models", "providers")  # what chatstats reads, in public
 # Backfilling rollups over tens of millions of rows takes a while: wait that long for the lock.
 LOCK_TIMEOUT_S = 1800
-# Held while making what yoyo's lock cannot cover (it lives in the schema made here):
-# the demo's tables and chatstats' schema, made once when several migrate at a time.
-_SETUP_LOCK = "SELECT pg_advisory_xact_lock(hashtext('chatstats migrate'))"
+_SETUP_LOCK_KEY = "hashtext('chatstats migrate')"
 
 
 class NotReady(Exception):
     """The database lacks something chatstats needs, which its migrations cannot make."""
+
+
+@contextlib.contextmanager
+def _setup_lock(conn):
+    """A transaction holding the lock under which what yoyo's lock cannot cover is made
+    (yoyo's lock lives in the schema made here): the demo's tables and chatstats' schema,
+    made once when several migrate at a time. The lock is taken before the transaction
+    begins, so that the transaction reads the catalog as the previous holder left it (a
+    session waiting inside a transaction may keep a stale cache of it)."""
+    conn.execute(f"SELECT pg_advisory_lock({_SETUP_LOCK_KEY})")
+    try:
+        with conn.transaction():
+            yield
+    finally:
+        conn.execute(f"SELECT pg_advisory_unlock({_SETUP_LOCK_KEY})")
 
 
 def _first_series(conn):
@@ -54,8 +67,7 @@ def _make_demo_tables(conn):
     """Make the demo's gateway tables where public has no chat_completion_requests (once,
     also when several migrate at the same time), and pgvector where a superuser may.
     Raises NotReady where public holds other tables: not a new database, nor a gateway's."""
-    with conn.transaction():
-        conn.execute(_SETUP_LOCK)
+    with _setup_lock(conn):
         if conn.execute("SELECT to_regclass('public.chat_completion_requests') IS NULL").fetchone()[0]:
             others = [row[0] for row in conn.execute(
                 "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace"
@@ -88,8 +100,7 @@ def _attach_path(conn):
         raise NotReady(f"{conn.info.user} may not give chatstats' roles what they need: as a superuser (or the "
                        f"owner of schema {vector_schema}), run {' '.join(needed)} then migrate again; "
                        "nothing was changed")
-    with conn.transaction():
-        conn.execute(_SETUP_LOCK)
+    with _setup_lock(conn):
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
     return ", ".join(dict.fromkeys([SCHEMA, "public", vector_schema]))
 
