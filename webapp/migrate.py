@@ -49,7 +49,8 @@ def _setup_lock(conn):
         with conn.transaction():
             yield
     finally:
-        conn.execute(f"SELECT pg_advisory_unlock({_SETUP_LOCK_KEY})")
+        if not conn.broken:  # else the server has let go of it with the session
+            conn.execute(f"SELECT pg_advisory_unlock({_SETUP_LOCK_KEY})")
 
 
 def _first_series(conn):
