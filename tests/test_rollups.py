@@ -354,8 +354,10 @@ def test_random_histories_keep_rollups_exact(conn, client, histograms, request):
         machines.append(RollupMachine(conn, sh, provider_ids, model_ids, client))
         return machines[-1]
     run_state_machine_as_test(
+        # derandomize: the same 40 histories on every run, so that the coverage asserted
+        # below cannot fail by chance (a random run once met no pruned quarter in 1,696 steps)
         machine, settings=settings(max_examples=40, stateful_step_count=50,
-                                   deadline=None,
+                                   deadline=None, derandomize=True, database=None,
                                    suppress_health_check=[HealthCheck.too_slow]))
     seen = sum((m.seen for m in machines), Counter())
     print("seen:", seen)
